@@ -1,0 +1,144 @@
+//! The compiler's machine-level IR: BPF operations on unlimited virtual
+//! registers, in basic blocks. Codegen (`codegen/`) produces it from the typed
+//! program; the backend (`regalloc.rs`, `emit.rs`) assigns registers, lays
+//! out the stack and encodes instructions.
+
+use ntr_lang::source::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Vreg(pub u32);
+
+pub type BlockId = usize;
+
+/// A fixed-size stack buffer (map keys, small records), addressed by
+/// `Inst::StackAddr`.
+pub type BufId = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand {
+    Reg(Vreg),
+    /// Sign-extended to 64 bits by the hardware, as BPF immediates are.
+    Imm(i32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    B,
+    H,
+    W,
+    DW,
+}
+
+impl Size {
+    pub fn bytes(self) -> u32 {
+        match self {
+            Size::B => 1,
+            Size::H => 2,
+            Size::W => 4,
+            Size::DW => 8,
+        }
+    }
+
+    pub fn from_bytes(n: u32) -> Option<Size> {
+        match n {
+            1 => Some(Size::B),
+            2 => Some(Size::H),
+            4 => Some(Size::W),
+            8 => Some(Size::DW),
+            _ => None,
+        }
+    }
+}
+
+/// 64-bit ALU operations (ntr never emits 32-bit ALU: the verifier forbids it
+/// on pointers and values are 64-bit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AluOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    SDiv,
+    Mod,
+    SMod,
+    Or,
+    And,
+    Xor,
+    Lsh,
+    Rsh,
+    Arsh,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cond {
+    Eq,
+    Ne,
+    /// Unsigned comparisons.
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    /// Signed comparisons.
+    Sgt,
+    Sge,
+    Slt,
+    Sle,
+    /// `lhs & rhs != 0`.
+    Set,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inst {
+    /// `dst = r1` (the context pointer). Only valid as the first instruction
+    /// of the entry block.
+    Ctx { dst: Vreg },
+    Mov { dst: Vreg, src: Operand },
+    LoadImm64 { dst: Vreg, imm: u64 },
+    /// `dst = &map` (an ld_imm64 relocated against the map symbol).
+    LoadMap { dst: Vreg, map: String },
+    /// `dst = dst <op> src`.
+    Alu { op: AluOp, dst: Vreg, src: Operand },
+    Neg { dst: Vreg },
+    /// `dst = *(size *)(base + off)`, zero-extended.
+    Load { dst: Vreg, base: Vreg, off: i16, size: Size },
+    /// `*(size *)(base + off) = src`.
+    Store { base: Vreg, off: i16, src: Operand, size: Size },
+    /// `lock *(size *)(base + off) += src` (W or DW).
+    AtomicAdd { base: Vreg, off: i16, src: Vreg, size: Size },
+    /// `dst = fp - <offset of buf> + off`.
+    StackAddr { dst: Vreg, buf: BufId, off: i16 },
+    /// Call helper `helper` with up to five arguments (moved to r1–r5);
+    /// r0 goes to `dst`.
+    Call { helper: u32, args: Vec<Operand>, dst: Option<Vreg> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Terminator {
+    Jump(BlockId),
+    Branch { cond: Cond, lhs: Vreg, rhs: Operand, then: BlockId, otherwise: BlockId },
+    Exit { value: Operand },
+}
+
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// Each instruction with the source span it was generated for.
+    pub insts: Vec<(Inst, Span)>,
+    pub term: (Terminator, Span),
+}
+
+#[derive(Clone, Debug)]
+pub struct StackBuf {
+    pub size: u32,
+    pub span: Span,
+}
+
+/// One BPF program before register allocation. Block 0 is the entry.
+#[derive(Clone, Debug)]
+pub struct Function {
+    pub name: String,
+    pub blocks: Vec<Block>,
+    pub vregs: u32,
+    pub bufs: Vec<StackBuf>,
+    /// Span reported when the program as a whole is at fault.
+    pub span: Span,
+}

@@ -1,0 +1,73 @@
+//! Diagnostics: every error a user can cause is one of these, rendered by
+//! codespan-reporting with `file:line:col`, a caret under the span and hints.
+
+use crate::source::{Sources, Span};
+use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
+use codespan_reporting::term::{self, termcolor::WriteColor};
+
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub message: String,
+    /// The primary span and its label; `None` for errors that are not about
+    /// one place in the source (e.g. no privileges).
+    pub primary: Option<(Span, String)>,
+    pub secondary: Vec<(Span, String)>,
+    /// `help:`/`note:` lines shown under the snippet.
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>, span: Span, label: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            message: message.into(),
+            primary: Some((span, label.into())),
+            secondary: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// An error not tied to a place in the source.
+    pub fn global(message: impl Into<String>) -> Diagnostic {
+        Diagnostic { message: message.into(), primary: None, secondary: Vec::new(), notes: Vec::new() }
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn with_help(self, help: impl Into<String>) -> Diagnostic {
+        let help = help.into();
+        self.with_note(format!("help: {help}"))
+    }
+
+    pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
+        self.secondary.push((span, label.into()));
+        self
+    }
+
+    fn to_codespan(&self) -> CsDiagnostic<usize> {
+        let mut labels = Vec::new();
+        if let Some((span, label)) = &self.primary {
+            labels.push(Label::primary(span.file, span.range()).with_message(label));
+        }
+        for (span, label) in &self.secondary {
+            labels.push(Label::secondary(span.file, span.range()).with_message(label));
+        }
+        CsDiagnostic::error().with_message(&self.message).with_labels(labels).with_notes(self.notes.clone())
+    }
+
+    pub fn emit(&self, sources: &Sources, out: &mut dyn WriteColor) {
+        let config = term::Config::default();
+        // Rendering only fails on I/O errors of `out`; nothing useful to do then.
+        let _ = term::emit_to_write_style(out, &config, &sources.files, &self.to_codespan());
+    }
+
+    /// Plain-text rendering (no colour), as tests and `--json` consumers see it.
+    pub fn render(&self, sources: &Sources) -> String {
+        term::emit_into_string(&term::Config::default(), &sources.files, &self.to_codespan())
+            .unwrap_or_else(|_| format!("error: {}\n", self.message))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Diagnostic>;

@@ -1,0 +1,1 @@
+//! KernelTypes backed by vmlinux BTF (btf-rs) and tracefs.

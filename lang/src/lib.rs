@@ -1,0 +1,9 @@
+//! ntr's front end: source text → AST → typed program, with diagnostics.
+//! See README.md for what each module owns.
+
+pub mod ast;
+pub mod diag;
+pub mod kernel;
+pub mod source;
+pub mod tir;
+pub mod types;

@@ -1,0 +1,218 @@
+//! The typed program: what the checker produces and the compiler lowers.
+//! Names are resolved (locals, maps, params are constants by now, fns are
+//! inlined), kernel field accesses are offsets, and every node has a type and
+//! the span it came from.
+
+use crate::ast::{BinOp, UnOp};
+use crate::source::Span;
+use crate::types::{EnumDef, Type};
+
+pub type LocalId = usize;
+pub type MapId = usize;
+
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub probes: Vec<Probe>,
+    pub maps: Vec<MapDecl>,
+    /// Enums whose values are printed (indexed by `Type::Enum`).
+    pub enums: Vec<EnumDef>,
+    /// Parameter values as resolved for this run (name, printed value), for
+    /// `--verbose` and the REPL's `:save`.
+    pub params: Vec<(String, String)>,
+}
+
+/// Where and how a probe attaches. The checker picks the attach method from
+/// what the kernel offers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// Run once after every other probe is attached.
+    Begin,
+    /// Run once before detaching.
+    End,
+    /// Every `period_ns` on one CPU.
+    Every { period_ns: u64 },
+    /// Sample at `hz` on every CPU.
+    Profile { hz: u64 },
+    TpBtf { category: String, name: String },
+    Tracepoint { category: String, name: String },
+    RawTracepoint { name: String },
+    Kprobe { function: String, offset: u64 },
+    Kretprobe { function: String },
+    Fentry { function: String },
+    Fexit { function: String },
+    Uprobe { path: String, symbol: String, offset: u64, ret: bool },
+}
+
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub attach: Attach,
+    /// As the user should see it: `tracepoint:skb:kfree_skb`.
+    pub name: String,
+    pub span: Span,
+    pub locals: Vec<Local>,
+    pub body: Vec<Stmt>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Local {
+    pub name: String,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+    /// Power-of-two buckets.
+    Hist,
+    /// Linear buckets.
+    Lhist { lo: i64, hi: i64, step: i64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// Aggregation, in a per-CPU map. `arg` is the type of the aggregated
+    /// expression (`Type::U64` for count).
+    Agg { func: AggFunc, arg: Type },
+    /// `@m[k] = e` / `+=`: a plain hash map holding values of this type.
+    Value(Type),
+}
+
+#[derive(Clone, Debug)]
+pub struct MapDecl {
+    /// Without the `@`; empty for the anonymous map `@`.
+    pub name: String,
+    pub keys: Vec<Type>,
+    pub kind: MapKind,
+    /// Where the map was first used (and so typed).
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum MapUpdate {
+    /// One more value for the map's aggregation (`arg` ignored for count).
+    Agg(Option<Expr>),
+    Set(Expr),
+    Add(Expr),
+    Sub(Expr),
+}
+
+/// A piece of a printf format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FmtPiece {
+    Lit(String),
+    /// The next argument with its conversion: `%d %u %x %s %p`, with flags
+    /// and width kept as written (e.g. `-8`, `08`).
+    Arg { conv: char, spec: String },
+}
+
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// `printf(fmt, args…)`.
+    Printf(Vec<FmtPiece>),
+    /// `print(a, b, …)` of plain values: printed by type, space-separated.
+    Print,
+    /// `print(@m)` / `print(@m, N)`.
+    PrintMap { map: MapId, top: Option<u32> },
+    /// `clear(@m)`: cleared from user space when the event arrives.
+    ClearMap { map: MapId },
+    /// `stack()`: the current kernel stack, printed symbolized.
+    Stack,
+    /// `exit()`.
+    Exit,
+}
+
+#[derive(Clone, Debug)]
+pub enum StmtKind {
+    Let { local: LocalId, value: Expr },
+    If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
+    MapUpdate { map: MapId, keys: Vec<Expr>, update: MapUpdate },
+    MapDelete { map: MapId, keys: Vec<Expr> },
+    /// Something for user space: the args are evaluated in the kernel and sent
+    /// through the ring buffer.
+    Output { output: Output, args: Vec<Expr> },
+    /// An inlined fn body; `Return` inside jumps to its end.
+    Inline { body: Vec<Stmt> },
+    /// Leave the innermost `Inline` (or the probe), storing the value first.
+    Return { value: Option<(LocalId, Expr)> },
+}
+
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Pid,
+    Tid,
+    Uid,
+    Gid,
+    /// Current task's comm, `Str { len: 16 }`.
+    Comm,
+    Cpu,
+    /// bpf_ktime_get_ns.
+    Nsecs,
+    KStack,
+    UStack,
+    /// fexit/kretprobe/uretprobe return value.
+    Retval,
+}
+
+/// How `Load` reaches kernel memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Direct load from a BTF-typed (trusted) pointer; the verifier turns it
+    /// into a fault-safe load.
+    Direct,
+    /// bpf_probe_read_kernel into scratch memory.
+    ProbeRead,
+}
+
+#[derive(Clone, Debug)]
+pub enum ExprKind {
+    /// Integers, bools, enums, durations, addresses, IPv4 (network order in
+    /// the low 4 bytes as memory would hold them).
+    Const(u64),
+    /// A constant memory value: string literal (NUL-padded to the type's
+    /// length), IPv6 address.
+    Bytes(Vec<u8>),
+    Local(LocalId),
+    /// The i-th u64 slot of the program context (tp_btf, raw_tp, fentry).
+    CtxSlot(u16),
+    /// A field of a classic tracepoint record at this offset.
+    CtxField { offset: u16, size: u8, signed: bool },
+    /// A `__data_loc char[]` field of a classic tracepoint record.
+    CtxDataLocStr { offset: u16 },
+    Builtin(Builtin),
+    /// An integer (or pointer) of `size` bytes at `base + offset`;
+    /// bitfields are shifted/masked after the load.
+    Load { base: Box<Expr>, offset: u32, size: u8, signed: bool, bitfield: Option<(u8, u8)>, access: Access },
+    /// A char array at `base + offset`, copied as a string of the expr's type length.
+    LoadStr { base: Box<Expr>, offset: u32, access: Access },
+    /// `str(ptr[, len])`: a NUL-terminated kernel string.
+    ReadStr { ptr: Box<Expr> },
+    Unary { op: UnOp, operand: Box<Expr> },
+    /// Integer ops use `signed` for division, modulo, shifts and comparisons;
+    /// `==`/`!=` on strings compare bytes up to the NUL.
+    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr>, signed: bool },
+    /// Truncate/extend an integer to `size` bytes (8 = no-op except sign).
+    Convert { operand: Box<Expr>, size: u8, signed: bool },
+    /// Read a plain-value map (`Value` kind): 0 / empty when the key is absent.
+    MapRead { map: MapId, keys: Vec<Expr> },
+    Cond { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    /// A call to an ntr `fn` used as a value: run `body`, then read `result`.
+    Inline { body: Vec<Stmt>, result: LocalId },
+}
+
+#[derive(Clone, Debug)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Type,
+    pub span: Span,
+}

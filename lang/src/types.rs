@@ -1,0 +1,79 @@
+//! The types of ntr values. They drive type checking, the memory layout the
+//! compiler gives each value, and how the runtime prints it.
+
+use crate::kernel::KType;
+
+/// Index into `tir::Program::enums`.
+pub type EnumId = usize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    /// 64-bit in registers; `size` is the width it came from (1, 2, 4, 8),
+    /// used for map layouts and printing.
+    Int { size: u8, signed: bool },
+    Bool,
+    /// A bounded NUL-terminated string of at most `len` bytes (buffer size).
+    Str { len: u16 },
+    /// A kernel address printed in hex.
+    Addr,
+    /// A kernel address printed as `symbol+0xoff` (from `sym(addr)`).
+    Sym,
+    /// A kernel pointer whose target is known from BTF. `trusted` pointers
+    /// (tp_btf/fentry arguments and struct pointers read from them) can be
+    /// dereferenced directly; others go through bpf_probe_read_kernel.
+    Ptr { target: Box<KType>, trusted: bool },
+    /// A kernel enum value, printed by its BTF name.
+    Enum(EnumId),
+    /// Nanoseconds.
+    Duration,
+    /// IPv4 address (4 bytes, network order) or IPv6 (16 bytes).
+    Ip4,
+    Ip6,
+    /// A kernel stack: an id in the program's stack-trace map.
+    KStack,
+    /// A user stack: an id in the program's stack-trace map (with the pid).
+    UStack,
+    /// Statements have no value.
+    Void,
+}
+
+impl Type {
+    pub const U64: Type = Type::Int { size: 8, signed: false };
+    pub const S64: Type = Type::Int { size: 8, signed: true };
+    pub const U32: Type = Type::Int { size: 4, signed: false };
+
+    /// Bytes the value takes in memory (map keys/values, event records).
+    pub fn size(&self) -> u32 {
+        match self {
+            Type::Str { len } => *len as u32,
+            Type::Ip4 => 4,
+            Type::Ip6 => 16,
+            Type::Void => 0,
+            _ => 8,
+        }
+    }
+
+    /// Values that live in memory (a pointer to them is passed around)
+    /// rather than in a register.
+    pub fn is_memory(&self) -> bool {
+        matches!(self, Type::Str { .. } | Type::Ip6)
+    }
+
+    pub fn is_integer(&self) -> bool {
+        matches!(self, Type::Int { .. } | Type::Duration | Type::Addr | Type::Sym | Type::Enum(_) | Type::Bool)
+    }
+
+    pub fn is_signed(&self) -> bool {
+        matches!(self, Type::Int { signed: true, .. })
+    }
+}
+
+/// An enum as the runtime needs it to print values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumDef {
+    /// `skb_drop_reason`
+    pub name: String,
+    /// Value → printed name, with the common prefix removed
+    /// (`SKB_DROP_REASON_NO_SOCKET` prints as `NO_SOCKET`).
+    pub values: Vec<(i64, String)>,
+}
