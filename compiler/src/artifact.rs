@@ -23,7 +23,16 @@ pub struct Artifact {
     pub ringbuf: String,
     /// Symbol of the stack-trace map, when any program takes stacks.
     pub stack_map: Option<String>,
+    /// Symbol of a per-CPU array of `u64` counters that make losses visible:
+    /// index `LOST_EVENTS` counts events dropped because the ring buffer was
+    /// full, `MAP_FULL` map updates that failed because the map was full.
+    pub counters: String,
 }
+
+/// Indexes into the `counters` map.
+pub const LOST_EVENTS: u32 = 0;
+pub const MAP_FULL: u32 = 1;
+pub const COUNTERS: u32 = 2;
 
 #[derive(Clone, Debug)]
 pub struct ProgramInfo {
