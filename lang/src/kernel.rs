@@ -95,6 +95,15 @@ pub enum LookupError {
     Unavailable(String),
 }
 
+/// Which attach methods for kernel functions this kernel allows, decided
+/// once by the runtime (which can try loading) and handed to the checker.
+/// `Err` carries why not, in plain words.
+#[derive(Clone, Debug)]
+pub struct AttachSupport {
+    pub kprobe: Result<(), String>,
+    pub fentry: Result<(), String>,
+}
+
 pub trait KernelTypes {
     /// Resolve a tracepoint, by `category` and `name` or by bare name across
     /// categories.
