@@ -7,3 +7,4 @@ pub mod kernel;
 pub mod source;
 pub mod tir;
 pub mod types;
+pub mod check;

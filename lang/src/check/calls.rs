@@ -1,0 +1,294 @@
+//! Calls: builtin functions (values and statements) and inlined `fn`s.
+
+use crate::ast::{self, Arg, ExprKind as A, Ident};
+use crate::diag::Diagnostic;
+use crate::source::Span;
+use crate::tir::{Builtin, Expr, ExprKind as T, FmtPiece, Output, Stmt, StmtKind};
+use crate::types::Type;
+
+use super::expr::{check_expr, near_misses, type_name, Result};
+use super::scope::{InlineFrame, ProbeCx};
+use super::Checker;
+
+/// Builtins that are values.
+const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack"];
+/// Builtins that are statements.
+const STMT_FNS: &[&str] = &["printf", "print", "stack", "exit", "delete", "clear"];
+/// Aggregations: only as the value of a map assignment.
+pub(crate) const AGG_FNS: &[&str] = &["count", "sum", "min", "max", "avg", "hist", "lhist"];
+
+fn positional<'e>(name: &Ident, args: &'e [Arg]) -> Result<Vec<&'e ast::Expr>> {
+    args.iter()
+        .map(|a| match a {
+            Arg::Positional(e) => Ok(e),
+            Arg::Named(n, _) => Err(Diagnostic::error(
+                format!("`{}` takes no named arguments", name.name),
+                n.span,
+                "named argument",
+            )),
+        })
+        .collect()
+}
+
+fn arity(name: &Ident, got: usize, min: usize, max: usize, span: Span, usage: &str) -> Result<()> {
+    if got < min || got > max {
+        return Err(Diagnostic::error(
+            format!("`{}` takes {} argument{}, not {got}", name.name, if min == max { min.to_string() } else { format!("{min} to {max}") }, if max == 1 { "" } else { "s" }),
+            span,
+            "wrong number of arguments",
+        )
+        .with_help(format!("usage: {usage}")));
+    }
+    Ok(())
+}
+
+fn unknown_fn(cx: &Checker, name: &Ident) -> Diagnostic {
+    let mut candidates: Vec<String> = cx.fns.keys().cloned().collect();
+    for list in [VALUE_FNS, STMT_FNS, AGG_FNS] {
+        candidates.extend(list.iter().map(|s| s.to_string()));
+    }
+    let near = near_misses(&name.name, &candidates);
+    let d = Diagnostic::error(format!("unknown function `{}`", name.name), name.span, "no builtin or fn by this name");
+    if near.is_empty() {
+        d.with_note("define it with `fn NAME(args) { … }`, or `use` the module that has it")
+    } else {
+        d.with_help(format!("did you mean {}?", super::probes::quote_list(&near)))
+    }
+}
+
+pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span, _expect: Option<&Type>) -> Result<Expr> {
+    match name.name.as_str() {
+        "sym" => {
+            let a = positional(name, args)?;
+            arity(name, a.len(), 1, 1, span, "sym(addr)")?;
+            let v = check_expr(cx, p, a[0], None)?;
+            if !matches!(v.ty, Type::Addr | Type::Sym | Type::Int { .. } | Type::Ptr { .. }) {
+                return Err(Diagnostic::error(format!("`sym` needs a kernel address, not a {}", type_name(&v.ty)), v.span, "not an address"));
+            }
+            Ok(Expr { ty: Type::Sym, span, ..v })
+        }
+        "str" => {
+            let a = positional(name, args)?;
+            arity(name, a.len(), 1, 2, span, "str(ptr[, len])")?;
+            let v = check_expr(cx, p, a[0], None)?;
+            if matches!(v.ty, Type::Str { .. }) {
+                return Ok(v);
+            }
+            if !matches!(v.ty, Type::Addr | Type::Int { .. } | Type::Ptr { .. }) {
+                return Err(Diagnostic::error(format!("`str` needs a pointer, not a {}", type_name(&v.ty)), v.span, "not a pointer"));
+            }
+            let len = match a.get(1) {
+                None => 64,
+                Some(e) => match e.kind {
+                    A::Int(n) if (1..=1024).contains(&n) => n as u16,
+                    _ => return Err(Diagnostic::error("the length of `str` must be a number from 1 to 1024", e.span, "not a constant length")),
+                },
+            };
+            Ok(Expr { kind: T::ReadStr { ptr: Box::new(v) }, ty: Type::Str { len: len.div_ceil(8) * 8 }, span })
+        }
+        "kstack" | "ustack" => {
+            arity(name, args.len(), 0, 0, span, &format!("{}()", name.name))?;
+            let (b, ty) = if name.name == "kstack" { (Builtin::KStack, Type::KStack) } else { (Builtin::UStack, Type::UStack) };
+            Ok(Expr { kind: T::Builtin(b), ty, span })
+        }
+        n if AGG_FNS.contains(&n) => Err(Diagnostic::error(format!("`{n}()` is an aggregation"), span, "only valid as a map's value")
+            .with_help(format!("assign it to a map, e.g. `@x[comm] = {n}({})`", if n == "count" { "" } else { "value" }))),
+        n if STMT_FNS.contains(&n) => Err(Diagnostic::error(format!("`{n}` has no value"), span, "used as a value")
+            .with_help(format!("call it as a statement: `{n}(…);`"))),
+        _ => {
+            let Some(decl) = cx.fns.get(name.name.as_str()).copied() else {
+                return Err(unknown_fn(cx, name));
+            };
+            let (body, result) = inline(cx, p, decl, name, args, span)?;
+            let Some(result) = result else {
+                return Err(Diagnostic::error(format!("fn `{}` returns no value", name.name), span, "used as a value")
+                    .with_secondary(decl.name.span, "defined here"));
+            };
+            let ty = p.locals[result].ty.clone();
+            Ok(Expr { kind: T::Inline { body, result }, ty, span })
+        }
+    }
+}
+
+pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<Stmt> {
+    let output = |output: Output, args: Vec<Expr>| Ok(Stmt { kind: StmtKind::Output { output, args }, span });
+    match name.name.as_str() {
+        "printf" => {
+            let a = positional(name, args)?;
+            let Some(first) = a.first() else {
+                return Err(Diagnostic::error("`printf` needs a format string", span, "no arguments")
+                    .with_help("usage: printf(\"format\", args…)"));
+            };
+            let A::Str(fmt) = &first.kind else {
+                return Err(Diagnostic::error("the first argument of `printf` must be a format string", first.span, "not a string literal"));
+            };
+            let pieces = super::format::parse(fmt).map_err(|e| Diagnostic::error("invalid printf format", first.span, e))?;
+            let convs: Vec<char> = pieces.iter().filter_map(|p| if let FmtPiece::Arg { conv, .. } = p { Some(*conv) } else { None }).collect();
+            if convs.len() != a.len() - 1 {
+                return Err(Diagnostic::error(
+                    format!("the format has {} conversion{} but {} argument{} follow", convs.len(), if convs.len() == 1 { "" } else { "s" }, a.len() - 1, if a.len() == 2 { "" } else { "s" }),
+                    span,
+                    "arguments do not match the format",
+                ));
+            }
+            let mut values = Vec::new();
+            for (conv, e) in convs.iter().zip(&a[1..]) {
+                let v = check_expr(cx, p, e, None)?;
+                check_conversion(*conv, &v)?;
+                values.push(v);
+            }
+            output(Output::Printf(pieces), values)
+        }
+        "print" => {
+            let a = positional(name, args)?;
+            arity(name, a.len(), 1, usize::MAX, span, "print(@map[, N]) or print(values…)")?;
+            if let A::Map(m) = &a[0].kind {
+                if m.keys.is_empty() {
+                    let map = cx.maps.id(&m.name, m.span);
+                    let top = match a.get(1) {
+                        None => None,
+                        Some(e) => match e.kind {
+                            A::Int(n) if n > 0 && n <= u32::MAX as u64 => Some(n as u32),
+                            _ => return Err(Diagnostic::error("`print(@map, N)` needs N to be a positive number", e.span, "not a count")),
+                        },
+                    };
+                    arity(name, a.len(), 1, 2, span, "print(@map[, N])")?;
+                    return output(Output::PrintMap { map, top }, Vec::new());
+                }
+            }
+            let mut values = Vec::new();
+            for e in a {
+                let v = check_expr(cx, p, e, None)?;
+                if v.ty == Type::Void {
+                    return Err(Diagnostic::error("this has no value to print", v.span, "no value"));
+                }
+                values.push(v);
+            }
+            output(Output::Print, values)
+        }
+        "stack" => {
+            arity(name, args.len(), 0, 0, span, "stack()")?;
+            output(Output::Stack, Vec::new())
+        }
+        "exit" => {
+            arity(name, args.len(), 0, 0, span, "exit()")?;
+            output(Output::Exit, Vec::new())
+        }
+        "clear" => {
+            let a = positional(name, args)?;
+            arity(name, a.len(), 1, 1, span, "clear(@map)")?;
+            match &a[0].kind {
+                A::Map(m) if m.keys.is_empty() => {
+                    let map = cx.maps.id(&m.name, m.span);
+                    output(Output::ClearMap { map }, Vec::new())
+                }
+                _ => Err(Diagnostic::error("`clear` takes a map", a[0].span, "not a map").with_help("e.g. `clear(@drops)`")),
+            }
+        }
+        "delete" => {
+            let a = positional(name, args)?;
+            arity(name, a.len(), 1, 1, span, "delete(@map[key])")?;
+            match &a[0].kind {
+                A::Map(m) => {
+                    let (map, keys) = super::stmt::map_keys(cx, p, m)?;
+                    Ok(Stmt { kind: StmtKind::MapDelete { map, keys }, span })
+                }
+                _ => Err(Diagnostic::error("`delete` takes a map element", a[0].span, "not a map element").with_help("e.g. `delete(@start[tid])`")),
+            }
+        }
+        n if VALUE_FNS.contains(&n) || AGG_FNS.contains(&n) => {
+            let v = check_call_expr(cx, p, name, args, span, None)?;
+            Err(Diagnostic::error(format!("the value of `{n}(…)` is not used"), v.span, "unused value")
+                .with_help("store it in a map or local, or print it"))
+        }
+        _ => {
+            let Some(decl) = cx.fns.get(name.name.as_str()).copied() else {
+                return Err(unknown_fn(cx, name));
+            };
+            let (body, _) = inline(cx, p, decl, name, args, span)?;
+            Ok(Stmt { kind: StmtKind::Inline { body }, span })
+        }
+    }
+}
+
+fn check_conversion(conv: char, v: &Expr) -> Result<()> {
+    let ok = match conv {
+        's' => v.ty != Type::Void,
+        'p' => matches!(v.ty, Type::Addr | Type::Sym | Type::Ptr { .. } | Type::Int { .. }),
+        _ => v.ty.is_integer() || matches!(v.ty, Type::Ptr { .. }),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Diagnostic::error(format!("`%{conv}` cannot print a {}", type_name(&v.ty)), v.span, "mismatched conversion")
+            .with_help("`%s` prints any value in its natural form"))
+    }
+}
+
+/// Inline fn `decl` at this call: parameters become locals of a fresh
+/// scope, `return` jumps to the end. Returns the body and, when the fn
+/// returns a value, the local holding it.
+fn inline(cx: &mut Checker, p: &mut ProbeCx, decl: &crate::ast::FnDecl, name: &Ident, args: &[Arg], span: Span) -> Result<(Vec<Stmt>, Option<usize>)> {
+    if p.inlining.iter().any(|f| f.name == name.name) || p.inlining.len() >= 16 {
+        return Err(Diagnostic::error(format!("fn `{}` calls itself", name.name), span, "recursive call")
+            .with_note("fns are inlined, so they cannot recurse"));
+    }
+    let a = positional(name, args)?;
+    if a.len() != decl.params.len() {
+        return Err(Diagnostic::error(
+            format!("fn `{}` takes {} argument{}, not {}", name.name, decl.params.len(), if decl.params.len() == 1 { "" } else { "s" }, a.len()),
+            span,
+            "wrong number of arguments",
+        )
+        .with_secondary(decl.name.span, "defined here"));
+    }
+    let mut values = Vec::new();
+    for (e, (_, ty)) in a.iter().zip(&decl.params) {
+        let v = check_expr(cx, p, e, None)?;
+        if let Some(t) = ty {
+            check_param_type(cx, t, &v)?;
+        }
+        values.push(v);
+    }
+    let result = p.fresh(&format!("{}.result", name.name), Type::Void, span);
+    let saved = p.enter_fn();
+    let mut body = Vec::new();
+    for ((param, _), v) in decl.params.iter().zip(values) {
+        let local = p.declare(&param.name, v.ty.clone(), param.span);
+        body.push(Stmt { kind: StmtKind::Let { local, value: v }, span: param.span });
+    }
+    p.inlining.push(InlineFrame { name: name.name.clone(), result, ret: None });
+    let checked = super::stmt::check_stmts(cx, p, &decl.body);
+    let frame = p.inlining.pop().expect("pushed above");
+    p.leave_fn(saved);
+    body.extend(checked?);
+    match frame.ret {
+        Some((ty, _)) => {
+            p.locals[result].ty = ty;
+            Ok((body, Some(result)))
+        }
+        None => Ok((body, None)),
+    }
+}
+
+fn check_param_type(cx: &mut Checker, t: &crate::ast::TypeName, v: &Expr) -> Result<()> {
+    use crate::ast::TypeNameKind;
+    let ok = match &t.kind {
+        TypeNameKind::Named(n) => match n.as_str() {
+            "str" => matches!(v.ty, Type::Str { .. }),
+            "bool" => v.ty == Type::Bool,
+            "duration" => matches!(v.ty, Type::Duration | Type::Int { .. }),
+            "ip" => v.ty == Type::Ip4,
+            "addr" => matches!(v.ty, Type::Addr | Type::Sym | Type::Ptr { .. }),
+            n => super::params::int_type(n).is_some() && matches!(v.ty, Type::Int { .. }),
+        },
+        TypeNameKind::Enum(e) => matches!(v.ty, Type::Enum(id) if cx.enums[id].name == *e),
+        TypeNameKind::StructPtr(s) => matches!(&v.ty, Type::Ptr { target, .. } if matches!(&**target, crate::kernel::KType::Struct { name, .. } if name == s)),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Diagnostic::error(format!("expected a value of the parameter's type, found a {}", type_name(&v.ty)), v.span, "mismatched argument")
+            .with_secondary(t.span, "parameter type"))
+    }
+}

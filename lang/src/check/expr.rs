@@ -1,0 +1,411 @@
+//! Typing expressions.
+
+use crate::ast::{self, BinOp, ExprKind as A, TypeNameKind, UnOp};
+use crate::diag::Diagnostic;
+use crate::kernel::KType;
+use crate::source::Span;
+use crate::tir::{Access, Builtin, Expr, ExprKind as T};
+use crate::types::Type;
+
+use super::probes::ArgSource;
+use super::scope::ProbeCx;
+use super::Checker;
+
+pub(crate) type Result<T> = std::result::Result<T, Diagnostic>;
+
+pub(crate) fn type_name(t: &Type) -> String {
+    match t {
+        Type::Int { size, signed } => format!("{}{}", if *signed { 's' } else { 'u' }, *size as u32 * 8),
+        Type::Bool => "bool".into(),
+        Type::Str { .. } => "str".into(),
+        Type::Addr => "addr".into(),
+        Type::Sym => "sym".into(),
+        Type::Ptr { target, .. } => match &**target {
+            KType::Struct { name, .. } => format!("struct {name} *"),
+            KType::Union { name, .. } => format!("union {name} *"),
+            KType::Int { is_char: true, .. } => "char *".into(),
+            _ => "pointer".into(),
+        },
+        Type::Enum(_) => "enum".into(),
+        Type::Duration => "duration".into(),
+        Type::Ip4 => "ip".into(),
+        Type::Ip6 => "ip6".into(),
+        Type::KStack => "kstack".into(),
+        Type::UStack => "ustack".into(),
+        Type::Void => "nothing".into(),
+    }
+}
+
+/// Up to three candidates close to `name`, closest first.
+pub(crate) fn near_misses(name: &str, candidates: &[String]) -> Vec<String> {
+    let mut scored: Vec<(f64, &String)> = candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(s, _)| *s > 0.8)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut out: Vec<String> = Vec::new();
+    for (_, c) in scored {
+        if !out.contains(c) {
+            out.push(c.clone());
+        }
+        if out.len() == 3 {
+            break;
+        }
+    }
+    out
+}
+
+const BUILTIN_VARS: &[&str] = &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "kstack", "ustack", "probe"];
+
+fn mk(kind: T, ty: Type, span: Span) -> Expr {
+    Expr { kind, ty, span }
+}
+
+pub(crate) fn str_const(s: &str, span: Span) -> Expr {
+    let len = (s.len() + 1).div_ceil(8) * 8;
+    let mut bytes = s.as_bytes().to_vec();
+    bytes.resize(len, 0);
+    mk(T::Bytes(bytes), Type::Str { len: len as u16 }, span)
+}
+
+fn is_literal(e: &Expr) -> bool {
+    matches!(e.kind, T::Const(_)) && matches!(e.ty, Type::Int { .. })
+}
+
+/// Integer-like values that arithmetic and ordering apply to.
+fn is_numeric(t: &Type) -> bool {
+    matches!(t, Type::Int { .. } | Type::Duration | Type::Addr | Type::Sym)
+}
+
+pub(crate) fn check_expr(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr, expect: Option<&Type>) -> Result<Expr> {
+    let span = e.span;
+    match &e.kind {
+        A::Int(n) => {
+            let ty = match expect {
+                Some(t @ Type::Int { .. }) => t.clone(),
+                _ => Type::S64,
+            };
+            Ok(mk(T::Const(*n), ty, span))
+        }
+        A::Str(s) => Ok(str_const(s, span)),
+        A::Bool(b) => Ok(mk(T::Const(*b as u64), Type::Bool, span)),
+        A::Duration(ns) => Ok(mk(T::Const(*ns), Type::Duration, span)),
+        A::Ip(std::net::IpAddr::V4(a)) => Ok(mk(T::Const(u32::from_ne_bytes(a.octets()) as u64), Type::Ip4, span)),
+        A::Ip(std::net::IpAddr::V6(a)) => Ok(mk(T::Bytes(a.octets().to_vec()), Type::Ip6, span)),
+        A::Cidr(..) => Err(Diagnostic::error("a CIDR prefix is not a value", span, "only meaningful as a filter")
+            .with_help("compare addresses instead, e.g. `ip == 10.0.2.2`")),
+        A::Ident(name) => ident(cx, p, name, span, expect),
+        A::Field { base, field } => {
+            let base = check_expr(cx, p, base, None)?;
+            field_access(cx, base, field)
+        }
+        A::Index { .. } => Err(Diagnostic::error("indexing is not supported", span, "cannot index here")
+            .with_help("read array members through a struct field instead")),
+        A::Map(m) => super::stmt::map_read(cx, p, m),
+        A::Call { name, args } => super::calls::check_call_expr(cx, p, name, args, span, expect),
+        A::Unary { op, operand } => unary(cx, p, *op, operand, span),
+        A::Binary { op, lhs, rhs } => binary(cx, p, *op, lhs, rhs, span),
+        A::Cast { ty, operand } => cast(cx, p, ty, operand, span),
+        A::Cond { cond, then, otherwise } => {
+            let c = check_cond(cx, p, cond)?;
+            let mut a = check_expr(cx, p, then, expect)?;
+            let mut b = check_expr(cx, p, otherwise, Some(&a.ty))?;
+            unify_literals(&mut a, &mut b);
+            let ty = common_type(&a.ty, &b.ty).ok_or_else(|| {
+                Diagnostic::error("the two branches have different types", span, format!("{} and {}", type_name(&a.ty), type_name(&b.ty)))
+            })?;
+            Ok(mk(T::Cond { cond: Box::new(c), then: Box::new(a), otherwise: Box::new(b) }, ty, span))
+        }
+    }
+}
+
+/// An expression used as a condition: bools as they are, integers compared to 0.
+pub(crate) fn check_cond(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr) -> Result<Expr> {
+    let v = check_expr(cx, p, e, Some(&Type::Bool))?;
+    truthy(v)
+}
+
+fn truthy(v: Expr) -> Result<Expr> {
+    match &v.ty {
+        Type::Bool => Ok(v),
+        t if t.is_integer() || matches!(t, Type::Ptr { .. }) => {
+            let span = v.span;
+            Ok(mk(
+                T::Binary { op: BinOp::Ne, lhs: Box::new(v), rhs: Box::new(mk(T::Const(0), Type::U64, span)), signed: false },
+                Type::Bool,
+                span,
+            ))
+        }
+        t => Err(Diagnostic::error(format!("a {} cannot be a condition", type_name(t)), v.span, "not true or false")
+            .with_help("compare it with something, e.g. `x == \"name\"`")),
+    }
+}
+
+fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Option<&Type>) -> Result<Expr> {
+    if let Some(id) = p.lookup(name) {
+        return Ok(mk(T::Local(id), p.locals[id].ty.clone(), span));
+    }
+    if let Some(v) = cx.params.get(name) {
+        return Ok(match &v.bytes {
+            Some(b) => mk(T::Bytes(b.clone()), v.ty.clone(), span),
+            None => mk(T::Const(v.int), v.ty.clone(), span),
+        });
+    }
+    if let Some(arg) = p.arg(name) {
+        let kind = match arg.source {
+            ArgSource::Slot(i) => T::CtxSlot(i),
+            ArgSource::Field { offset, size, signed } => T::CtxField { offset, size, signed },
+            ArgSource::DataLocStr { offset } => T::CtxDataLocStr { offset },
+        };
+        return Ok(mk(kind, arg.ty.clone(), span));
+    }
+    let builtin = |b: Builtin, ty: Type| Ok(mk(T::Builtin(b), ty, span));
+    match name {
+        "pid" => return builtin(Builtin::Pid, Type::Int { size: 4, signed: false }),
+        "tid" => return builtin(Builtin::Tid, Type::Int { size: 4, signed: false }),
+        "uid" => return builtin(Builtin::Uid, Type::Int { size: 4, signed: false }),
+        "gid" => return builtin(Builtin::Gid, Type::Int { size: 4, signed: false }),
+        "comm" => return builtin(Builtin::Comm, Type::Str { len: 16 }),
+        "cpu" => return builtin(Builtin::Cpu, Type::Int { size: 4, signed: false }),
+        "nsecs" => return builtin(Builtin::Nsecs, Type::U64),
+        "kstack" => return builtin(Builtin::KStack, Type::KStack),
+        "ustack" => return builtin(Builtin::UStack, Type::UStack),
+        "probe" => return Ok(str_const(&p.name, span)),
+        _ => {}
+    }
+    if let Some(Type::Enum(eid)) = expect {
+        if let Some(v) = cx.enum_value(*eid, name) {
+            return Ok(mk(T::Const(v as u64), Type::Enum(*eid), span));
+        }
+        let near = near_misses(name, &cx.enum_names(*eid));
+        let mut d = Diagnostic::error(
+            format!("`{name}` is not a value of enum {}", cx.enums[*eid].name),
+            span,
+            "unknown enum value",
+        );
+        if !near.is_empty() {
+            d = d.with_help(format!("did you mean {}?", super::probes::quote_list(&near)));
+        }
+        return Err(d);
+    }
+    if let Some((KType::Enum { id, .. }, v)) = cx.kernel.enum_constant(name) {
+        let eid = super::ktypes::register_enum(cx, id);
+        return Ok(mk(T::Const(v as u64), Type::Enum(eid), span));
+    }
+    let mut candidates = p.visible_names();
+    candidates.extend(cx.params.keys().cloned());
+    candidates.extend(BUILTIN_VARS.iter().map(|s| s.to_string()));
+    let near = near_misses(name, &candidates);
+    let mut d = Diagnostic::error(format!("unknown name `{name}`"), span, "not a local, parameter, probe argument or builtin");
+    if !near.is_empty() {
+        d = d.with_help(format!("did you mean {}?", super::probes::quote_list(&near)));
+    }
+    if !p.args.is_empty() {
+        let mut args: Vec<String> = p.args.iter().map(|a| a.name.clone()).collect();
+        args.dedup();
+        d = d.with_note(format!("`{}` has arguments: {}", p.name, args.join(", ")));
+    }
+    Err(d)
+}
+
+/// `base.field` through BTF. Embedded structs are kept as `base + offset`
+/// pointers so nested fields fold into one load.
+fn field_access(cx: &mut Checker, base: Expr, field: &ast::Ident) -> Result<Expr> {
+    let span = base.span.to(field.span);
+    let Type::Ptr { target, trusted } = &base.ty else {
+        return Err(Diagnostic::error(
+            format!("a {} has no fields", type_name(&base.ty)),
+            field.span,
+            format!("`.{}` on a {}", field.name, type_name(&base.ty)),
+        )
+        .with_help("fields are read through kernel struct pointers, e.g. `skb.len`; cast an address first: `((struct sk_buff *)addr).len`"));
+    };
+    let trusted = *trusted;
+    let (id, struct_name) = match &**target {
+        KType::Struct { id, name, .. } => (*id, format!("struct {name}")),
+        KType::Union { id, name, .. } => (*id, format!("union {name}")),
+        _ => return Err(Diagnostic::error(format!("a {} has no fields", type_name(&base.ty)), field.span, "not a struct")),
+    };
+    let members = cx.kernel.members(id);
+    let Some(m) = members.iter().find(|m| m.name == field.name) else {
+        let names: Vec<String> = members.iter().map(|m| m.name.clone()).filter(|n| !n.is_empty()).collect();
+        let near = near_misses(&field.name, &names);
+        let mut d = Diagnostic::error(format!("{struct_name} has no field `{}`", field.name), field.span, "unknown field");
+        if !near.is_empty() {
+            d = d.with_help(format!("did you mean {}?", super::probes::quote_list(&near)));
+        }
+        return Err(d.with_note(format!("`ntr info struct {}` lists its fields", struct_name.trim_start_matches("struct ").trim_start_matches("union "))));
+    };
+    let (root, base_off) = match base.kind {
+        T::Binary { op: BinOp::Add, lhs, rhs, .. } if matches!(base.ty, Type::Ptr { .. }) => match rhs.kind {
+            T::Const(off) => (*lhs, off as u32),
+            _ => unreachable_embedded(span)?,
+        },
+        _ => (base, 0),
+    };
+    let access = if trusted { Access::Direct } else { Access::ProbeRead };
+    let offset = base_off + m.offset_bits / 8;
+    if let Some(width) = m.bitfield_bits.filter(|w| *w > 0) {
+        let unit = m.ty.size().clamp(1, 8);
+        let unit_off = m.offset_bits / (unit * 8) * unit;
+        let shift = (m.offset_bits - unit_off * 8) as u8;
+        let ty = super::ktypes::value_type(cx, &m.ty, false).unwrap_or(Type::U64);
+        let kind = T::Load { base: Box::new(root), offset: base_off + unit_off, size: unit as u8, signed: false, bitfield: Some((shift, width)), access: Access::ProbeRead };
+        return Ok(mk(kind, ty, span));
+    }
+    match &m.ty {
+        KType::Struct { .. } | KType::Union { .. } => {
+            let ty = Type::Ptr { target: Box::new(m.ty.clone()), trusted };
+            let off = mk(T::Const(offset as u64), Type::U64, field.span);
+            Ok(mk(T::Binary { op: BinOp::Add, lhs: Box::new(root), rhs: Box::new(off), signed: false }, ty, span))
+        }
+        KType::Array { .. } => match super::ktypes::value_type(cx, &m.ty, trusted) {
+            Some(ty @ Type::Str { .. }) => Ok(mk(T::LoadStr { base: Box::new(root), offset, access }, ty, span)),
+            _ => Err(Diagnostic::error(
+                format!("field `{}` is an array of {}", field.name, cx.kernel.type_name(&m.ty)),
+                field.span,
+                "arrays other than char arrays cannot be read yet",
+            )),
+        },
+        KType::Int { .. } | KType::Enum { .. } | KType::Ptr { .. } => {
+            let ty = super::ktypes::value_type(cx, &m.ty, trusted).unwrap_or(Type::U64);
+            let (size, signed) = match &m.ty {
+                KType::Int { size, signed, .. } => (*size, *signed),
+                KType::Enum { size, signed, .. } => (*size, *signed),
+                _ => (8, false),
+            };
+            Ok(mk(T::Load { base: Box::new(root), offset, size, signed, bitfield: None, access }, ty, span))
+        }
+        other => Err(Diagnostic::error(
+            format!("field `{}` has type {}, which ntr cannot read", field.name, cx.kernel.type_name(other)),
+            field.span,
+            "unreadable field",
+        )),
+    }
+}
+
+fn unreachable_embedded(span: Span) -> Result<(Expr, u32)> {
+    Err(Diagnostic::error("cannot read a field here", span, "unexpected pointer arithmetic"))
+}
+
+fn unary(cx: &mut Checker, p: &mut ProbeCx, op: UnOp, operand: &ast::Expr, span: Span) -> Result<Expr> {
+    match op {
+        UnOp::Not => {
+            let v = check_cond(cx, p, operand)?;
+            Ok(mk(T::Unary { op, operand: Box::new(v) }, Type::Bool, span))
+        }
+        UnOp::Neg | UnOp::BitNot => {
+            let v = check_expr(cx, p, operand, None)?;
+            if !is_numeric(&v.ty) {
+                return Err(Diagnostic::error(format!("cannot apply `{}` to a {}", if op == UnOp::Neg { "-" } else { "~" }, type_name(&v.ty)), v.span, "not a number"));
+            }
+            let ty = if op == UnOp::Neg { Type::S64 } else { Type::Int { size: 8, signed: v.ty.is_signed() } };
+            Ok(mk(T::Unary { op, operand: Box::new(v) }, ty, span))
+        }
+    }
+}
+
+/// A literal on one side takes the type of the other side.
+fn unify_literals(a: &mut Expr, b: &mut Expr) {
+    if is_literal(a) && !is_literal(b) && matches!(b.ty, Type::Int { .. }) {
+        a.ty = b.ty.clone();
+    } else if is_literal(b) && !is_literal(a) && matches!(a.ty, Type::Int { .. }) {
+        b.ty = a.ty.clone();
+    }
+}
+
+fn common_type(a: &Type, b: &Type) -> Option<Type> {
+    match (a, b) {
+        (Type::Int { size: s1, signed: g1 }, Type::Int { size: s2, signed: g2 }) => Some(Type::Int { size: *s1.max(s2), signed: *g1 && *g2 }),
+        (Type::Str { len: l1 }, Type::Str { len: l2 }) => Some(Type::Str { len: *l1.max(l2) }),
+        _ if a == b => Some(a.clone()),
+        _ => None,
+    }
+}
+
+fn binary(cx: &mut Checker, p: &mut ProbeCx, op: BinOp, lhs: &ast::Expr, rhs: &ast::Expr, span: Span) -> Result<Expr> {
+    if matches!(op, BinOp::And | BinOp::Or) {
+        let l = check_cond(cx, p, lhs)?;
+        let r = check_cond(cx, p, rhs)?;
+        return Ok(mk(T::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed: false }, Type::Bool, span));
+    }
+    let mut l = check_expr(cx, p, lhs, None)?;
+    // The left side's type guides the right (enum names, literal widths).
+    let mut r = check_expr(cx, p, rhs, Some(&l.ty))?;
+    if matches!(r.ty, Type::Enum(_)) && matches!(lhs.kind, A::Ident(_)) && !matches!(l.ty, Type::Enum(_)) {
+        // `NO_SOCKET == reason`: re-read the left side as a name of the right's enum.
+        if let Ok(again) = check_expr(cx, p, lhs, Some(&r.ty)) {
+            l = again;
+        }
+    }
+    unify_literals(&mut l, &mut r);
+    let signed = l.ty.is_signed() && r.ty.is_signed();
+    let comparison = matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge);
+    if comparison {
+        let ok = match (&l.ty, &r.ty) {
+            (a, b) if is_numeric(a) && is_numeric(b) => true,
+            (Type::Enum(a), Type::Enum(b)) => a == b,
+            (Type::Enum(_), Type::Int { .. }) | (Type::Int { .. }, Type::Enum(_)) => true,
+            (Type::Str { .. }, Type::Str { .. }) | (Type::Bool, Type::Bool) | (Type::Ip4, Type::Ip4) => matches!(op, BinOp::Eq | BinOp::Ne),
+            (Type::Ptr { .. }, b) | (b, Type::Ptr { .. }) => is_numeric(b) || matches!(b, Type::Ptr { .. }),
+            _ => false,
+        };
+        if !ok {
+            return Err(Diagnostic::error(
+                format!("cannot compare a {} with a {}", type_name(&l.ty), type_name(&r.ty)),
+                span,
+                "mismatched types",
+            )
+            .with_secondary(l.span, type_name(&l.ty))
+            .with_secondary(r.span, type_name(&r.ty)));
+        }
+        return Ok(mk(T::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed }, Type::Bool, span));
+    }
+    for side in [&l, &r] {
+        if !is_numeric(&side.ty) && !matches!(side.ty, Type::Ptr { .. }) {
+            return Err(Diagnostic::error(
+                format!("cannot do arithmetic on a {}", type_name(&side.ty)),
+                side.span,
+                "not a number",
+            ));
+        }
+    }
+    let ty = match (&l.ty, &r.ty, op) {
+        (Type::Duration, _, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) | (_, Type::Duration, BinOp::Add | BinOp::Mul) => Type::Duration,
+        (Type::Addr | Type::Ptr { .. }, _, BinOp::Add | BinOp::Sub) => Type::Addr,
+        _ => Type::Int { size: 8, signed },
+    };
+    Ok(mk(T::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed }, ty, span))
+}
+
+fn cast(cx: &mut Checker, p: &mut ProbeCx, ty: &ast::TypeName, operand: &ast::Expr, span: Span) -> Result<Expr> {
+    let v = check_expr(cx, p, operand, None)?;
+    if !is_numeric(&v.ty) && !matches!(v.ty, Type::Ptr { .. } | Type::Enum(_) | Type::Bool) {
+        return Err(Diagnostic::error(format!("cannot cast a {}", type_name(&v.ty)), v.span, "not a number or pointer"));
+    }
+    match &ty.kind {
+        TypeNameKind::Named(n) => {
+            if let Some(t @ Type::Int { size, signed }) = super::params::int_type(n) {
+                return Ok(mk(T::Convert { operand: Box::new(v), size, signed }, t, span));
+            }
+            match n.as_str() {
+                "addr" => Ok(Expr { ty: Type::Addr, ..v }),
+                "bool" => truthy(v),
+                _ => Err(Diagnostic::error(format!("cannot cast to `{n}`"), ty.span, "not a cast target")
+                    .with_help("casts: (u8)…(u64), (s8)…(s64), (addr), (bool), (enum NAME), (struct NAME *)")),
+            }
+        }
+        TypeNameKind::StructPtr(name) => match cx.kernel.struct_by_name(name) {
+            Some(k) => Ok(Expr { ty: Type::Ptr { target: Box::new(k), trusted: false }, span, ..v }),
+            None => Err(Diagnostic::error(format!("unknown kernel struct `{name}`"), ty.span, "not in this kernel's BTF")),
+        },
+        TypeNameKind::Enum(name) => match cx.kernel.enum_by_name(name) {
+            Some(KType::Enum { id, .. }) => {
+                let eid = super::ktypes::register_enum(cx, id);
+                Ok(Expr { ty: Type::Enum(eid), span, ..v })
+            }
+            _ => Err(Diagnostic::error(format!("unknown kernel enum `{name}`"), ty.span, "not in this kernel's BTF")),
+        },
+    }
+}

@@ -1,0 +1,96 @@
+//! Kernel C types (BTF) seen as ntr types.
+
+use crate::kernel::{KType, TypeId};
+use crate::types::{EnumDef, EnumId, Type};
+
+use super::Checker;
+
+/// The ntr type of a value of kernel type `k`; `None` for what cannot be a
+/// value (embedded structs, void, arrays other than char arrays).
+pub(crate) fn value_type(cx: &mut Checker, k: &KType, trusted: bool) -> Option<Type> {
+    match k {
+        KType::Int { is_bool: true, .. } => Some(Type::Bool),
+        KType::Int { size, signed, .. } => Some(Type::Int { size: *size, signed: *signed }),
+        KType::Enum { id, .. } => Some(Type::Enum(register_enum(cx, *id))),
+        KType::Ptr { target } => {
+            let pointee = cx.kernel.resolve(*target);
+            Some(match pointee {
+                KType::Void | KType::Opaque { .. } => Type::Addr,
+                KType::Struct { .. } | KType::Union { .. } => Type::Ptr { target: Box::new(pointee), trusted },
+                // Pointers to anything else are read through probe_read (str(), casts).
+                other => Type::Ptr { target: Box::new(other), trusted: false },
+            })
+        }
+        KType::Array { elem, len } if matches!(**elem, KType::Int { is_char: true, .. }) => {
+            Some(Type::Str { len: (*len).clamp(1, u16::MAX as u32) as u16 })
+        }
+        _ => None,
+    }
+}
+
+/// The program's enum id for BTF enum `id`, adding its names on first use.
+pub(crate) fn register_enum(cx: &mut Checker, id: TypeId) -> EnumId {
+    if let Some(e) = cx.enum_ids.get(&id) {
+        return *e;
+    }
+    let name = match cx.kernel.resolve(id) {
+        KType::Enum { name, .. } => name,
+        _ => String::new(),
+    };
+    let raw = cx.kernel.enum_values(id);
+    let prefix = common_prefix(&raw);
+    let values = raw.iter().map(|(n, v)| (*v, n[prefix..].to_string())).collect();
+    let eid = cx.enums.len();
+    cx.enums.push(EnumDef { name, values });
+    cx.enum_ids.insert(id, eid);
+    eid
+}
+
+/// Length of the longest prefix ending in `_` shared by all names (when
+/// there are at least two and it leaves every name non-empty).
+fn common_prefix(values: &[(String, i64)]) -> usize {
+    if values.len() < 2 {
+        return 0;
+    }
+    let first = &values[0].0;
+    let mut len = first.len();
+    for (n, _) in &values[1..] {
+        len = len.min(first.bytes().zip(n.bytes()).take_while(|(a, b)| a == b).count());
+    }
+    let cut = first[..len].rfind('_').map(|i| i + 1).unwrap_or(0);
+    if values.iter().any(|(n, _)| n.len() == cut) {
+        0
+    } else {
+        cut
+    }
+}
+
+impl Checker<'_> {
+    /// The value of enum constant `name` in program enum `eid`: by its printed
+    /// name (`NO_SOCKET`) or its full BTF name (`SKB_DROP_REASON_NO_SOCKET`).
+    pub(crate) fn enum_value(&self, eid: EnumId, name: &str) -> Option<i64> {
+        self.enums[eid].values.iter().find(|(_, n)| n == name).map(|(v, _)| *v).or_else(|| {
+            let btf_id = self.enum_ids.iter().find(|(_, e)| **e == eid).map(|(id, _)| *id)?;
+            self.kernel.enum_values(btf_id).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        })
+    }
+
+    /// Printed names of enum `eid`, for suggestions.
+    pub(crate) fn enum_names(&self, eid: EnumId) -> Vec<String> {
+        self.enums[eid].values.iter().map(|(_, n)| n.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common_prefix;
+
+    #[test]
+    fn strips_shared_prefix_up_to_underscore() {
+        let v = |names: &[&str]| names.iter().map(|n| (n.to_string(), 0)).collect::<Vec<_>>();
+        assert_eq!(common_prefix(&v(&["SKB_DROP_REASON_NO_SOCKET", "SKB_DROP_REASON_NOT_SPECIFIED"])), 16);
+        assert_eq!(common_prefix(&v(&["TCP_ESTABLISHED", "TCP_SYN_SENT"])), 4);
+        assert_eq!(common_prefix(&v(&["A_B", "A_"])), 0);
+        assert_eq!(common_prefix(&v(&["ONLY"])), 0);
+    }
+}

@@ -1,0 +1,157 @@
+//! The program's maps: each `@name` gets its key types and kind from its
+//! uses, which must agree.
+
+use std::collections::HashMap;
+
+use crate::diag::Diagnostic;
+use crate::source::Span;
+use crate::tir::{AggFunc, MapDecl, MapId, MapKind};
+use crate::types::Type;
+
+struct Entry {
+    name: String,
+    first_use: Span,
+    keys: Option<(Vec<Type>, Span)>,
+    kind: Option<(MapKind, Span)>,
+}
+
+#[derive(Default)]
+pub(crate) struct MapTable {
+    entries: Vec<Entry>,
+    by_name: HashMap<String, MapId>,
+}
+
+/// How a value is stored in a map key: integers widen to 64 bits, pointers
+/// are addresses.
+pub(crate) fn key_type(ty: &Type) -> Type {
+    match ty {
+        Type::Int { signed, .. } => Type::Int { size: 8, signed: *signed },
+        Type::Ptr { .. } => Type::Addr,
+        other => other.clone(),
+    }
+}
+
+/// Whether two stored types are the same layout (ints of any width/sign agree).
+fn same_layout(a: &Type, b: &Type) -> bool {
+    match (a, b) {
+        (Type::Int { .. }, Type::Int { .. }) => true,
+        _ => a == b,
+    }
+}
+
+pub(crate) fn display(name: &str) -> String {
+    format!("@{name}")
+}
+
+impl MapTable {
+    /// The id of `@name`, creating an untyped entry on first mention.
+    pub fn id(&mut self, name: &str, span: Span) -> MapId {
+        if let Some(id) = self.by_name.get(name) {
+            return *id;
+        }
+        self.entries.push(Entry { name: name.to_string(), first_use: span, keys: None, kind: None });
+        let id = self.entries.len() - 1;
+        self.by_name.insert(name.to_string(), id);
+        id
+    }
+
+    pub fn keys(&self, id: MapId) -> Option<&Vec<Type>> {
+        self.entries[id].keys.as_ref().map(|(k, _)| k)
+    }
+
+    pub fn kind(&self, id: MapId) -> Option<&MapKind> {
+        self.entries[id].kind.as_ref().map(|(k, _)| k)
+    }
+
+    pub fn set_keys(&mut self, id: MapId, keys: &[Type], span: Span) -> Result<(), Diagnostic> {
+        let keys: Vec<Type> = keys.iter().map(key_type).collect();
+        let entry = &mut self.entries[id];
+        match &entry.keys {
+            None => {
+                entry.keys = Some((keys, span));
+                Ok(())
+            }
+            Some((prev, prev_span)) => {
+                if prev.len() == keys.len() && prev.iter().zip(&keys).all(|(a, b)| same_layout(a, b)) {
+                    Ok(())
+                } else {
+                    Err(Diagnostic::error(
+                        format!("map `{}` is used with two different keys", display(&entry.name)),
+                        span,
+                        format!("keyed by {} here", describe_keys(&keys)),
+                    )
+                    .with_secondary(*prev_span, format!("keyed by {} here", describe_keys(prev)))
+                    .with_help("a map has one key type: use a second map for the other key"))
+                }
+            }
+        }
+    }
+
+    pub fn set_kind(&mut self, id: MapId, kind: MapKind, span: Span) -> Result<(), Diagnostic> {
+        let entry = &mut self.entries[id];
+        match &entry.kind {
+            None => {
+                entry.kind = Some((kind, span));
+                Ok(())
+            }
+            Some((prev, prev_span)) => {
+                let agrees = match (prev, &kind) {
+                    (MapKind::Agg { func: f1, arg: a1 }, MapKind::Agg { func: f2, arg: a2 }) => f1 == f2 && same_layout(a1, a2),
+                    (MapKind::Value(a), MapKind::Value(b)) => same_layout(a, b),
+                    _ => false,
+                };
+                if agrees {
+                    Ok(())
+                } else {
+                    Err(Diagnostic::error(
+                        format!("map `{}` holds two different kinds of value", display(&entry.name)),
+                        span,
+                        format!("{} here", describe_kind(&kind)),
+                    )
+                    .with_secondary(*prev_span, format!("{} here", describe_kind(prev))))
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<Vec<MapDecl>, Diagnostic> {
+        let assigned: Vec<String> = self.entries.iter().filter(|e| e.kind.is_some()).map(|e| display(&e.name)).collect();
+        let mut out = Vec::new();
+        for e in self.entries {
+            let Some((kind, _)) = e.kind else {
+                let near = super::expr::near_misses(&display(&e.name), &assigned);
+                let d = Diagnostic::error(format!("map `{}` is never given a value", display(&e.name)), e.first_use, "used here");
+                return Err(if near.is_empty() {
+                    d.with_help(format!("assign it somewhere, e.g. `{}[…] = count()`", display(&e.name)))
+                } else {
+                    d.with_help(format!("did you mean {}?", super::probes::quote_list(&near)))
+                });
+            };
+            out.push(MapDecl { name: e.name, keys: e.keys.map(|(k, _)| k).unwrap_or_default(), kind, span: e.first_use });
+        }
+        Ok(out)
+    }
+}
+
+fn describe_keys(keys: &[Type]) -> String {
+    if keys.is_empty() {
+        return "nothing".into();
+    }
+    let parts: Vec<String> = keys.iter().map(super::expr::type_name).collect();
+    format!("({})", parts.join(", "))
+}
+
+fn describe_kind(kind: &MapKind) -> String {
+    match kind {
+        MapKind::Value(t) => format!("a {} value", super::expr::type_name(t)),
+        MapKind::Agg { func, .. } => match func {
+            AggFunc::Count => "count()".into(),
+            AggFunc::Sum => "sum()".into(),
+            AggFunc::Min => "min()".into(),
+            AggFunc::Max => "max()".into(),
+            AggFunc::Avg => "avg()".into(),
+            AggFunc::Hist => "hist()".into(),
+            AggFunc::Lhist { lo, hi, step } => format!("lhist(_, {lo}, {hi}, {step})"),
+        },
+    }
+}

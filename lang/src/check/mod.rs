@@ -1,0 +1,149 @@
+//! The checker: resolves names and probes against the kernel, types every
+//! expression, inlines `fn`s, substitutes parameters, and produces the typed
+//! program (`tir::Program`) the compiler lowers.
+
+mod calls;
+mod expr;
+mod format;
+mod ktypes;
+mod maps;
+mod params;
+mod probes;
+mod scope;
+mod stmt;
+
+use std::collections::HashMap;
+
+use crate::ast::{FnDecl, Item, ProbeBlock, Script};
+use crate::diag::Diagnostic;
+use crate::kernel::{AttachSupport, KernelTypes};
+use crate::tir;
+use crate::types::EnumDef;
+
+pub use params::ParamValue;
+pub use probes::{parse_probe, ProbeTarget};
+
+pub struct CheckOptions<'a> {
+    /// `-p NAME=VALUE` pairs, as given.
+    pub params: &'a [(String, String)],
+    pub attach: &'a AttachSupport,
+}
+
+/// Check a script and the modules it uses (`scripts` in dependency order,
+/// root last, as `modules::load` returns them). Probe blocks come from the
+/// root; params and fns from every module.
+pub fn check(
+    scripts: &[&Script],
+    kernel: &dyn KernelTypes,
+    options: &CheckOptions,
+) -> Result<tir::Program, Vec<Diagnostic>> {
+    let mut checker = Checker::new(kernel, options.attach);
+    checker.declare_items(scripts, options.params);
+    if !checker.diags.is_empty() {
+        return Err(checker.diags);
+    }
+    let mut probes = Vec::new();
+    if let Some(root) = scripts.last() {
+        for item in &root.items {
+            if let Item::Probe(block) = item {
+                probes.extend(checker.check_block(block));
+            }
+        }
+    }
+    checker.finish(probes)
+}
+
+pub(crate) struct Checker<'a> {
+    pub(crate) kernel: &'a dyn KernelTypes,
+    pub(crate) attach: &'a AttachSupport,
+    pub(crate) params: HashMap<String, ParamValue>,
+    pub(crate) fns: HashMap<String, &'a FnDecl>,
+    pub(crate) maps: maps::MapTable,
+    pub(crate) enums: Vec<EnumDef>,
+    pub(crate) enum_ids: HashMap<crate::kernel::TypeId, usize>,
+    pub(crate) diags: Vec<Diagnostic>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(kernel: &'a dyn KernelTypes, attach: &'a AttachSupport) -> Checker<'a> {
+        Checker {
+            kernel,
+            attach,
+            params: HashMap::new(),
+            fns: HashMap::new(),
+            maps: maps::MapTable::default(),
+            enums: Vec::new(),
+            enum_ids: HashMap::new(),
+            diags: Vec::new(),
+        }
+    }
+
+    fn declare_items(&mut self, scripts: &[&'a Script], given: &[(String, String)]) {
+        let mut decls = Vec::new();
+        for script in scripts {
+            for item in &script.items {
+                match item {
+                    Item::Fn(f) => {
+                        if let Some(prev) = self.fns.insert(f.name.name.clone(), f) {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    format!("function `{}` is defined twice", f.name.name),
+                                    f.name.span,
+                                    "second definition",
+                                )
+                                .with_secondary(prev.name.span, "first definition"),
+                            );
+                        }
+                    }
+                    Item::Param(p) => decls.push(p),
+                    Item::Probe(_) | Item::Use(_) => {}
+                }
+            }
+        }
+        match params::resolve(self, &decls, given) {
+            Ok(values) => self.params = values,
+            Err(d) => self.diags.push(d),
+        }
+    }
+
+    /// One typed probe per probe spec of the block (each has its own arguments).
+    fn check_block(&mut self, block: &'a ProbeBlock) -> Vec<tir::Probe> {
+        let mut out = Vec::new();
+        for spec in &block.probes {
+            let resolved = match probes::resolve(self, spec) {
+                Ok(r) => r,
+                Err(d) => {
+                    self.diags.push(d);
+                    continue;
+                }
+            };
+            match stmt::check_probe_body(self, resolved, block) {
+                Ok(probe) => out.push(probe),
+                Err(d) => self.diags.push(d),
+            }
+        }
+        out
+    }
+
+    fn finish(mut self, probes: Vec<tir::Probe>) -> Result<tir::Program, Vec<Diagnostic>> {
+        let maps = match self.maps.finish() {
+            Ok(m) => m,
+            Err(d) => {
+                self.diags.push(d);
+                Vec::new()
+            }
+        };
+        if !self.diags.is_empty() {
+            return Err(self.diags);
+        }
+        if probes.is_empty() {
+            return Err(vec![Diagnostic::global("the script has no probes").with_help(
+                "add a probe block, e.g. `on kfree_skb { @drops[reason] = count(); }`",
+            )]);
+        }
+        let mut params: Vec<(String, String)> =
+            self.params.iter().map(|(k, v)| (k.clone(), v.display.clone())).collect();
+        params.sort();
+        Ok(tir::Program { probes, maps, enums: self.enums, params })
+    }
+}

@@ -1,0 +1,230 @@
+//! `param NAME: TYPE = DEFAULT` declarations and their `-p NAME=VALUE`
+//! values. Parameters are constants of the compiled program.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::ast::{ExprKind, ParamDecl, TypeNameKind, UnOp};
+use crate::diag::Diagnostic;
+use crate::source::Span;
+use crate::types::Type;
+
+use super::Checker;
+
+#[derive(Clone, Debug)]
+pub struct ParamValue {
+    pub ty: Type,
+    /// Integer-like value (ints, bools, durations, enums, IPv4 in memory order).
+    pub int: u64,
+    /// Memory value (strings, IPv6), NUL-padded to the type's size.
+    pub bytes: Option<Vec<u8>>,
+    /// As the user should see it.
+    pub display: String,
+    /// Left at its default: filters treat such a parameter as "match anything".
+    pub is_default: bool,
+    pub span: Span,
+}
+
+pub(crate) fn resolve(
+    cx: &mut Checker,
+    decls: &[&ParamDecl],
+    given: &[(String, String)],
+) -> Result<HashMap<String, ParamValue>, Diagnostic> {
+    let mut out = HashMap::new();
+    for (name, _) in given {
+        if !decls.iter().any(|d| &d.name.name == name) {
+            let known: Vec<String> = decls.iter().map(|d| d.name.name.clone()).collect();
+            let mut d = Diagnostic::global(format!("unknown parameter `{name}`"));
+            d = if known.is_empty() {
+                d.with_note("this script declares no parameters")
+            } else {
+                d.with_note(format!("its parameters are: {}", known.join(", ")))
+            };
+            return Err(d);
+        }
+    }
+    for decl in decls {
+        let name = &decl.name.name;
+        if out.contains_key(name) {
+            return Err(Diagnostic::error(format!("parameter `{name}` is declared twice"), decl.name.span, "again here"));
+        }
+        let ty = param_type(cx, decl)?;
+        let value = match given.iter().rev().find(|(n, _)| n == name) {
+            Some((_, text)) => parse_value(cx, &ty, text).map(|mut v| {
+                v.is_default = false;
+                v
+            }),
+            None => default_value(cx, &ty, decl),
+        };
+        let mut value = value.map_err(|why| match given.iter().rev().find(|(n, _)| n == name) {
+            Some((_, text)) => Diagnostic::error(
+                format!("invalid value `{text}` for parameter `{name}` of type {}", super::expr::type_name(&ty)),
+                decl.span,
+                "declared here",
+            )
+            .with_note(why),
+            None => Diagnostic::error(format!("invalid default for parameter `{name}`"), decl.default.span, why),
+        })?;
+        value.span = decl.span;
+        out.insert(name.clone(), value);
+    }
+    Ok(out)
+}
+
+fn param_type(cx: &mut Checker, decl: &ParamDecl) -> Result<Type, Diagnostic> {
+    let span = decl.ty.span;
+    match &decl.ty.kind {
+        TypeNameKind::Named(n) => match n.as_str() {
+            "bool" => Ok(Type::Bool),
+            "str" => Ok(Type::Str { len: 64 }),
+            "duration" => Ok(Type::Duration),
+            "ip" => Ok(Type::Ip4),
+            "addr" => Ok(Type::Addr),
+            other => int_type(other).ok_or_else(|| {
+                Diagnostic::error(format!("unknown parameter type `{other}`"), span, "not a type")
+                    .with_help("parameter types: int, u8…u64, s8…s64, bool, str, duration, ip, addr, enum NAME")
+            }),
+        },
+        TypeNameKind::Enum(e) => match cx.kernel.enum_by_name(e) {
+            Some(crate::kernel::KType::Enum { id, .. }) => Ok(Type::Enum(super::ktypes::register_enum(cx, id))),
+            _ => Err(Diagnostic::error(format!("unknown kernel enum `{e}`"), span, "not in this kernel's BTF")),
+        },
+        TypeNameKind::StructPtr(_) => Err(Diagnostic::error("a parameter cannot be a kernel pointer", span, "not a parameter type")),
+    }
+}
+
+/// `u8 … u64`, `s8 … s64`, `int`.
+pub(crate) fn int_type(name: &str) -> Option<Type> {
+    let (signed, bits) = match name {
+        "int" => return Some(Type::S64),
+        _ if name.starts_with('u') => (false, &name[1..]),
+        _ if name.starts_with('s') => (true, &name[1..]),
+        _ => return None,
+    };
+    let size = match bits {
+        "8" => 1,
+        "16" => 2,
+        "32" => 4,
+        "64" => 8,
+        _ => return None,
+    };
+    Some(Type::Int { size, signed })
+}
+
+fn value(ty: &Type, int: u64, bytes: Option<Vec<u8>>, display: String) -> ParamValue {
+    ParamValue { ty: ty.clone(), int, bytes, display, is_default: true, span: Span::default() }
+}
+
+fn parse_value(cx: &Checker, ty: &Type, text: &str) -> Result<ParamValue, String> {
+    let text = text.trim();
+    match ty {
+        Type::Int { size, signed } => {
+            let parsed = parse_int(text).ok_or_else(|| "expected an integer (decimal, or hex with 0x)".to_string())?;
+            check_range(parsed, *size, *signed)?;
+            Ok(value(ty, parsed as u64, None, text.into()))
+        }
+        Type::Addr => {
+            let parsed = parse_int(text).ok_or_else(|| "expected an address such as 0xffffffff81000000".to_string())?;
+            Ok(value(ty, parsed as u64, None, text.into()))
+        }
+        Type::Bool => match text {
+            "true" | "1" | "yes" => Ok(value(ty, 1, None, "true".into())),
+            "false" | "0" | "no" => Ok(value(ty, 0, None, "false".into())),
+            _ => Err("expected true or false".into()),
+        },
+        Type::Str { len } => {
+            if text.len() >= *len as usize {
+                return Err(format!("at most {} bytes", len - 1));
+            }
+            let mut b = text.as_bytes().to_vec();
+            b.resize(*len as usize, 0);
+            Ok(value(ty, 0, Some(b), text.into()))
+        }
+        Type::Duration => {
+            let ns = parse_duration(text).ok_or_else(|| "expected a duration such as 10ms, 1s, 500us".to_string())?;
+            Ok(value(ty, ns, None, text.into()))
+        }
+        Type::Ip4 => match text.parse::<IpAddr>() {
+            Ok(IpAddr::V4(a)) => Ok(value(ty, u32::from_ne_bytes(a.octets()) as u64, None, text.into())),
+            _ => Err("expected an IPv4 address such as 10.0.2.2".into()),
+        },
+        Type::Enum(eid) => {
+            if let Some(v) = cx.enum_value(*eid, text) {
+                return Ok(value(ty, v as u64, None, text.into()));
+            }
+            if let Some(n) = parse_int(text) {
+                return Ok(value(ty, n as u64, None, text.into()));
+            }
+            let names = cx.enum_names(*eid);
+            let near = super::expr::near_misses(text, &names);
+            let mut why = format!("not a value of enum {}", cx.enums[*eid].name);
+            if !near.is_empty() {
+                why.push_str(&format!("; did you mean {}?", super::probes::quote_list(&near)));
+            }
+            Err(why)
+        }
+        _ => Err("unsupported parameter type".into()),
+    }
+}
+
+fn default_value(cx: &Checker, ty: &Type, decl: &ParamDecl) -> Result<ParamValue, String> {
+    let e = &decl.default;
+    let text = match &e.kind {
+        ExprKind::Int(n) => n.to_string(),
+        ExprKind::Unary { op: UnOp::Neg, operand } => match operand.kind {
+            ExprKind::Int(n) => format!("-{n}"),
+            _ => return Err("a default must be a literal".into()),
+        },
+        ExprKind::Bool(b) => b.to_string(),
+        ExprKind::Str(s) => s.clone(),
+        ExprKind::Duration(ns) => format!("{ns}ns"),
+        ExprKind::Ip(ip) => ip.to_string(),
+        ExprKind::Ident(name) => name.clone(),
+        _ => return Err("a default must be a literal".into()),
+    };
+    parse_value(cx, ty, &text)
+}
+
+pub(crate) fn parse_int(text: &str) -> Option<i128> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    let digits = digits.replace('_', "");
+    let v = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        Some(hex) => i128::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<i128>().ok()?,
+    };
+    Some(if neg { -v } else { v })
+}
+
+fn check_range(v: i128, size: u8, signed: bool) -> Result<(), String> {
+    let bits = size as u32 * 8;
+    let (lo, hi) = if signed {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+    } else {
+        (0, (1i128 << bits) - 1)
+    };
+    if v < lo || v > hi {
+        Err(format!("out of range: {lo} to {hi}"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `10ms`, `1s`, `500us`, `100ns`, `2m`, `1h`, or plain nanoseconds.
+pub(crate) fn parse_duration(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let scale = match unit {
+        "" | "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}

@@ -1,0 +1,76 @@
+//! What a probe body can see while it is being checked: its arguments, its
+//! locals (block-scoped, shadowing allowed), and the fns being inlined.
+
+use std::collections::HashMap;
+
+use crate::source::Span;
+use crate::tir::{Local, LocalId};
+use crate::types::Type;
+
+use super::probes::Arg;
+
+/// An fn body being inlined: where its `return` values go.
+pub(crate) struct InlineFrame {
+    pub name: String,
+    pub result: LocalId,
+    /// Type of the first `return e`; later ones must agree.
+    pub ret: Option<(Type, Span)>,
+}
+
+pub(crate) struct ProbeCx {
+    pub name: String,
+    pub args: Vec<Arg>,
+    pub locals: Vec<Local>,
+    scopes: Vec<HashMap<String, LocalId>>,
+    pub inlining: Vec<InlineFrame>,
+}
+
+impl ProbeCx {
+    pub fn new(name: String, args: Vec<Arg>) -> ProbeCx {
+        ProbeCx { name, args, locals: Vec::new(), scopes: vec![HashMap::new()], inlining: Vec::new() }
+    }
+
+    pub fn push_scope(&mut self) {
+        self.scopes.push(HashMap::new());
+    }
+
+    pub fn pop_scope(&mut self) {
+        self.scopes.pop();
+    }
+
+    /// A fn body sees its own parameters and locals, not the caller's.
+    pub fn enter_fn(&mut self) -> Vec<HashMap<String, LocalId>> {
+        std::mem::replace(&mut self.scopes, vec![HashMap::new()])
+    }
+
+    pub fn leave_fn(&mut self, saved: Vec<HashMap<String, LocalId>>) {
+        self.scopes = saved;
+    }
+
+    pub fn declare(&mut self, name: &str, ty: Type, span: Span) -> LocalId {
+        let id = self.fresh(name, ty, span);
+        self.scopes.last_mut().expect("a scope is always open").insert(name.to_string(), id);
+        id
+    }
+
+    /// A local no name refers to (fn results, temporaries).
+    pub fn fresh(&mut self, name: &str, ty: Type, span: Span) -> LocalId {
+        self.locals.push(Local { name: name.to_string(), ty, span });
+        self.locals.len() - 1
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<LocalId> {
+        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    }
+
+    pub fn arg(&self, name: &str) -> Option<&Arg> {
+        self.args.iter().find(|a| a.name == name)
+    }
+
+    /// Every name visible here, for "did you mean" suggestions.
+    pub fn visible_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.scopes.iter().flat_map(|s| s.keys().cloned()).collect();
+        names.extend(self.args.iter().map(|a| a.name.clone()));
+        names
+    }
+}
