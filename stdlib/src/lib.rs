@@ -1,14 +1,23 @@
-//! The stdlib: `.ntr` scripts and modules embedded in the binary.
+//! The stdlib: `.ntr` diagnosis scripts (run by name) and modules (for
+//! `use`), embedded in the binary.
 
-/// (name, source) of every embedded script and module.
+/// Runnable scripts: (name, source).
 const SCRIPTS: &[(&str, &str)] = &[];
+
+/// Library modules for `use NAME`: (name, source).
+const MODULES: &[(&str, &str)] = &[];
 
 /// The source of a stdlib script or module by name.
 pub fn get(name: &str) -> Option<&'static str> {
-    SCRIPTS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    SCRIPTS.iter().chain(MODULES).find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
 
-/// Names of all stdlib scripts and modules.
+/// Every runnable script, for `ntr list scripts`.
+pub fn scripts() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SCRIPTS.iter().copied()
+}
+
+/// Names of everything `get` knows, for suggestions.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    SCRIPTS.iter().map(|(n, _)| *n)
+    SCRIPTS.iter().chain(MODULES).map(|(n, _)| *n)
 }

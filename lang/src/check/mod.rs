@@ -20,7 +20,7 @@ use crate::kernel::{AttachSupport, KernelTypes};
 use crate::tir;
 use crate::types::EnumDef;
 
-pub use params::ParamValue;
+pub use params::{parse_duration, ParamValue};
 pub use probes::{parse_probe, ProbeTarget};
 
 pub struct CheckOptions<'a> {

@@ -213,7 +213,7 @@ fn check_range(v: i128, size: u8, signed: bool) -> Result<(), String> {
 }
 
 /// `10ms`, `1s`, `500us`, `100ns`, `2m`, `1h`, or plain nanoseconds.
-pub(crate) fn parse_duration(text: &str) -> Option<u64> {
+pub fn parse_duration(text: &str) -> Option<u64> {
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (num, unit) = text.split_at(split);
     let n: u64 = num.parse().ok()?;

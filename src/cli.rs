@@ -1,0 +1,117 @@
+//! Command-line grammar (clap) and dispatch to the commands.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::pipeline::{self, Script};
+use crate::report;
+
+#[derive(Parser)]
+#[command(name = "ntr", version, about = "Scriptable tracing for Linux network hunts", disable_help_subcommand = true)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Run this program text, e.g. `ntr -e 'on kfree_skb { @[reason] = count(); }'`
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    pub program: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct ParamArgs {
+    /// Set a script parameter: `-p dport=9418`
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Stop after this long: `500ms`, `3s`, `1m`
+    #[arg(short = 'd', long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// One JSON object per event and per map row
+    #[arg(long)]
+    pub json: bool,
+    /// Show raw verifier logs and other details
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a script file or a stdlib script by name
+    Run {
+        /// A `.ntr` file or a stdlib script name (`ntr list scripts`)
+        script: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Parse, type-check and resolve probes against this kernel without loading
+    Check {
+        script: String,
+        #[command(flatten)]
+        params: ParamArgs,
+    },
+    /// Compile to a BPF ELF object, or print the instructions with `--dump`
+    Compile {
+        script: String,
+        /// Where to write the object
+        #[arg(short = 'o', value_name = "OUT.o")]
+        output: Option<PathBuf>,
+        /// Print the instructions annotated with source lines
+        #[arg(long)]
+        dump: bool,
+        #[command(flatten)]
+        params: ParamArgs,
+    },
+    /// List probes matching a glob (`ntr list 'kfree*'`), or `ntr list scripts`
+    List { pattern: Option<String> },
+    /// Show a stdlib script's help, or ntr's
+    Help { name: Option<String> },
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{text}` is not NAME=VALUE"))
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    ntr_lang::check::parse_duration(text)
+        .map(Duration::from_nanos)
+        .ok_or_else(|| format!("`{text}` is not a duration: write e.g. 500ms, 3s, 1m"))
+}
+
+/// Run the command; returns the process exit code.
+pub fn dispatch(cli: Cli) -> u8 {
+    match cli.command {
+        None => match cli.program {
+            Some(text) => pipeline::run(Script::Inline(text), &cli.run),
+            None => {
+                eprintln!("ntr: nothing to run: give `-e 'PROGRAM'` or a command (`ntr --help`)");
+                2
+            }
+        },
+        Some(Command::Run { script, run }) => match pipeline::locate(&script) {
+            Ok(s) => pipeline::run(s, &run),
+            Err(d) => report::global(&d),
+        },
+        Some(Command::Check { script, params }) => match pipeline::locate(&script) {
+            Ok(s) => pipeline::check(s, &params.params),
+            Err(d) => report::global(&d),
+        },
+        Some(Command::Compile { script, output, dump, params }) => match pipeline::locate(&script) {
+            Ok(s) => pipeline::compile(s, &params.params, output.as_deref(), dump),
+            Err(d) => report::global(&d),
+        },
+        Some(Command::List { pattern }) => pipeline::list(pattern.as_deref()),
+        Some(Command::Help { name }) => pipeline::help(name.as_deref()),
+    }
+}

@@ -1,0 +1,215 @@
+//! The one-way pipeline behind every command: locate the script, parse it
+//! and its modules, check it against this kernel, compile, run.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ntr_compiler::artifact::Artifact;
+use ntr_lang::check::{self, CheckOptions};
+use ntr_lang::diag::Diagnostic;
+use ntr_lang::kernel::btf::KernelBtf;
+use ntr_lang::source::Sources;
+use ntr_lang::{modules, tir};
+
+use crate::cli::RunArgs;
+use crate::report;
+
+/// Where a script's text comes from.
+pub enum Script {
+    File(PathBuf),
+    Stdlib(String),
+    Inline(String),
+}
+
+/// `ntr run X`: a file if one exists at X, else a stdlib script named X.
+pub fn locate(arg: &str) -> Result<Script, Diagnostic> {
+    let path = Path::new(arg);
+    if path.is_file() {
+        return Ok(Script::File(path.to_path_buf()));
+    }
+    if ntr_stdlib::get(arg).is_some() {
+        return Ok(Script::Stdlib(arg.to_string()));
+    }
+    let names: Vec<String> = ntr_stdlib::scripts().map(|(n, _)| n.to_string()).collect();
+    let d = Diagnostic::global(format!("no script file or stdlib script named `{arg}`"));
+    Err(if names.is_empty() { d } else { d.with_note(format!("stdlib scripts: {}", names.join(", "))) })
+}
+
+/// A script checked against this kernel.
+pub struct Checked {
+    pub sources: Sources,
+    pub program: tir::Program,
+}
+
+/// Failures carry the exit code they map to.
+pub struct Failure {
+    pub sources: Sources,
+    pub diags: Vec<Diagnostic>,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn report(&self) -> u8 {
+        report::diagnostics(&self.sources, &self.diags);
+        self.code
+    }
+}
+
+fn read(script: &Script, sources: &mut Sources) -> Result<(usize, Option<PathBuf>), Diagnostic> {
+    match script {
+        Script::File(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Diagnostic::global(format!("cannot read `{}`: {e}", path.display())))?;
+            let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).map(Path::to_path_buf);
+            Ok((sources.add(path.display().to_string(), text), base))
+        }
+        Script::Stdlib(name) => {
+            let text = ntr_stdlib::get(name).unwrap_or_default();
+            Ok((sources.add(format!("<stdlib>/{name}.ntr"), text), None))
+        }
+        Script::Inline(text) => Ok((sources.add("<program>", text.clone()), None)),
+    }
+}
+
+pub fn front(script: &Script, params: &[(String, String)]) -> Result<Checked, Failure> {
+    let mut sources = Sources::new();
+    let fail = |sources, diags, code| Failure { sources, diags, code };
+    let (root, base) = match read(script, &mut sources) {
+        Ok(r) => r,
+        Err(d) => return Err(fail(sources, vec![d], 2)),
+    };
+    let loaded = match modules::load(&mut sources, root, base.as_deref()) {
+        Ok(m) => m,
+        Err(d) => return Err(fail(sources, vec![d], 2)),
+    };
+    let kernel = match KernelBtf::from_sys() {
+        Ok(k) => k,
+        Err(e) => {
+            let d = Diagnostic::global(format!("cannot read this kernel's types: {e}"))
+                .with_help("ntr needs a kernel with BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y)");
+            return Err(fail(sources, vec![d], 1));
+        }
+    };
+    let attach = ntr_runtime::features::attach_support();
+    let scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
+    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach: &attach });
+    match checked {
+        Ok(program) => Ok(Checked { sources, program }),
+        Err(diags) => Err(fail(sources, diags, 2)),
+    }
+}
+
+fn build(script: &Script, params: &[(String, String)]) -> Result<(Checked, Artifact), Failure> {
+    let checked = front(script, params)?;
+    match ntr_compiler::compile(&checked.program) {
+        Ok(a) => Ok((checked, a)),
+        Err(e) => Err(Failure { diags: vec![e.to_diagnostic()], sources: checked.sources, code: 2 }),
+    }
+}
+
+pub fn run(script: Script, args: &RunArgs) -> u8 {
+    let (checked, artifact) = match build(&script, &args.params.params) {
+        Ok(b) => b,
+        Err(f) => return f.report(),
+    };
+    let options = ntr_runtime::RunOptions { duration: args.duration, json: args.json, verbose: args.verbose };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = ntr_runtime::run(&artifact, &options, &mut out);
+    let _ = out.flush();
+    match result {
+        Ok(_) => 0,
+        Err(e) => report::runtime_error(&checked.sources, &artifact, &e, args.verbose),
+    }
+}
+
+pub fn check(script: Script, params: &[(String, String)]) -> u8 {
+    match build(&script, params) {
+        Ok((checked, artifact)) => {
+            let probes: Vec<&str> = checked.program.probes.iter().map(|p| p.name.as_str()).collect();
+            let insns: usize = artifact.programs.iter().map(|p| p.insns.len()).sum();
+            println!("ok: {} probe{} ({}), {} maps, {insns} instructions", probes.len(), if probes.len() == 1 { "" } else { "s" }, probes.join(", "), artifact.maps.len());
+            0
+        }
+        Err(f) => f.report(),
+    }
+}
+
+pub fn compile(script: Script, params: &[(String, String)], output: Option<&Path>, dump: bool) -> u8 {
+    let (checked, artifact) = match build(&script, params) {
+        Ok(b) => b,
+        Err(f) => return f.report(),
+    };
+    if dump {
+        print!("{}", report::dump(&checked.sources, &artifact));
+    }
+    if let Some(path) = output {
+        if let Err(e) = std::fs::write(path, &artifact.elf) {
+            eprintln!("ntr: cannot write `{}`: {e}", path.display());
+            return 1;
+        }
+    } else if !dump {
+        eprintln!("ntr: compiled {} bytes of BPF object; give `-o OUT.o` to write it or `--dump` to see it", artifact.elf.len());
+    }
+    0
+}
+
+pub fn list(pattern: Option<&str>) -> u8 {
+    if pattern == Some("scripts") {
+        for (name, text) in ntr_stdlib::scripts() {
+            let doc = script_doc(name, text).unwrap_or_default();
+            println!("{name:<16} {}", doc.lines().next().unwrap_or(""));
+        }
+        return 0;
+    }
+    let kernel = match KernelBtf::from_sys() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("ntr: cannot read this kernel's types: {e}");
+            return 1;
+        }
+    };
+    let pattern = pattern.unwrap_or("*");
+    let glob = match glob::Pattern::new(pattern) {
+        Ok(g) => g,
+        Err(e) => return report::global(&Diagnostic::global(format!("invalid pattern `{pattern}`: {e}"))),
+    };
+    let mut shown = 0;
+    for tp in ntr_lang::kernel::KernelTypes::tracepoints(&kernel) {
+        let name = tp.rsplit(':').next().unwrap_or(&tp);
+        if glob.matches(&tp) || glob.matches(name) {
+            println!("tracepoint:{tp}");
+            shown += 1;
+        }
+    }
+    if shown == 0 {
+        eprintln!("ntr: no probe matches `{pattern}`");
+        return 1;
+    }
+    0
+}
+
+
+pub fn help(name: Option<&str>) -> u8 {
+    match name {
+        None => {
+            use clap::CommandFactory;
+            let _ = crate::cli::Cli::command().print_help();
+            0
+        }
+        Some(name) => match ntr_stdlib::get(name) {
+            Some(text) => {
+                println!("{}", script_doc(name, text).unwrap_or_else(|| format!("{name}: no help text")));
+                0
+            }
+            None => report::global(&Diagnostic::global(format!("no stdlib script named `{name}`")).with_note("`ntr list scripts` lists them")),
+        },
+    }
+}
+
+/// A stdlib script's `##` help text.
+fn script_doc(name: &str, text: &str) -> Option<String> {
+    let mut sources = Sources::new();
+    let file = sources.add(name, text);
+    ntr_lang::parser::parse(&sources, file).ok().and_then(|s| s.doc)
+}

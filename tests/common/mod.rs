@@ -1,0 +1,114 @@
+//! Shared by the end-to-end tests: running the `ntr` binary, driving real
+//! traffic, network namespaces that always go away, and the check that no
+//! BPF program of ntr's is left behind.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::net::UdpSocket;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+static KERNEL: Mutex<()> = Mutex::new(());
+
+/// Tests that load BPF run one at a time, so "nothing left attached" checks
+/// only see their own programs.
+pub fn kernel_lock() -> MutexGuard<'static, ()> {
+    KERNEL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn ntr() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ntr"));
+    c.env("NO_COLOR", "1");
+    c
+}
+
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from(out: Output) -> Run {
+        Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn ok(&self) -> &Run {
+        assert_eq!(self.status, 0, "ntr failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// Run ntr with `args` while `traffic` runs once the probes are attached.
+/// Attachment is detected by the runtime's "Attached N probes" line on stderr.
+pub fn run_with<F: FnOnce()>(args: &[&str], traffic: F) -> Run {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = ntr().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn ntr");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut err_text = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        err_text.push_str(&line);
+        if line.starts_with("Attached") {
+            traffic();
+            break;
+        }
+    }
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).ok();
+    err_text.push_str(&rest);
+    let out = child.wait_with_output().expect("wait ntr");
+    let mut run = Run::from(out);
+    run.stderr = err_text;
+    run
+}
+
+/// Send `n` UDP datagrams of `size` bytes to a closed port on 127.0.0.1.
+pub fn udp_to_closed_port(port: u16, n: usize, size: usize) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let payload = vec![0x5au8; size];
+    for _ in 0..n {
+        sock.send_to(&payload, ("127.0.0.1", port)).expect("send");
+        // Keep below the ICMP and softirq budgets so every datagram is seen.
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Names of BPF programs ntr loaded that are still in the kernel.
+pub fn ntr_programs() -> Vec<String> {
+    let out = Command::new("bpftool").args(["-j", "prog", "list"]).output().expect("bpftool is installed (.ci/run installs it)");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
+    list.as_array()
+        .map(|progs| {
+            progs
+                .iter()
+                .filter_map(|p| p["name"].as_str())
+                .filter(|n| n.starts_with("ntr_"))
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn assert_nothing_left() {
+    let left = ntr_programs();
+    assert!(left.is_empty(), "BPF programs left behind: {left:?}");
+}
+
+/// The `count` of the map row whose text contains every needle.
+pub fn row_value(output: &str, needles: &[&str]) -> Option<u64> {
+    output
+        .lines()
+        .find(|l| needles.iter().all(|n| l.contains(n)))
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|v| v.trim().parse().ok())
+}
