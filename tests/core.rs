@@ -1,0 +1,237 @@
+//! End-to-end tests of the core language on this kernel: scripts run by the
+//! real `ntr` binary while real packets are dropped on loopback.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+/// Closed UDP ports used by these tests (nothing listens there).
+const CLOSED: u16 = 39_411;
+
+#[test]
+fn counts_drops_by_site_and_reason() {
+    let _k = kernel_lock();
+    let sent = 300;
+    let run = run_with(
+        &["-e", "on kfree_skb { @drops[sym(location), reason] = count(); }", "--duration", "3s"],
+        || udp_to_closed_port(CLOSED, sent, 32),
+    );
+    run.ok();
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("@drops[") && l.contains("NO_SOCKET") && l.contains("udp"))
+        .unwrap_or_else(|| panic!("no NO_SOCKET row from a udp function:\n{}", run.stdout));
+    // The site is a symbol name with an offset, not a raw address.
+    let site = row.trim_start_matches("@drops[").split(',').next().unwrap();
+    assert!(site.contains("+0x") && !site.starts_with("0x"), "site is not a symbol: {row}");
+    let count: u64 = row.rsplit(':').next().unwrap().trim().parse().unwrap();
+    let lo = sent as u64 * 95 / 100;
+    let hi = sent as u64 * 105 / 100;
+    assert!((lo..=hi).contains(&count), "counted {count} drops for {sent} datagrams: {row}");
+    assert_nothing_left();
+}
+
+#[test]
+fn stack_then_exit() {
+    let _k = kernel_lock();
+    let started = Instant::now();
+    let run = run_with(
+        &["-e", "on kfree_skb if reason == NO_SOCKET { stack(); exit(); }", "--duration", "20s"],
+        || udp_to_closed_port(CLOSED, 5, 16),
+    );
+    run.ok();
+    assert!(started.elapsed() < Duration::from_secs(15), "exit() did not stop the run");
+    let frames: Vec<&str> = run.stdout.lines().map(str::trim).filter(|l| l.contains("+0x")).collect();
+    assert!(frames.len() >= 4, "expected a symbolized stack:\n{}", run.stdout);
+    for f in &frames {
+        let (func, off) = f.split_once("+0x").unwrap();
+        assert!(!func.is_empty() && !func.starts_with("0x"), "unsymbolized frame {f}");
+        assert!(off.split_whitespace().next().unwrap().chars().all(|c| c.is_ascii_hexdigit()), "bad offset in {f}");
+    }
+    // Innermost first: the UDP receive function comes before the IP layer that called it.
+    let pos = |name: &str| frames.iter().position(|f| f.starts_with(name));
+    let udp = pos("__udp4_lib_rcv").unwrap_or_else(|| panic!("no __udp4_lib_rcv frame:\n{}", run.stdout));
+    let ip = frames.iter().position(|f| f.starts_with("ip_local_deliver") || f.starts_with("ip_protocol_deliver_rcu")).expect("an IP frame");
+    assert!(udp < ip, "stack is not innermost first:\n{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn field_access_through_btf_filters_large_packets() {
+    let _k = kernel_lock();
+    let script = "on kfree_skb if reason == NO_SOCKET && skb.len > 1000 { @big = count(); }
+                  on kfree_skb if reason == NO_SOCKET { @all = count(); }";
+    let run = run_with(&["-e", script, "--duration", "3s"], || {
+        udp_to_closed_port(CLOSED, 40, 1400);
+        udp_to_closed_port(CLOSED, 60, 100);
+    });
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &["@big:"]), Some(40), "{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &["@all:"]), Some(100), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn begin_printf_and_end() {
+    let _k = kernel_lock();
+    let script = r#"begin { printf("[%5d][%-4s][%x][%s]\n", 42, "ab", 255, "x"); }
+                    end { printf("bye %d\n", 7); }"#;
+    let run = Run::from(ntr().args(["-e", script, "--duration", "300ms"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.contains("[   42][ab  ][ff][x]"), "{}", run.stdout);
+    let hello = run.stdout.find("[   42]").unwrap();
+    let bye = run.stdout.find("bye 7").expect("end block ran");
+    assert!(hello < bye, "{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn begin_exit_stops_at_once() {
+    let _k = kernel_lock();
+    let started = Instant::now();
+    let run = Run::from(ntr().args(["-e", "on kfree_skb { @c = count(); } begin { exit(); }", "--duration", "10s"]).output().unwrap());
+    run.ok();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_nothing_left();
+}
+
+#[test]
+fn every_fires_periodically() {
+    let _k = kernel_lock();
+    let run = Run::from(ntr().args(["-e", "every 200ms { @ticks = count(); }", "--duration", "1100ms"]).output().unwrap());
+    run.ok();
+    let ticks = row_value(&run.stdout, &["@ticks:"]).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!((4..=6).contains(&ticks), "{ticks} ticks in 1.1s at 200ms:\n{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn hist_and_lhist_buckets() {
+    let _k = kernel_lock();
+    let script = "on kfree_skb if reason == NO_SOCKET { @h = hist(skb.len); @l = lhist(skb.len, 0, 2000, 500); }";
+    let run = run_with(&["-e", script, "--duration", "3s"], || {
+        udp_to_closed_port(CLOSED, 30, 100); // skb.len = 108 (UDP header + payload)
+        udp_to_closed_port(CLOSED, 20, 1000); // 1008
+    });
+    run.ok();
+    let bucket = |label: &str| -> Option<u64> {
+        run.stdout.lines().find(|l| l.trim_start().starts_with(label)).and_then(|l| l[label.len()..].split_whitespace().next()?.parse().ok())
+    };
+    assert_eq!(bucket("[64, 128)"), Some(30), "{}", run.stdout);
+    assert_eq!(bucket("[1K, 2K)"), Some(20), "{}", run.stdout);
+    assert_eq!(bucket("[0, 500)"), Some(30), "{}", run.stdout);
+    assert_eq!(bucket("[1000, 1500)"), Some(20), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn print_top_n_then_clear() {
+    let _k = kernel_lock();
+    let script = "on kfree_skb if reason == NO_SOCKET { @bysize[skb.len] = count(); }
+                  end { print(@bysize, 2); clear(@bysize); }";
+    let run = run_with(&["-e", script, "--duration", "3s"], || {
+        udp_to_closed_port(CLOSED, 5, 10);
+        udp_to_closed_port(CLOSED, 9, 20);
+        udp_to_closed_port(CLOSED, 7, 30);
+    });
+    run.ok();
+    let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("@bysize[")).collect();
+    assert_eq!(rows.len(), 2, "top 2 only, and nothing after clear:\n{}", run.stdout);
+    assert!(rows.iter().any(|r| r.starts_with("@bysize[28]: 9")), "{}", run.stdout);
+    assert!(rows.iter().any(|r| r.starts_with("@bysize[38]: 7")), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn params_and_fns() {
+    let _k = kernel_lock();
+    let script = "param min: u32 = 0
+                  fn big(n) { return n > min; }
+                  on kfree_skb if reason == NO_SOCKET && big(skb.len) { @n = count(); }";
+    let run = run_with(&["-e", script, "-p", "min=500", "--duration", "3s"], || {
+        udp_to_closed_port(CLOSED, 12, 900);
+        udp_to_closed_port(CLOSED, 30, 50);
+    });
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &["@n:"]), Some(12), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn use_a_module_file() {
+    let _k = kernel_lock();
+    let dir = std::env::temp_dir().join(format!("ntr-use-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("sizes.ntr"), "fn bucket(n) { if n > 500 { return 1; } return 0; }\n").unwrap();
+    std::fs::write(dir.join("main.ntr"), "use \"sizes.ntr\"\non kfree_skb if reason == NO_SOCKET { @b[bucket(skb.len)] = count(); }\n").unwrap();
+    let main = dir.join("main.ntr");
+    let run = run_with(&["run", main.to_str().unwrap(), "--duration", "3s"], || {
+        udp_to_closed_port(CLOSED, 6, 800);
+        udp_to_closed_port(CLOSED, 4, 80);
+    });
+    std::fs::remove_dir_all(&dir).ok();
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &["@b[1]:"]), Some(6), "{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &["@b[0]:"]), Some(4), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+fn signal_stops_and_prints(sig: i32) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let mut child = ntr()
+        .args(["-e", "on kfree_skb if reason == NO_SOCKET { @c = count(); }"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("Attached") {}
+    udp_to_closed_port(CLOSED, 8, 10);
+    std::thread::sleep(Duration::from_millis(200));
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).ok();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "signal {sig}: {stdout}\n{line}{rest}");
+    assert_eq!(row_value(&stdout, &["@c:"]), Some(8), "maps printed on signal {sig}:\n{stdout}");
+    assert_nothing_left();
+}
+
+#[test]
+fn sigint_prints_maps_and_detaches() {
+    let _k = kernel_lock();
+    signal_stops_and_prints(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_prints_maps_and_detaches() {
+    let _k = kernel_lock();
+    signal_stops_and_prints(libc::SIGTERM);
+}
+
+#[test]
+fn json_output_is_json_lines() {
+    let _k = kernel_lock();
+    let script = r#"begin { printf("x %d\n", 1); print(2, "a"); }
+                    on kfree_skb if reason == NO_SOCKET { @c[reason] = count(); @h = hist(skb.len); }"#;
+    let run = run_with(&["--json", "-e", script, "--duration", "2s"], || udp_to_closed_port(CLOSED, 3, 10));
+    run.ok();
+    let mut kinds = Vec::new();
+    for line in run.stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        kinds.push(v["type"].as_str().unwrap_or("").to_string());
+        if v["type"] == "map" {
+            assert_eq!(v["value"], 3, "{line}");
+            assert_eq!(v["key"][0], "NO_SOCKET", "{line}");
+        }
+    }
+    for k in ["printf", "print", "map", "hist"] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} line in:\n{}", run.stdout);
+    }
+    assert_nothing_left();
+}

@@ -1,0 +1,99 @@
+//! Bad scripts: each must give exit 2 and a diagnostic pointing into the
+//! file (`file:line:col` and a caret), with a message and hint that say what
+//! is wrong. None may panic.
+
+mod common;
+
+use common::*;
+
+struct Case {
+    name: &'static str,
+    script: &'static str,
+    args: &'static [&'static str],
+    /// Every one of these must appear in the diagnostic.
+    expect: &'static [&'static str],
+}
+
+const CASES: &[Case] = &[
+    Case { name: "syntax_missing_brace", script: "on kfree_skb { @x = count();\n", args: &[], expect: &["error"] },
+    Case { name: "syntax_bad_token", script: "on kfree_skb { @x = ; }\n", args: &[], expect: &["expected"] },
+    Case { name: "unterminated_string", script: "begin { printf(\"abc); }\n", args: &[], expect: &["unterminated"] },
+    Case { name: "bad_duration_unit", script: "every 5xs { exit(); }\n", args: &[], expect: &["xs"] },
+    Case { name: "unknown_probe_near_miss", script: "on kfree_skbb { exit(); }\n", args: &[], expect: &["unknown probe", "kfree_skb"] },
+    Case { name: "unknown_field", script: "on kfree_skb { @x[skb.lenn] = count(); }\n", args: &[], expect: &["no field `lenn`", "`len`"] },
+    Case { name: "field_of_non_pointer", script: "on kfree_skb { @x[pid.foo] = count(); }\n", args: &[], expect: &["has no fields"] },
+    Case { name: "type_mismatch_compare", script: "on kfree_skb if comm == 5 { exit(); }\n", args: &[], expect: &["cannot compare"] },
+    Case { name: "arithmetic_on_string", script: "on kfree_skb { @x[comm + 1] = count(); }\n", args: &[], expect: &["arithmetic"] },
+    Case { name: "wrong_param_value", script: "param port: u16 = 0\non kfree_skb if skb.len > port { exit(); }\n", args: &["-p", "port=abc"], expect: &["`port`", "u16"] },
+    Case { name: "param_out_of_range", script: "param port: u16 = 0\non kfree_skb if skb.len > port { exit(); }\n", args: &["-p", "port=70000"], expect: &["`port`", "range"] },
+    Case { name: "unknown_function", script: "on kfree_skb { frobnicate(); }\n", args: &[], expect: &["unknown function `frobnicate`"] },
+    Case { name: "function_near_miss", script: "on kfree_skb { @c = cuont(); }\n", args: &[], expect: &["`count`"] },
+    Case { name: "unknown_name_near_miss", script: "on kfree_skb { @x[reasn] = count(); }\n", args: &[], expect: &["unknown name `reasn`", "`reason`"] },
+    Case { name: "unknown_enum_value", script: "on kfree_skb if reason == NO_SOCKETT { exit(); }\n", args: &[], expect: &["NO_SOCKETT", "`NO_SOCKET`"] },
+    Case { name: "map_two_key_types", script: "on kfree_skb { @m[comm] = count(); @m[pid] = count(); }\n", args: &[], expect: &["two different keys"] },
+    Case { name: "map_two_kinds", script: "on kfree_skb { @m = count(); @m = 5; }\n", args: &[], expect: &["two different kinds"] },
+    Case { name: "aggregation_as_value", script: "on kfree_skb { let x = count(); }\n", args: &[], expect: &["aggregation"] },
+    Case { name: "read_aggregation", script: "on kfree_skb { @c = count(); printf(\"%d\\n\", @c); }\n", args: &[], expect: &["aggregation"] },
+    Case { name: "printf_arg_count", script: "begin { printf(\"%d %d\\n\", 1); }\n", args: &[], expect: &["2 conversions"] },
+    Case { name: "printf_bad_conversion", script: "begin { printf(\"%q\\n\", 1); }\n", args: &[], expect: &["%q"] },
+    Case { name: "fn_wrong_arity", script: "fn f(a) { return a; }\nbegin { printf(\"%d\", f(1, 2)); }\n", args: &[], expect: &["takes 1 argument"] },
+    Case { name: "fn_recursion", script: "fn f(a) { return f(a); }\nbegin { printf(\"%d\", f(1)); }\n", args: &[], expect: &["calls itself"] },
+    Case { name: "return_value_from_probe", script: "on kfree_skb { return 1; }\n", args: &[], expect: &["cannot return a value"] },
+    Case { name: "unused_expression", script: "on kfree_skb { 1 + 2; }\n", args: &[], expect: &["not used"] },
+    Case { name: "unknown_struct_cast", script: "on kfree_skb { @x[((struct no_such_thing *)location).len] = count(); }\n", args: &[], expect: &["no_such_thing"] },
+    Case { name: "lhist_bad_range", script: "on kfree_skb { @l = lhist(skb.len, 100, 0, 10); }\n", args: &[], expect: &["lhist"] },
+    Case { name: "unknown_module", script: "use no_such_module\nbegin { exit(); }\n", args: &[], expect: &["no_such_module"] },
+    Case { name: "kprobe_refused", script: "on kprobe:nf_hook_slow { exit(); }\n", args: &[], expect: &["kprobe", "kfree_skb"] },
+    Case { name: "fentry_refused", script: "on fentry:nf_hook_slow { exit(); }\n", args: &[], expect: &["fentry", "kfree_skb"] },
+    Case { name: "bare_function_refused", script: "on nf_hook_slow { exit(); }\n", args: &[], expect: &["nf_hook_slow", "kfree_skb"] },
+    Case {
+        name: "stack_overflow",
+        // 70 values alive at once need 560 bytes of spill slots: more than the BPF stack's 512.
+        script: "",
+        args: &[],
+        expect: &["stack"],
+    },
+];
+
+fn overflow_script() -> String {
+    let mut s = String::from("on kfree_skb {\n");
+    for i in 0..70 {
+        s.push_str(&format!("  let v{i} = skb.len * {} + nsecs;\n", i + 1));
+    }
+    s.push_str("  @sum = sum(");
+    s.push_str(&(0..70).map(|i| format!("v{i}")).collect::<Vec<_>>().join(" + "));
+    s.push_str(");\n}\n");
+    s
+}
+
+#[test]
+fn bad_scripts_give_located_diagnostics() {
+    let dir = std::env::temp_dir().join(format!("ntr-diag-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for case in CASES {
+        let text = if case.name == "stack_overflow" { overflow_script() } else { case.script.to_string() };
+        let path = dir.join(format!("{}.ntr", case.name));
+        std::fs::write(&path, &text).unwrap();
+        let mut args = vec!["check", path.to_str().unwrap()];
+        args.extend_from_slice(case.args);
+        let run = Run::from(ntr().args(&args).output().unwrap());
+        let located = format!("{}.ntr:", case.name);
+        let problems: Vec<String> = [
+            (run.status != 2).then(|| format!("exit {} instead of 2", run.status)),
+            (!run.stderr.contains(&located)).then(|| "no file:line:col".to_string()),
+            (!run.stderr.contains('^')).then(|| "no caret".to_string()),
+            run.stderr.contains("panicked").then(|| "panicked".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(case.expect.iter().filter(|e| !run.stderr.contains(*e)).map(|e| format!("missing {e:?}")))
+        .collect();
+        if !problems.is_empty() {
+            failures.push(format!("{}: {}\n{}", case.name, problems.join(", "), run.stderr));
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(CASES.len() >= 20);
+    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), CASES.len(), failures.join("\n\n"));
+}
