@@ -2,7 +2,7 @@
 //! `use`), embedded in the binary.
 
 /// Runnable scripts: (name, source).
-const SCRIPTS: &[(&str, &str)] = &[];
+const SCRIPTS: &[(&str, &str)] = &[("dropwatch", include_str!("../scripts/dropwatch.ntr"))];
 
 /// Library modules for `use NAME`: (name, source).
 const MODULES: &[(&str, &str)] = &[];

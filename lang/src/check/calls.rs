@@ -11,7 +11,7 @@ use super::scope::{InlineFrame, ProbeCx};
 use super::Checker;
 
 /// Builtins that are values.
-const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack"];
+const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set"];
 /// Builtins that are statements.
 const STMT_FNS: &[&str] = &["printf", "print", "stack", "exit", "delete", "clear"];
 /// Aggregations: only as the value of a map assignment.
@@ -85,6 +85,22 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
                 },
             };
             Ok(Expr { kind: T::ReadStr { ptr: Box::new(v) }, ty: Type::Str { len: len.div_ceil(8) * 8 }, span })
+        }
+        "is_set" => {
+            // Whether a parameter was given with -p: filters treat one left at
+            // its default as "match anything".
+            let a = positional(name, args)?;
+            arity(name, a.len(), 1, 1, span, "is_set(params.NAME)")?;
+            let param = match &a[0].kind {
+                A::Ident(n) => Some(n.as_str()),
+                A::Field { base, field } if matches!(&base.kind, A::Ident(b) if b == "params") => Some(field.name.as_str()),
+                _ => None,
+            };
+            match param.and_then(|n| cx.params.get(n)) {
+                Some(v) => Ok(Expr { kind: T::Const(!v.is_default as u64), ty: Type::Bool, span }),
+                None => Err(Diagnostic::error("`is_set` takes a parameter", a[0].span, "not a parameter")
+                    .with_help("e.g. `is_set(params.reason)`")),
+            }
         }
         "kstack" | "ustack" => {
             arity(name, args.len(), 0, 0, span, &format!("{}()", name.name))?;

@@ -97,6 +97,9 @@ pub(crate) fn check_expr(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr, expec
             .with_help("compare addresses instead, e.g. `ip == 10.0.2.2`")),
         A::Ident(name) => ident(cx, p, name, span, expect),
         A::Field { base, field } => {
+            if let Some(v) = param_ref(cx, p, base, field)? {
+                return Ok(v);
+            }
             let base = check_expr(cx, p, base, None)?;
             field_access(cx, base, field)
         }
@@ -142,16 +145,39 @@ fn truthy(v: Expr) -> Result<Expr> {
     }
 }
 
+/// `params.NAME`: a parameter even where a probe argument or local has the
+/// same name (dropwatch's `reason` parameter vs kfree_skb's `reason`).
+pub(crate) fn param_ref(cx: &Checker, p: &ProbeCx, base: &ast::Expr, field: &ast::Ident) -> Result<Option<Expr>> {
+    let A::Ident(name) = &base.kind else { return Ok(None) };
+    if name != "params" || p.lookup(name).is_some() || p.arg(name).is_some() {
+        return Ok(None);
+    }
+    match cx.params.get(&field.name) {
+        Some(v) => Ok(Some(param_value(v, base.span.to(field.span)))),
+        None => {
+            let names: Vec<String> = cx.params.keys().cloned().collect();
+            let near = near_misses(&field.name, &names);
+            let mut d = Diagnostic::error(format!("unknown parameter `{}`", field.name), field.span, "no such param");
+            if !near.is_empty() {
+                d = d.with_help(format!("did you mean {}?", super::probes::quote_list(&near)));
+            }
+            Err(d)
+        }
+    }
+}
+
+fn param_value(v: &super::ParamValue, span: Span) -> Expr {
+    match &v.bytes {
+        Some(b) => mk(T::Bytes(b.clone()), v.ty.clone(), span),
+        None => mk(T::Const(v.int), v.ty.clone(), span),
+    }
+}
+
 fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Option<&Type>) -> Result<Expr> {
     if let Some(id) = p.lookup(name) {
         return Ok(mk(T::Local(id), p.locals[id].ty.clone(), span));
     }
-    if let Some(v) = cx.params.get(name) {
-        return Ok(match &v.bytes {
-            Some(b) => mk(T::Bytes(b.clone()), v.ty.clone(), span),
-            None => mk(T::Const(v.int), v.ty.clone(), span),
-        });
-    }
+    // Probe arguments shadow parameters; `params.NAME` reaches a shadowed one.
     if let Some(arg) = p.arg(name) {
         let kind = match arg.source {
             ArgSource::Slot(i) => T::CtxSlot(i),
@@ -159,6 +185,9 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
             ArgSource::DataLocStr { offset } => T::CtxDataLocStr { offset },
         };
         return Ok(mk(kind, arg.ty.clone(), span));
+    }
+    if let Some(v) = cx.params.get(name) {
+        return Ok(param_value(v, span));
     }
     let builtin = |b: Builtin, ty: Type| Ok(mk(T::Builtin(b), ty, span));
     match name {
