@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# ntr against bpftrace, measured in the same run on this machine; prints
+# ratios. Needs root. Usage: bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for tool in bpftrace:bpftrace hyperfine:hyperfine bpftool:bpftool /usr/bin/time:time python3:python3; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# bpftrace needs tracefs; ntr mounts it itself when needed.
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
+cargo build --release --quiet
+NTR=$PWD/target/release/ntr
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+NTR_PROG='on kfree_skb { @[kstack, reason] = count(); } begin { exit(); }'
+BT_PROG='tracepoint:skb:kfree_skb { @[kstack, args->reason] = count(); } BEGIN { exit(); }'
+
+echo "== whole run (compile + load + attach + detach), median of 15"
+hyperfine --style none --warmup 2 --runs 15 --export-json "$work/wall.json" \
+    -n ntr "$NTR -e '$NTR_PROG'" -n bpftrace "bpftrace -e '$BT_PROG'" >/dev/null
+python3 - "$work/wall.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+print(f"ntr {r['ntr']*1000:.1f} ms, bpftrace {r['bpftrace']*1000:.1f} ms, ratio ntr/bpftrace = {r['ntr']/r['bpftrace']:.3f} (goal <= 0.1)")
+PY
+
+echo "== peak RSS"
+ntr_rss=$(/usr/bin/time -f %M "$NTR" -e "$NTR_PROG" 2>&1 >/dev/null | tail -1)
+bt_rss=$(/usr/bin/time -f %M bpftrace -e "$BT_PROG" 2>&1 >/dev/null | tail -1)
+python3 -c "print(f'ntr {$ntr_rss/1024:.1f} MiB, bpftrace {$bt_rss/1024:.1f} MiB, ratio = {$ntr_rss/$bt_rss:.3f} (goal <= 0.25)')"
+
+echo "== BPF run time per event under a UDP flood (kernel.bpf_stats_enabled)"
+sysctl -qw kernel.bpf_stats_enabled=1
+trap 'sysctl -qw kernel.bpf_stats_enabled=0; rm -rf "$work"' EXIT
+# Per-event cost of the program whose name starts with $1, over a 3 s flood.
+per_event() {
+    local prefix=$1; shift
+    "$@" >/dev/null 2>&1 &
+    local pid=$!
+    sleep 3  # compile, load, attach
+    local pps
+    pps=$(python3 bench/udp_flood.py 39999 3)
+    bpftool -j prog show > "$work/progs.json"
+    kill -INT $pid; wait $pid || true
+    python3 - "$work/progs.json" "$prefix" "$pps" <<'PY'
+import json, sys
+progs = [p for p in json.load(open(sys.argv[1])) if p.get("name", "").startswith(sys.argv[2])]
+cnt = sum(p.get("run_cnt", 0) for p in progs)
+ns = sum(p.get("run_time_ns", 0) for p in progs)
+print(f"{ns / cnt if cnt else float('nan'):.1f} {cnt} {sys.argv[3]}")
+PY
+}
+read -r ntr_ns ntr_cnt ntr_pps < <(per_event ntr_ "$NTR" -e 'on kfree_skb { @[sym(location), reason] = count(); }')
+read -r bt_ns bt_cnt bt_pps < <(per_event kfree_skb bpftrace -e 'tracepoint:skb:kfree_skb { @[ksym(args->location), args->reason] = count(); }')
+python3 -c "print(f'ntr {$ntr_ns:.0f} ns/event over {$ntr_cnt} events ({$ntr_pps} pkt/s), bpftrace {$bt_ns:.0f} ns/event over {$bt_cnt} events ({$bt_pps} pkt/s), ratio = {$ntr_ns/$bt_ns:.3f} (goal <= 1)')"
