@@ -114,11 +114,11 @@ impl MapTable {
         }
     }
 
-    pub fn finish(self) -> Result<Vec<MapDecl>, Diagnostic> {
+    pub fn decls(&self) -> Result<Vec<MapDecl>, Diagnostic> {
         let assigned: Vec<String> = self.entries.iter().filter(|e| e.kind.is_some()).map(|e| display(&e.name)).collect();
         let mut out = Vec::new();
-        for e in self.entries {
-            let Some((kind, _)) = e.kind else {
+        for e in &self.entries {
+            let Some((kind, _)) = e.kind.clone() else {
                 let near = super::expr::near_misses(&display(&e.name), &assigned);
                 let d = Diagnostic::error(format!("map `{}` is never given a value", display(&e.name)), e.first_use, "used here");
                 return Err(if near.is_empty() {
@@ -127,7 +127,7 @@ impl MapTable {
                     d.with_help(format!("did you mean {}?", super::probes::quote_list(&near)))
                 });
             };
-            out.push(MapDecl { name: e.name, keys: e.keys.map(|(k, _)| k).unwrap_or_default(), kind, span: e.first_use });
+            out.push(MapDecl { name: e.name.clone(), keys: e.keys.clone().map(|(k, _)| k).unwrap_or_default(), kind, span: e.first_use });
         }
         Ok(out)
     }

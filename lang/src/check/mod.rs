@@ -37,10 +37,26 @@ pub fn check(
     kernel: &dyn KernelTypes,
     options: &CheckOptions,
 ) -> Result<tir::Program, Vec<Diagnostic>> {
+    let first = check_pass(scripts, kernel, options, None);
+    match first {
+        // A map was read above the assignment that types it: check again
+        // with every map's type known from the first pass.
+        Err((diags, Some(maps))) if !diags.is_empty() => check_pass(scripts, kernel, options, Some(maps)).map_err(|(d, _)| d),
+        other => other.map_err(|(d, _)| d),
+    }
+}
+
+type PassResult = Result<tir::Program, (Vec<Diagnostic>, Option<maps::MapTable>)>;
+
+fn check_pass(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOptions, seed: Option<maps::MapTable>) -> PassResult {
     let mut checker = Checker::new(kernel, options.attach);
+    let seeded = seed.is_some();
+    if let Some(maps) = seed {
+        checker.maps = maps;
+    }
     checker.declare_items(scripts, options.params);
     if !checker.diags.is_empty() {
-        return Err(checker.diags);
+        return Err((checker.diags, None));
     }
     let mut probes = Vec::new();
     if let Some(root) = scripts.last() {
@@ -50,7 +66,8 @@ pub fn check(
             }
         }
     }
-    checker.finish(probes)
+    let retry = !seeded && checker.read_before_assign;
+    checker.finish(probes).map_err(|(d, maps)| (d, if retry { Some(maps) } else { None }))
 }
 
 pub(crate) struct Checker<'a> {
@@ -62,6 +79,8 @@ pub(crate) struct Checker<'a> {
     pub(crate) enums: Vec<EnumDef>,
     pub(crate) enum_ids: HashMap<crate::kernel::TypeId, usize>,
     pub(crate) diags: Vec<Diagnostic>,
+    /// A map was read before any assignment gave it a type.
+    pub(crate) read_before_assign: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -75,6 +94,7 @@ impl<'a> Checker<'a> {
             enums: Vec::new(),
             enum_ids: HashMap::new(),
             diags: Vec::new(),
+            read_before_assign: false,
         }
     }
 
@@ -125,25 +145,25 @@ impl<'a> Checker<'a> {
         out
     }
 
-    fn finish(mut self, probes: Vec<tir::Probe>) -> Result<tir::Program, Vec<Diagnostic>> {
-        let maps = match self.maps.finish() {
+    fn finish(self, probes: Vec<tir::Probe>) -> Result<tir::Program, (Vec<Diagnostic>, maps::MapTable)> {
+        let Checker { maps, mut diags, enums, params, .. } = self;
+        if !diags.is_empty() {
+            return Err((diags, maps));
+        }
+        let decls = match maps.decls() {
             Ok(m) => m,
             Err(d) => {
-                self.diags.push(d);
-                Vec::new()
+                diags.push(d);
+                return Err((diags, maps));
             }
         };
-        if !self.diags.is_empty() {
-            return Err(self.diags);
-        }
         if probes.is_empty() {
-            return Err(vec![Diagnostic::global("the script has no probes").with_help(
-                "add a probe block, e.g. `on kfree_skb { @drops[reason] = count(); }`",
-            )]);
+            let d = Diagnostic::global("the script has no probes")
+                .with_help("add a probe block, e.g. `on kfree_skb { @drops[reason] = count(); }`");
+            return Err((vec![d], maps));
         }
-        let mut params: Vec<(String, String)> =
-            self.params.iter().map(|(k, v)| (k.clone(), v.display.clone())).collect();
+        let mut params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.display.clone())).collect();
         params.sort();
-        Ok(tir::Program { probes, maps, enums: self.enums, params })
+        Ok(tir::Program { probes, maps: decls, enums, params })
     }
 }

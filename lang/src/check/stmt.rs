@@ -175,8 +175,11 @@ pub(crate) fn map_read(cx: &mut Checker, p: &mut ProbeCx, m: &MapRef) -> Result<
             "aggregated per CPU",
         )
         .with_help(format!("print it with `print({})`", display(&m.name)))),
-        None => Err(Diagnostic::error(format!("map `{}` is read before it is assigned", display(&m.name)), m.span, "no value yet")
-            .with_help("assign it in an earlier probe block or earlier in this one")),
+        None => {
+            cx.read_before_assign = true;
+            Err(Diagnostic::error(format!("map `{}` is read but never assigned", display(&m.name)), m.span, "no value")
+                .with_help(format!("give it values somewhere, e.g. `{}[…] = …`", display(&m.name))))
+        }
     }
 }
 
