@@ -95,13 +95,12 @@ pub enum LookupError {
     Unavailable(String),
 }
 
-/// Which attach methods for kernel functions this kernel allows, decided
-/// once by the runtime (which can try loading) and handed to the checker.
-/// `Err` carries why not, in plain words.
-#[derive(Clone, Debug)]
-pub struct AttachSupport {
-    pub kprobe: Result<(), String>,
-    pub fentry: Result<(), String>,
+/// Which attach methods for kernel functions this kernel allows. Asked
+/// lazily (finding out costs a trial load), only for scripts that probe
+/// kernel functions. `Err` says why not, in plain words.
+pub trait AttachSupport {
+    fn kprobe(&self) -> Result<(), String>;
+    fn fentry(&self) -> Result<(), String>;
 }
 
 pub trait KernelTypes {

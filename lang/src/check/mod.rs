@@ -26,7 +26,7 @@ pub use probes::{parse_probe, ProbeTarget};
 pub struct CheckOptions<'a> {
     /// `-p NAME=VALUE` pairs, as given.
     pub params: &'a [(String, String)],
-    pub attach: &'a AttachSupport,
+    pub attach: &'a dyn AttachSupport,
 }
 
 /// Check a script and the modules it uses (`scripts` in dependency order,
@@ -72,7 +72,7 @@ fn check_pass(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOpti
 
 pub(crate) struct Checker<'a> {
     pub(crate) kernel: &'a dyn KernelTypes,
-    pub(crate) attach: &'a AttachSupport,
+    pub(crate) attach: &'a dyn AttachSupport,
     pub(crate) params: HashMap<String, ParamValue>,
     pub(crate) fns: HashMap<String, &'a FnDecl>,
     pub(crate) maps: maps::MapTable,
@@ -84,7 +84,7 @@ pub(crate) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn new(kernel: &'a dyn KernelTypes, attach: &'a AttachSupport) -> Checker<'a> {
+    fn new(kernel: &'a dyn KernelTypes, attach: &'a dyn AttachSupport) -> Checker<'a> {
         Checker {
             kernel,
             attach,

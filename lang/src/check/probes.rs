@@ -287,10 +287,8 @@ fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) ->
     let Some((params, _ret)) = cx.kernel.function(function) else {
         return Err(Diagnostic::error(format!("unknown kernel function `{function}`"), span, "not in this kernel's BTF"));
     };
-    let fentry = cx.attach.fentry.clone();
-    let kprobe = cx.attach.kprobe.clone();
     let kind = match kind {
-        FnKind::Best => match (&fentry, &kprobe) {
+        FnKind::Best => match (cx.attach.fentry(), cx.attach.kprobe()) {
             (Ok(()), _) => FnKind::Fentry,
             (Err(_), Ok(())) => FnKind::Kprobe(0),
             (Err(f), Err(k)) => {
@@ -306,17 +304,17 @@ fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) ->
         },
         k => k,
     };
-    let (needs, why, method) = match kind {
-        FnKind::Fentry | FnKind::Fexit => (fentry.is_err(), fentry.err(), "fentry/fexit"),
-        _ => (kprobe.is_err(), kprobe.err(), "kprobes"),
+    let (allowed, method) = match kind {
+        FnKind::Fentry | FnKind::Fexit => (cx.attach.fentry(), "fentry/fexit"),
+        _ => (cx.attach.kprobe(), "kprobes"),
     };
-    if needs {
+    if let Err(why) = allowed {
         return Err(Diagnostic::error(
             format!("this kernel does not allow {method}"),
             span,
             format!("cannot attach to `{function}`"),
         )
-        .with_note(why.unwrap_or_default())
+        .with_note(why)
         .with_help(suggest_tracepoints(function)));
     }
     let mut args = Vec::new();
