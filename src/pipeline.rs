@@ -90,7 +90,7 @@ pub fn front(script: &Script, params: &[(String, String)]) -> Result<Checked, Fa
             return Err(fail(sources, vec![d], 1));
         }
     };
-    let attach = ntr_runtime::features::attach_support();
+    let attach = ntr_runtime::features::Features::default();
     let scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
     let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach: &attach });
     match checked {
