@@ -9,7 +9,8 @@ use ntr_lang::check::{self, CheckOptions};
 use ntr_lang::diag::Diagnostic;
 use ntr_lang::kernel::btf::KernelBtf;
 use ntr_lang::source::Sources;
-use ntr_lang::{modules, tir};
+use ntr_lang::syntax::modules;
+use ntr_lang::tir;
 
 use crate::cli::RunArgs;
 use crate::report;
@@ -211,5 +212,5 @@ pub fn help(name: Option<&str>) -> u8 {
 fn script_doc(name: &str, text: &str) -> Option<String> {
     let mut sources = Sources::new();
     let file = sources.add(name, text);
-    ntr_lang::parser::parse(&sources, file).ok().and_then(|s| s.doc)
+    ntr_lang::syntax::parse(&sources, file).ok().and_then(|s| s.doc)
 }

@@ -183,7 +183,6 @@ pub enum ExprKind {
     Cidr(std::net::IpAddr, u8),
     Ident(String),
     Field { base: Box<Expr>, field: Ident },
-    Index { base: Box<Expr>, index: Box<Expr> },
     Map(MapRef),
     Call { name: Ident, args: Vec<Arg> },
     Unary { op: UnOp, operand: Box<Expr> },

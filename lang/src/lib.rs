@@ -5,6 +5,7 @@ pub mod ast;
 pub mod diag;
 pub mod kernel;
 pub mod source;
+pub mod syntax;
 pub mod tir;
 pub mod types;
 pub mod check;

@@ -37,7 +37,7 @@ pub(crate) fn type_name(t: &Type) -> String {
 }
 
 /// Up to three candidates close to `name`, closest first.
-pub(crate) fn near_misses(name: &str, candidates: &[String]) -> Vec<String> {
+pub fn near_misses(name: &str, candidates: &[String]) -> Vec<String> {
     let mut scored: Vec<(f64, &String)> = candidates
         .iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))
@@ -103,8 +103,6 @@ pub(crate) fn check_expr(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr, expec
             let base = check_expr(cx, p, base, None)?;
             field_access(cx, base, field)
         }
-        A::Index { .. } => Err(Diagnostic::error("indexing is not supported", span, "cannot index here")
-            .with_help("read array members through a struct field instead")),
         A::Map(m) => super::stmt::map_read(cx, p, m),
         A::Call { name, args } => super::calls::check_call_expr(cx, p, name, args, span, expect),
         A::Unary { op, operand } => unary(cx, p, *op, operand, span),

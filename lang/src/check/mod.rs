@@ -20,6 +20,7 @@ use crate::kernel::{AttachSupport, KernelTypes};
 use crate::tir;
 use crate::types::EnumDef;
 
+pub use expr::near_misses;
 pub use params::{parse_duration, ParamValue};
 pub use probes::{parse_probe, ProbeTarget};
 
