@@ -1,5 +1,7 @@
 //! Kernel C types (BTF) seen as ntr types.
 
+use std::collections::HashMap;
+
 use crate::kernel::{KType, TypeId};
 use crate::types::{EnumDef, EnumId, Type};
 
@@ -39,30 +41,34 @@ pub(crate) fn register_enum(cx: &mut Checker, id: TypeId) -> EnumId {
     };
     let raw = cx.kernel.enum_values(id);
     let prefix = common_prefix(&raw);
-    let values = raw.iter().map(|(n, v)| (*v, n[prefix..].to_string())).collect();
+    let values = raw.iter().map(|(n, v)| (*v, n.strip_prefix(prefix.as_str()).unwrap_or(n).to_string())).collect();
     let eid = cx.enums.len();
     cx.enums.push(EnumDef { name, values });
     cx.enum_ids.insert(id, eid);
     eid
 }
 
-/// Length of the longest prefix ending in `_` shared by all names (when
-/// there are at least two and it leaves every name non-empty).
-fn common_prefix(values: &[(String, i64)]) -> usize {
+/// The prefix to drop from enum value names when printing: the longest
+/// `_`-terminated prefix most values (a majority) share (`SKB_DROP_REASON_` in
+/// skb_drop_reason, whose first values are `SKB_NOT_DROPPED_YET` and
+/// `SKB_CONSUMED`). Values without it keep their full name.
+fn common_prefix(values: &[(String, i64)]) -> String {
     if values.len() < 2 {
-        return 0;
+        return String::new();
     }
-    let first = &values[0].0;
-    let mut len = first.len();
-    for (n, _) in &values[1..] {
-        len = len.min(first.bytes().zip(n.bytes()).take_while(|(a, b)| a == b).count());
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for (name, _) in values {
+        for (i, _) in name.match_indices('_') {
+            *counts.entry(&name[..=i]).or_default() += 1;
+        }
     }
-    let cut = first[..len].rfind('_').map(|i| i + 1).unwrap_or(0);
-    if values.iter().any(|(n, _)| n.len() == cut) {
-        0
-    } else {
-        cut
-    }
+    let quorum = (values.len() / 2 + 1).max(2);
+    counts
+        .into_iter()
+        .filter(|(p, n)| *n >= quorum && values.iter().all(|(v, _)| v.len() > p.len() || !v.starts_with(p)))
+        .max_by_key(|(p, _)| p.len())
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_default()
 }
 
 impl Checker<'_> {
@@ -86,11 +92,12 @@ mod tests {
     use super::common_prefix;
 
     #[test]
-    fn strips_shared_prefix_up_to_underscore() {
+    fn strips_the_prefix_most_values_share() {
         let v = |names: &[&str]| names.iter().map(|n| (n.to_string(), 0)).collect::<Vec<_>>();
-        assert_eq!(common_prefix(&v(&["SKB_DROP_REASON_NO_SOCKET", "SKB_DROP_REASON_NOT_SPECIFIED"])), 16);
-        assert_eq!(common_prefix(&v(&["TCP_ESTABLISHED", "TCP_SYN_SENT"])), 4);
-        assert_eq!(common_prefix(&v(&["A_B", "A_"])), 0);
-        assert_eq!(common_prefix(&v(&["ONLY"])), 0);
+        let reasons = v(&["SKB_NOT_DROPPED_YET", "SKB_CONSUMED", "SKB_DROP_REASON_NOT_SPECIFIED", "SKB_DROP_REASON_NO_SOCKET", "SKB_DROP_REASON_NETFILTER_DROP", "SKB_DROP_REASON_TCP_CSUM", "SKB_DROP_REASON_MAX"]);
+        assert_eq!(common_prefix(&reasons), "SKB_DROP_REASON_");
+        assert_eq!(common_prefix(&v(&["TCP_ESTABLISHED", "TCP_SYN_SENT"])), "TCP_");
+        assert_eq!(common_prefix(&v(&["A_B", "A_"])), "");
+        assert_eq!(common_prefix(&v(&["ONLY"])), "");
     }
 }

@@ -176,9 +176,14 @@ pub(crate) fn map_read(cx: &mut Checker, p: &mut ProbeCx, m: &MapRef) -> Result<
         )
         .with_help(format!("print it with `print({})`", display(&m.name)))),
         None => {
+            // Keep checking with a provisional type: the assignment that
+            // types this map may come later, and a second pass will know it.
             cx.read_before_assign = true;
-            Err(Diagnostic::error(format!("map `{}` is read but never assigned", display(&m.name)), m.span, "no value")
-                .with_help(format!("give it values somewhere, e.g. `{}[…] = …`", display(&m.name))))
+            cx.diags.push(
+                Diagnostic::error(format!("map `{}` is read but never assigned", display(&m.name)), m.span, "no value")
+                    .with_help(format!("give it values somewhere, e.g. `{}[…] = …`", display(&m.name))),
+            );
+            Ok(Expr { kind: T::MapRead { map, keys }, ty: Type::U64, span: m.span })
         }
     }
 }

@@ -1,1 +1,248 @@
-//! KernelTypes backed by vmlinux BTF (btf-rs) and tracefs.
+//! `KernelTypes` backed by vmlinux BTF (btf-rs, memory-mapped so startup
+//! stays fast: only what a script asks about is decoded) and tracefs.
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::path::Path;
+
+use btf_rs::{Backend, Btf, BtfType, Type};
+
+use super::{tracefs, KType, KernelTypes, LookupError, Member, ProbeArg, Tracepoint, TypeId};
+
+pub struct KernelBtf {
+    btf: Btf,
+    /// Enum constant name → (enum type id, value), built on first use.
+    constants: OnceCell<HashMap<String, (TypeId, i64)>>,
+}
+
+impl KernelBtf {
+    pub fn from_sys() -> Result<KernelBtf, String> {
+        KernelBtf::from_file(Path::new("/sys/kernel/btf/vmlinux"))
+    }
+
+    pub fn from_file(path: &Path) -> Result<KernelBtf, String> {
+        let btf = Btf::from_file_with_backend(path, Backend::Mmap).map_err(|e| format!("cannot read BTF from {}: {e}", path.display()))?;
+        Ok(KernelBtf { btf, constants: OnceCell::new() })
+    }
+
+    fn by_id(&self, id: TypeId) -> Option<Type> {
+        self.btf.resolve_type_by_id(id).ok()
+    }
+
+    fn name_of(&self, t: &dyn BtfType) -> String {
+        self.btf.resolve_name(t).unwrap_or_default()
+    }
+
+    /// Follow typedefs and qualifiers to the underlying type id.
+    fn strip(&self, mut id: TypeId) -> TypeId {
+        for _ in 0..32 {
+            match self.by_id(id) {
+                Some(Type::Typedef(t)) => id = t.get_type_id().unwrap_or(0),
+                Some(Type::Const(t)) => id = t.get_type_id().unwrap_or(0),
+                Some(Type::Volatile(t)) => id = t.get_type_id().unwrap_or(0),
+                Some(Type::Restrict(t)) => id = t.get_type_id().unwrap_or(0),
+                Some(Type::TypeTag(t)) => id = t.get_type_id().unwrap_or(0),
+                _ => return id,
+            }
+        }
+        id
+    }
+
+    /// The first type named `name` for which `pick` gives a KType.
+    fn find(&self, name: &str, pick: impl Fn(&Type) -> bool) -> Option<KType> {
+        let ids = self.btf.resolve_ids_by_name(name).ok()?;
+        ids.into_iter().find(|id| self.by_id(*id).is_some_and(|t| pick(&t))).map(|id| self.resolve(id))
+    }
+
+    fn func_params(&self, func: &str) -> Option<(Vec<ProbeArg>, KType)> {
+        let ids = self.btf.resolve_ids_by_name(func).ok()?;
+        for id in ids {
+            let Some(Type::Func(f)) = self.by_id(id) else { continue };
+            let Some(Type::FuncProto(proto)) = f.get_type_id().and_then(|p| self.by_id(p)) else { continue };
+            let args = proto
+                .parameters
+                .iter()
+                .filter(|p| !p.is_variadic())
+                .map(|p| ProbeArg { name: self.name_of(p), ty: self.resolve(p.get_type_id().unwrap_or(0)) })
+                .collect();
+            return Some((args, self.resolve(proto.return_type_id())));
+        }
+        None
+    }
+
+    fn tracefs_events(&self) -> Vec<String> {
+        tracefs::root().map(|r| tracefs::events(&r)).unwrap_or_default()
+    }
+}
+
+impl KernelTypes for KernelBtf {
+    fn tracepoint(&self, category: Option<&str>, name: &str) -> Result<Tracepoint, LookupError> {
+        let root = tracefs::root();
+        let category = match (category, &root) {
+            (Some(c), _) => Some(c.to_string()),
+            (None, Ok(root)) => {
+                let found = tracefs::categories_of(root, name);
+                match found.len() {
+                    0 => None,
+                    1 => found.into_iter().next(),
+                    _ => return Err(LookupError::Ambiguous { candidates: found.iter().map(|c| format!("{c}:{name}")).collect() }),
+                }
+            }
+            (None, Err(_)) => None,
+        };
+        let format = match (&category, &root) {
+            (Some(c), Ok(root)) => tracefs::format(root, c, name).map(|mut fields| {
+                for f in &mut fields {
+                    if let Some(e) = f.decl.strip_prefix("enum ").and_then(|d| d.split_whitespace().next()) {
+                        f.ty = self.enum_by_name(e);
+                    }
+                }
+                fields
+            }),
+            _ => None,
+        };
+        let has_btf = self.btf.resolve_ids_by_name(&format!("btf_trace_{name}")).is_ok_and(|ids| !ids.is_empty());
+        let btf_args = if has_btf {
+            self.func_params(&format!("__bpf_trace_{name}"))
+                .or_else(|| self.func_params(&format!("__probestub_{name}")))
+                .map(|(args, _)| args.into_iter().skip(1).collect())
+        } else {
+            None
+        };
+        if format.is_none() && btf_args.is_none() {
+            let all = self.tracefs_events();
+            let wanted = match category {
+                Some(c) => format!("{c}:{name}"),
+                None => name.to_string(),
+            };
+            let mut candidates = all.clone();
+            candidates.extend(all.iter().filter_map(|e| e.split_once(':').map(|(_, n)| n.to_string())));
+            let near = crate::check::near_misses(&wanted, &candidates);
+            // Show suggestions as category:name, which always resolves.
+            let suggestions = near
+                .into_iter()
+                .map(|n| if n.contains(':') { n } else { all.iter().find(|e| e.ends_with(&format!(":{n}"))).cloned().unwrap_or(n) })
+                .fold(Vec::new(), |mut v, s| {
+                    if !v.contains(&s) {
+                        v.push(s);
+                    }
+                    v
+                });
+            if let Err(why) = root {
+                if suggestions.is_empty() {
+                    return Err(LookupError::Unavailable(why));
+                }
+            }
+            return Err(LookupError::NotFound { suggestions });
+        }
+        Ok(Tracepoint { category: category.unwrap_or_default(), name: name.to_string(), btf_args, format })
+    }
+
+    fn tracepoints(&self) -> Vec<String> {
+        self.tracefs_events()
+    }
+
+    fn resolve(&self, id: TypeId) -> KType {
+        let id = self.strip(id);
+        match self.by_id(id) {
+            None | Some(Type::Void) => KType::Void,
+            // pahole does not set the CHAR encoding: recognise `char` by name.
+            Some(Type::Int(i)) => {
+                let is_char = i.is_char() || (i.size() == 1 && self.name_of(&i).ends_with("char"));
+                KType::Int { size: i.size() as u8, signed: i.is_signed(), is_char, is_bool: i.is_bool() }
+            }
+            Some(Type::Ptr(p)) => KType::Ptr { target: self.strip(p.get_type_id().unwrap_or(0)) },
+            Some(Type::Struct(s)) => KType::Struct { id, name: self.name_of(&s), size: s.size() as u32 },
+            Some(Type::Union(u)) => KType::Union { id, name: self.name_of(&u), size: u.size() as u32 },
+            Some(Type::Enum(e)) => KType::Enum { id, name: self.name_of(&e), size: e.size() as u8, signed: e.is_signed() },
+            Some(Type::Enum64(e)) => KType::Enum { id, name: self.name_of(&e), size: e.size() as u8, signed: e.is_signed() },
+            Some(Type::Array(a)) => KType::Array { elem: Box::new(self.resolve(a.get_type_id().unwrap_or(0))), len: a.len() as u32 },
+            Some(Type::Float(f)) => KType::Opaque { name: self.name_of(&f), size: f.size() as u32 },
+            Some(Type::Fwd(f)) => KType::Opaque { name: self.name_of(&f), size: 0 },
+            Some(other) => KType::Opaque { name: other.name().to_string(), size: 0 },
+        }
+    }
+
+    fn members(&self, id: TypeId) -> Vec<Member> {
+        let members = match self.by_id(self.strip(id)) {
+            Some(Type::Struct(s)) | Some(Type::Union(s)) => s.members,
+            _ => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for m in members {
+            let name = self.name_of(&m);
+            let ty = self.resolve(m.get_type_id().unwrap_or(0));
+            let offset_bits = m.bit_offset();
+            if name.is_empty() {
+                if let KType::Struct { id, .. } | KType::Union { id, .. } = ty {
+                    out.extend(self.members(id).into_iter().map(|mut inner| {
+                        inner.offset_bits += offset_bits;
+                        inner
+                    }));
+                }
+                continue;
+            }
+            let bitfield_bits = m.bitfield_size().filter(|b| *b > 0).map(|b| b as u8);
+            out.push(Member { name, offset_bits, bitfield_bits, ty });
+        }
+        out
+    }
+
+    fn struct_by_name(&self, name: &str) -> Option<KType> {
+        self.find(name, |t| matches!(t, Type::Struct(_)))
+    }
+
+    fn enum_by_name(&self, name: &str) -> Option<KType> {
+        self.find(name, |t| matches!(t, Type::Enum(_) | Type::Enum64(_)))
+    }
+
+    fn enum_values(&self, id: TypeId) -> Vec<(String, i64)> {
+        match self.by_id(self.strip(id)) {
+            Some(Type::Enum(e)) => {
+                let signed = e.is_signed();
+                e.members.iter().map(|m| (self.name_of(m), if signed { m.val() as i32 as i64 } else { m.val() as i64 })).collect()
+            }
+            Some(Type::Enum64(e)) => e.members.iter().map(|m| (self.name_of(m), m.val() as i64)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn enum_constant(&self, name: &str) -> Option<(KType, i64)> {
+        let index = self.constants.get_or_init(|| {
+            let mut map = HashMap::new();
+            let mut id = 1;
+            while let Ok(t) = self.btf.resolve_type_by_id(id) {
+                if matches!(t, Type::Enum(_) | Type::Enum64(_)) {
+                    for (n, v) in self.enum_values(id) {
+                        map.entry(n).or_insert((id, v));
+                    }
+                }
+                id += 1;
+            }
+            map
+        });
+        index.get(name).map(|(id, v)| (self.resolve(*id), *v))
+    }
+
+    fn function(&self, name: &str) -> Option<(Vec<ProbeArg>, KType)> {
+        self.func_params(name)
+    }
+
+    fn type_name(&self, ty: &KType) -> String {
+        match ty {
+            KType::Void => "void".into(),
+            KType::Int { size, signed, is_char, is_bool } => match (is_bool, is_char, size, signed) {
+                (true, ..) => "bool".into(),
+                (_, true, ..) => "char".into(),
+                (_, _, s, true) => format!("s{}", *s as u32 * 8),
+                (_, _, s, false) => format!("u{}", *s as u32 * 8),
+            },
+            KType::Ptr { target } => format!("{} *", self.type_name(&self.resolve(*target))),
+            KType::Struct { name, .. } => format!("struct {name}"),
+            KType::Union { name, .. } => format!("union {name}"),
+            KType::Enum { name, .. } => format!("enum {name}"),
+            KType::Array { elem, len } => format!("{}[{len}]", self.type_name(elem)),
+            KType::Opaque { name, .. } => name.clone(),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The front end against this kernel's real BTF: scripts parse, probes
+//! resolve to the right attach method and arguments, types come out right.
+
+use ntr_lang::check::{check, CheckOptions};
+use ntr_lang::diag::Diagnostic;
+use ntr_lang::kernel::btf::KernelBtf;
+use ntr_lang::kernel::{AttachSupport, KType, KernelTypes};
+use ntr_lang::source::Sources;
+use ntr_lang::syntax::{modules, parse};
+use ntr_lang::tir::{Attach, ExprKind, MapKind, Program, StmtKind};
+use ntr_lang::types::Type;
+
+/// This kernel: no kprobes, fentry refused.
+struct NoFunctionProbes;
+
+impl AttachSupport for NoFunctionProbes {
+    fn kprobe(&self) -> Result<(), String> {
+        Err("no kprobe PMU".into())
+    }
+    fn fentry(&self) -> Result<(), String> {
+        Err("EPERM".into())
+    }
+}
+
+fn front(text: &str, params: &[(&str, &str)]) -> Result<Program, String> {
+    let mut sources = Sources::new();
+    let file = sources.add("t.ntr", text);
+    let render = |sources: &Sources, d: Vec<Diagnostic>| d.iter().map(|d| d.render(sources)).collect::<String>();
+    let loaded = modules::load(&mut sources, file, None).map_err(|d| render(&sources, vec![d]))?;
+    let kernel = KernelBtf::from_sys().expect("vmlinux BTF");
+    let scripts: Vec<_> = loaded.iter().map(|m| &m.script).collect();
+    let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    check(&scripts, &kernel, &CheckOptions { params: &params, attach: &NoFunctionProbes }).map_err(|d| render(&sources, d))
+}
+
+#[test]
+fn kfree_skb_is_tp_btf_with_typed_arguments() {
+    let p = front("on kfree_skb { @drops[sym(location), reason] = count(); }", &[]).unwrap();
+    assert_eq!(p.probes.len(), 1);
+    assert_eq!(p.probes[0].attach, Attach::TpBtf { category: "skb".into(), name: "kfree_skb".into() });
+    assert_eq!(p.probes[0].name, "tracepoint:skb:kfree_skb");
+    let m = &p.maps[0];
+    assert_eq!(m.name, "drops");
+    assert!(matches!(m.keys[..], [Type::Sym, Type::Enum(_)]), "{:?}", m.keys);
+    assert!(matches!(m.kind, MapKind::Agg { .. }));
+    let Type::Enum(e) = m.keys[1] else { unreachable!() };
+    assert_eq!(p.enums[e].name, "skb_drop_reason");
+    assert!(p.enums[e].values.iter().any(|(_, n)| n == "NO_SOCKET"));
+}
+
+#[test]
+fn enum_names_compare_in_the_argument_enum() {
+    let p = front("on kfree_skb if reason == NO_SOCKET { exit(); }", &[]).unwrap();
+    let StmtKind::If { cond, .. } = &p.probes[0].body[0].kind else { panic!() };
+    let ExprKind::Binary { rhs, .. } = &cond.kind else { panic!() };
+    let kernel = KernelBtf::from_sys().unwrap();
+    let Some(KType::Enum { id, .. }) = kernel.enum_by_name("skb_drop_reason") else { panic!() };
+    let no_socket = kernel.enum_values(id).into_iter().find(|(n, _)| n == "SKB_DROP_REASON_NO_SOCKET").unwrap().1;
+    assert!(matches!(rhs.kind, ExprKind::Const(v) if v == no_socket as u64));
+}
+
+#[test]
+fn fields_follow_pointers_through_btf() {
+    let p = front("on kfree_skb { @d[skb.dev.name] = sum(skb.len); }", &[]).unwrap();
+    assert_eq!(p.maps[0].keys, vec![Type::Str { len: 16 }]);
+    let StmtKind::MapUpdate { keys, .. } = &p.probes[0].body[0].kind else { panic!() };
+    let ExprKind::LoadStr { base, .. } = &keys[0].kind else { panic!("{:?}", keys[0].kind) };
+    assert!(matches!(base.kind, ExprKind::Load { size: 8, .. }), "dev pointer loaded: {:?}", base.kind);
+}
+
+#[test]
+fn params_fns_and_map_reads() {
+    let text = "param min: u32 = 10\nfn big(n) { return n > min; }\non kfree_skb if big(skb.len) { @last[cpu] = nsecs; @gap = hist(nsecs - @last[cpu]); }";
+    let p = front(text, &[("min", "700")]).unwrap();
+    assert_eq!(p.params, vec![("min".to_string(), "700".to_string())]);
+    assert!(matches!(p.maps[0].kind, MapKind::Value(Type::Int { size: 8, signed: false })));
+}
+
+#[test]
+fn map_read_before_its_assignment_is_typed() {
+    front("on kfree_skb { if @last[cpu] != 0 { @gap = hist(nsecs - @last[cpu]); } @last[cpu] = nsecs; }", &[]).unwrap();
+}
+
+#[test]
+fn kernel_function_probes_are_refused_here() {
+    let e = front("on kprobe:nf_hook_slow { exit(); }", &[]).unwrap_err();
+    assert!(e.contains("does not allow kprobes") && e.contains("kfree_skb"), "{e}");
+    let e = front("on nf_hook_slow { exit(); }", &[]).unwrap_err();
+    assert!(e.contains("cannot probe kernel function `nf_hook_slow`"), "{e}");
+}
+
+#[test]
+fn unknown_probe_suggests_near_misses() {
+    let e = front("on kfree_skbb { exit(); }", &[]).unwrap_err();
+    assert!(e.contains("unknown probe `kfree_skbb`") && e.contains("skb:kfree_skb"), "{e}");
+    assert!(e.contains("t.ntr:1:4"), "{e}");
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let e = front("on kfree_skb { @x = ; }", &[]).unwrap_err();
+    assert!(e.contains("t.ntr:1:21") && e.contains("expected an expression"), "{e}");
+    let e = front("every 5xs { exit(); }", &[]).unwrap_err();
+    assert!(e.contains("unknown duration unit `xs`"), "{e}");
+}
+
+#[test]
+fn probe_specs_are_read_raw() {
+    let p = front("on tracepoint:skb:kfree_skb, skb:consume_skb if cpu == 0 { @c[probe] = count(); }", &[]).unwrap();
+    assert_eq!(p.probes.len(), 2);
+    assert_eq!(p.probes[1].name, "tracepoint:skb:consume_skb");
+}
