@@ -110,6 +110,114 @@ pub enum Inst {
     /// Call helper `helper` with up to five arguments (moved to r1–r5);
     /// r0 goes to `dst`.
     Call { helper: u32, args: Vec<Operand>, dst: Option<Vreg> },
+    /// Inserted by the register allocator: reload a spilled value.
+    Reload { dst: Vreg, slot: u32 },
+    /// Inserted by the register allocator: spill a value to its stack slot.
+    Spill { src: Vreg, slot: u32 },
+}
+
+impl Inst {
+    /// Virtual registers this instruction reads.
+    pub fn uses(&self) -> Vec<Vreg> {
+        let reg = |o: &Operand| match o {
+            Operand::Reg(r) => Some(*r),
+            Operand::Imm(_) => None,
+        };
+        match self {
+            Inst::Ctx { .. } | Inst::LoadImm64 { .. } | Inst::LoadMap { .. } | Inst::StackAddr { .. } | Inst::Reload { .. } => vec![],
+            Inst::Mov { src, .. } => reg(src).into_iter().collect(),
+            Inst::Alu { dst, src, .. } => [Some(*dst), reg(src)].into_iter().flatten().collect(),
+            Inst::Neg { dst } => vec![*dst],
+            Inst::Load { base, .. } => vec![*base],
+            Inst::Store { base, src, .. } => [Some(*base), reg(src)].into_iter().flatten().collect(),
+            Inst::AtomicAdd { base, src, .. } => vec![*base, *src],
+            Inst::Call { args, .. } => args.iter().filter_map(reg).collect(),
+            Inst::Spill { src, .. } => vec![*src],
+        }
+    }
+
+    /// The virtual register this instruction writes, if any.
+    pub fn def(&self) -> Option<Vreg> {
+        match self {
+            Inst::Ctx { dst }
+            | Inst::Mov { dst, .. }
+            | Inst::LoadImm64 { dst, .. }
+            | Inst::LoadMap { dst, .. }
+            | Inst::Alu { dst, .. }
+            | Inst::Neg { dst }
+            | Inst::Load { dst, .. }
+            | Inst::StackAddr { dst, .. }
+            | Inst::Reload { dst, .. } => Some(*dst),
+            Inst::Call { dst, .. } => *dst,
+            Inst::Store { .. } | Inst::AtomicAdd { .. } | Inst::Spill { .. } => None,
+        }
+    }
+
+    /// Rename virtual registers: `use_map` for reads, `def_map` for the write.
+    pub fn rename(&mut self, use_map: &dyn Fn(Vreg) -> Vreg, def_map: &dyn Fn(Vreg) -> Vreg) {
+        let op = |o: &mut Operand| {
+            if let Operand::Reg(r) = o {
+                *r = use_map(*r);
+            }
+        };
+        match self {
+            Inst::Ctx { dst } | Inst::LoadImm64 { dst, .. } | Inst::LoadMap { dst, .. } | Inst::StackAddr { dst, .. } | Inst::Reload { dst, .. } => *dst = def_map(*dst),
+            Inst::Mov { dst, src } => {
+                op(src);
+                *dst = def_map(*dst);
+            }
+            Inst::Alu { dst, src, .. } => {
+                op(src);
+                // Two-address: the same register is read and written.
+                *dst = use_map(*dst);
+            }
+            Inst::Neg { dst } => *dst = use_map(*dst),
+            Inst::Load { dst, base, .. } => {
+                *base = use_map(*base);
+                *dst = def_map(*dst);
+            }
+            Inst::Store { base, src, .. } => {
+                *base = use_map(*base);
+                op(src);
+            }
+            Inst::AtomicAdd { base, src, .. } => {
+                *base = use_map(*base);
+                *src = use_map(*src);
+            }
+            Inst::Call { args, dst, .. } => {
+                args.iter_mut().for_each(op);
+                if let Some(d) = dst {
+                    *d = def_map(*d);
+                }
+            }
+            Inst::Spill { src, .. } => *src = use_map(*src),
+        }
+    }
+}
+
+impl Terminator {
+    pub fn uses(&self) -> Vec<Vreg> {
+        match self {
+            Terminator::Jump(_) => vec![],
+            Terminator::Branch { lhs, rhs, .. } => {
+                let mut v = vec![*lhs];
+                if let Operand::Reg(r) = rhs {
+                    v.push(*r);
+                }
+                v
+            }
+            Terminator::Exit { value: Operand::Reg(r) } => vec![*r],
+            Terminator::Exit { .. } => vec![],
+        }
+    }
+
+    pub fn successors(&self) -> Vec<BlockId> {
+        match self {
+            Terminator::Jump(b) => vec![*b],
+            Terminator::Branch { then, otherwise, .. } => vec![*then, *otherwise],
+            Terminator::Exit { .. } => vec![],
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

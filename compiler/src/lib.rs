@@ -2,4 +2,12 @@
 
 pub mod artifact;
 pub mod bpf;
+pub mod codegen;
+pub mod elf;
+pub mod encode;
+pub mod error;
 pub mod ir;
+pub mod regalloc;
+
+pub use codegen::compile;
+pub use error::CompileError;

@@ -1,0 +1,134 @@
+//! Code generation: each probe of the typed program becomes one IR
+//! function (`lower.rs`), then the backend allocates registers and encodes
+//! it, and everything is packed into the ELF object and the `Artifact` the
+//! runtime needs.
+
+mod builder;
+pub mod layout;
+mod lower;
+
+use ntr_lang::tir::{Attach, MapKind, Program};
+
+use crate::artifact::{Artifact, MapInfo, ProgramInfo, COUNTERS};
+use crate::elf::{self, MapDef, ProgramDef};
+use crate::error::CompileError;
+
+pub const RINGBUF: &str = "ntr_events";
+pub const STACKS: &str = "ntr_stacks";
+pub const COUNTERS_MAP: &str = "ntr_counters";
+pub const SCRATCH: &str = "ntr_scratch";
+
+const HASH: u32 = 1;
+const PERCPU_HASH: u32 = 5;
+const PERCPU_ARRAY: u32 = 6;
+const STACK_TRACE: u32 = 7;
+const RINGBUF_TYPE: u32 = 27;
+
+const MAX_ENTRIES: u32 = 10240;
+const RINGBUF_BYTES: u32 = 4 << 20;
+pub const STACK_DEPTH: u32 = 127;
+
+/// ELF section of a probe's program.
+fn section(attach: &Attach) -> String {
+    match attach {
+        Attach::Begin => "raw_tp/ntr_begin".into(),
+        Attach::End => "raw_tp/ntr_end".into(),
+        Attach::Every { .. } | Attach::Profile { .. } => "perf_event".into(),
+        Attach::TpBtf { name, .. } => format!("tp_btf/{name}"),
+        Attach::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
+        Attach::RawTracepoint { name } => format!("raw_tp/{name}"),
+        Attach::Kprobe { function, .. } => format!("kprobe/{function}"),
+        Attach::Kretprobe { function } => format!("kretprobe/{function}"),
+        Attach::Fentry { function } => format!("fentry/{function}"),
+        Attach::Fexit { function } => format!("fexit/{function}"),
+        Attach::Uprobe { symbol, ret: false, .. } => format!("uprobe/{symbol}"),
+        Attach::Uprobe { symbol, ret: true, .. } => format!("uretprobe/{symbol}"),
+    }
+}
+
+fn symbol(i: usize, probe: &str) -> String {
+    let clean: String = probe.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    format!("ntr_p{i}_{clean}")
+}
+
+/// Compile a checked program.
+pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
+    let maps: Vec<MapInfo> = program
+        .maps
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (key, key_size) = layout::map_key(&m.keys, &m.kind);
+            let per_cpu = matches!(m.kind, MapKind::Agg { .. });
+            MapInfo {
+                symbol: format!("ntr_m{i}"),
+                name: m.name.clone(),
+                kind: m.kind.clone(),
+                key,
+                key_size,
+                value_size: layout::map_value_size(&m.kind),
+                per_cpu,
+                max_entries: MAX_ENTRIES,
+                span: m.span,
+            }
+        })
+        .collect();
+    let mut events = Vec::new();
+    let mut programs = Vec::new();
+    let mut compiled = Vec::new();
+    let mut scratch = 0;
+    let mut stacks = false;
+    for (i, probe) in program.probes.iter().enumerate() {
+        let sym = symbol(i, &probe.name);
+        let out = lower::lower(probe, &sym, &maps, &mut events)?;
+        scratch = scratch.max(out.scratch_size);
+        stacks |= out.uses_stacks;
+        let code = crate::encode::compile(&out.function)?;
+        programs.push(ProgramInfo {
+            symbol: sym,
+            section: section(&probe.attach),
+            attach: probe.attach.clone(),
+            probe: probe.name.clone(),
+            span: probe.span,
+            insns: code.insns.clone(),
+            insn_spans: code.spans.clone(),
+        });
+        compiled.push(code);
+    }
+    let mut defs: Vec<MapDef> = maps
+        .iter()
+        .map(|m| MapDef {
+            symbol: m.symbol.clone(),
+            map_type: if m.per_cpu { PERCPU_HASH } else { HASH },
+            key_size: m.key_size,
+            value_size: m.value_size,
+            max_entries: m.max_entries,
+            flags: 0,
+        })
+        .collect();
+    let def = |symbol: &str, map_type, key_size, value_size, max_entries| MapDef { symbol: symbol.into(), map_type, key_size, value_size, max_entries, flags: 0 };
+    defs.push(def(RINGBUF, RINGBUF_TYPE, 0, 0, RINGBUF_BYTES));
+    defs.push(def(COUNTERS_MAP, PERCPU_ARRAY, 4, 8, COUNTERS));
+    if stacks {
+        defs.push(def(STACKS, STACK_TRACE, 4, STACK_DEPTH * 8, 4096));
+    }
+    if scratch > 0 {
+        defs.push(def(SCRATCH, PERCPU_ARRAY, 4, scratch.div_ceil(8) * 8, 1));
+    }
+    let prog_defs: Vec<ProgramDef> = programs
+        .iter()
+        .zip(&compiled)
+        .map(|(p, code)| ProgramDef { section: p.section.clone(), symbol: p.symbol.clone(), code })
+        .collect();
+    let elf = elf::write(&prog_defs, &defs, "GPL");
+    Ok(Artifact {
+        elf,
+        programs,
+        maps,
+        events,
+        enums: program.enums.clone(),
+        ringbuf: RINGBUF.into(),
+        stack_map: stacks.then(|| STACKS.to_string()),
+        counters: COUNTERS_MAP.into(),
+    })
+}
