@@ -1,0 +1,293 @@
+//! ntr's runtime: load and attach an `Artifact`'s programs through aya, read
+//! events from the ring buffer as they come, print maps at the end, and
+//! leave nothing attached on any exit path.
+
+mod attach;
+mod format;
+mod maps;
+mod rawmap;
+mod symbols;
+mod verifier;
+
+pub mod features;
+pub mod netfilter;
+pub mod netns;
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aya::maps::{Map, MapData, RingBuf, StackTraceMap};
+use ntr_compiler::artifact::{Artifact, EVENT_HEADER, LOST_EVENTS, MAP_FULL};
+use ntr_lang::tir::{Attach, Output};
+use serde_json::json;
+
+use format::Printer;
+use maps::UserMap;
+use rawmap::{per_cpu_u64, u64_at, RawMap};
+
+pub struct RunOptions {
+    pub duration: Option<Duration>,
+    pub json: bool,
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    ExitCalled,
+    Duration,
+    Signal(i32),
+}
+
+#[derive(Debug)]
+pub struct RunSummary {
+    pub events: u64,
+    pub lost_events: u64,
+    pub map_full: u64,
+    pub exit_reason: ExitReason,
+}
+
+#[derive(Debug)]
+pub enum RuntimeError {
+    /// The verifier rejected a program: `insn` is the instruction it stopped
+    /// at, `reason` its complaint in plain words, `log` the raw log.
+    Verifier { program: String, insn: Option<usize>, reason: String, log: String },
+    Attach { probe: String, message: String, hint: Option<String> },
+    Privileges { message: String },
+    Other(String),
+}
+
+fn map_data(map: Map) -> Result<MapData, RuntimeError> {
+    match map {
+        Map::HashMap(d) | Map::PerCpuHashMap(d) | Map::PerCpuArray(d) | Map::Array(d) | Map::StackTraceMap(d) | Map::RingBuf(d) => Ok(d),
+        _ => Err(RuntimeError::Other("unexpected map type in the object".into())),
+    }
+}
+
+fn take(ebpf: &mut aya::Ebpf, symbol: &str) -> Result<MapData, RuntimeError> {
+    let map = ebpf.take_map(symbol).ok_or_else(|| RuntimeError::Other(format!("map {symbol} missing from the object")))?;
+    map_data(map)
+}
+
+fn raw_fd(d: &MapData) -> RawFd {
+    use std::os::fd::AsFd;
+    d.fd().as_fd().as_raw_fd()
+}
+
+fn raise_memlock() {
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: plain setrlimit with a valid struct. Kernels ≥5.11 account BPF
+    // memory to cgroups and ignore it; older ones need it.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}
+
+/// Which signal stopped the run (0 = none yet).
+struct Signals {
+    flag: Arc<AtomicBool>,
+    which: Arc<AtomicI32>,
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        let flag = Arc::new(AtomicBool::new(false));
+        let which = Arc::new(AtomicI32::new(0));
+        let mut ids = Vec::new();
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            let (f, w) = (flag.clone(), which.clone());
+            // SAFETY: the handler only stores to atomics.
+            if let Ok(id) = unsafe {
+                signal_hook::low_level::register(sig, move || {
+                    w.store(sig, Ordering::SeqCst);
+                    f.store(true, Ordering::SeqCst);
+                })
+            } {
+                ids.push(id);
+            }
+        }
+        Signals { flag, which, ids }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+struct Session<'a> {
+    artifact: &'a Artifact,
+    json: bool,
+    printer: Printer,
+    maps: Vec<UserMap>,
+    events: u64,
+    exit: bool,
+}
+
+impl Session<'_> {
+    /// Print one ring-buffer record.
+    fn event(&mut self, rec: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
+        self.events += 1;
+        let id = u64_at(rec, 0) as u32 as usize;
+        let Some(info) = self.artifact.events.get(id) else { return Ok(()) };
+        let args: Vec<(ntr_lang::types::Type, Vec<u8>)> =
+            info.fields.iter().map(|f| (f.ty.clone(), rec.get(f.offset as usize..).unwrap_or(&[]).to_vec())).collect();
+        match &info.output {
+            Output::Printf(pieces) => {
+                let text = self.printer.printf(pieces, &args);
+                if self.json {
+                    writeln!(out, "{}", json!({"type": "printf", "text": text}))?;
+                } else {
+                    write!(out, "{text}")?;
+                }
+            }
+            Output::Print => {
+                if self.json {
+                    let values: Vec<_> = args.iter().map(|(t, b)| self.printer.json(t, b)).collect();
+                    writeln!(out, "{}", json!({"type": "print", "values": values}))?;
+                } else {
+                    let values: Vec<String> = args.iter().map(|(t, b)| self.printer.text(t, b)).collect();
+                    writeln!(out, "{}", values.join(" "))?;
+                }
+            }
+            Output::Stack => {
+                let id = args.first().map(|(_, b)| u64_at(b, 0) as i64).unwrap_or(-1);
+                let frames = self.printer.stack(id);
+                if self.json {
+                    writeln!(out, "{}", json!({"type": "stack", "frames": frames}))?;
+                } else {
+                    for f in frames {
+                        writeln!(out, "    {f}")?;
+                    }
+                    writeln!(out)?;
+                }
+            }
+            Output::PrintMap { map, top } => {
+                if let Some(m) = self.maps.get(*map) {
+                    m.print(&mut self.printer, *top, self.json, out)?;
+                }
+            }
+            Output::ClearMap { map } => {
+                if let Some(m) = self.maps.get(*map) {
+                    m.raw.clear();
+                }
+            }
+            Output::Exit => self.exit = true,
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, rb: &mut RingBuf<MapData>, out: &mut dyn Write) -> std::io::Result<()> {
+        while let Some(item) = rb.next() {
+            let rec: Vec<u8> = item.to_vec();
+            drop(item);
+            if rec.len() >= EVENT_HEADER as usize {
+                self.event(&rec, out)?;
+            }
+        }
+        out.flush()
+    }
+}
+
+fn poll(fd: RawFd, timeout: Duration) {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd; EINTR (a signal) just ends the wait early.
+    unsafe { libc::poll(&mut pfd, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
+}
+
+/// Load, attach, stream events until exit()/duration/signal, then print maps.
+pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
+    raise_memlock();
+    let signals = Signals::install();
+    let mut ebpf = aya::EbpfLoader::new().load(&artifact.elf).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("Operation not permitted") {
+            RuntimeError::Privileges { message: format!("cannot create BPF maps: {text}: ntr needs root, or CAP_BPF and CAP_PERFMON") }
+        } else {
+            RuntimeError::Other(format!("cannot load the BPF object: {text}"))
+        }
+    })?;
+    // Own the maps outside `ebpf`, so they outlive the programs: dropping
+    // `ebpf` detaches everything, then the maps are printed.
+    let ring = ebpf.take_map(&artifact.ringbuf).ok_or_else(|| RuntimeError::Other("ring buffer missing from the object".into()))?;
+    let mut ringbuf = RingBuf::try_from(ring).map_err(|e| RuntimeError::Other(e.to_string()))?;
+    let counters_data = take(&mut ebpf, &artifact.counters)?;
+    let counters = RawMap::new(raw_fd(&counters_data), 4, 8, true);
+    let mut user_maps = Vec::new();
+    for info in &artifact.maps {
+        let data = take(&mut ebpf, &info.symbol)?;
+        let raw = RawMap::new(raw_fd(&data), info.key_size, info.value_size, info.per_cpu);
+        user_maps.push(UserMap { info: info.clone(), raw, _data: data });
+    }
+    let stacks = match &artifact.stack_map {
+        Some(sym) => Some(StackTraceMap::try_from(Map::StackTraceMap(take(&mut ebpf, sym)?)).map_err(|e| RuntimeError::Other(e.to_string()))?),
+        None => None,
+    };
+    let mut session = Session {
+        artifact,
+        json: opts.json,
+        printer: Printer { enums: artifact.enums.clone(), syms: Default::default(), stacks },
+        maps: user_maps,
+        events: 0,
+        exit: false,
+    };
+
+    let mut btf = None;
+    let mut attached = 0;
+    for p in &artifact.programs {
+        attach::load_and_attach(&mut ebpf, p, &mut btf)?;
+        if !matches!(p.attach, Attach::Begin | Attach::End) {
+            attached += 1;
+        }
+    }
+    eprintln!("Attached {attached} probe{}. Ctrl-C to stop.", if attached == 1 { "" } else { "s" });
+    let io = |e: std::io::Error| RuntimeError::Other(format!("cannot write output: {e}"));
+    for p in artifact.programs.iter().filter(|p| p.attach == Attach::Begin) {
+        attach::test_run(&ebpf, p)?;
+    }
+    let started = Instant::now();
+    let reason = loop {
+        session.drain(&mut ringbuf, out).map_err(io)?;
+        if session.exit {
+            break ExitReason::ExitCalled;
+        }
+        if signals.flag.load(Ordering::SeqCst) {
+            break ExitReason::Signal(signals.which.load(Ordering::SeqCst));
+        }
+        let wait = match opts.duration {
+            Some(d) if started.elapsed() >= d => break ExitReason::Duration,
+            Some(d) => (d - started.elapsed()).min(Duration::from_millis(100)),
+            None => Duration::from_millis(100),
+        };
+        poll(ringbuf.as_raw_fd(), wait);
+    };
+    for p in artifact.programs.iter().filter(|p| p.attach == Attach::End) {
+        attach::test_run(&ebpf, p)?;
+    }
+    // Detach before the final drain and printing: the maps stay open.
+    drop(ebpf);
+    session.exit = false;
+    session.drain(&mut ringbuf, out).map_err(io)?;
+    for m in &session.maps {
+        if !m.is_empty() {
+            m.print(&mut session.printer, None, opts.json, out).map_err(io)?;
+        }
+    }
+    let sum = |idx: u32| counters.get(&idx.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0);
+    let (lost, full) = (sum(LOST_EVENTS), sum(MAP_FULL));
+    if lost > 0 {
+        eprintln!("ntr: {lost} events lost: the ring buffer was full");
+    }
+    if full > 0 {
+        eprintln!("ntr: {full} map updates dropped: a map was full");
+    }
+    if opts.json {
+        writeln!(out, "{}", json!({"type": "summary", "events": session.events, "lost_events": lost, "map_full": full})).map_err(io)?;
+    }
+    drop(signals);
+    Ok(RunSummary { events: session.events, lost_events: lost, map_full: full, exit_reason: reason })
+}

@@ -1,0 +1,120 @@
+//! Loading and attaching each program the way its probe asks, with errors
+//! that say what the kernel lacks.
+
+use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
+use aya::programs::{BtfTracePoint, FEntry, FExit, KProbe, PerfEvent, ProgramError, RawTracePoint, TracePoint, UProbe};
+use aya::{Btf, Ebpf};
+use ntr_compiler::artifact::ProgramInfo;
+use ntr_lang::tir::Attach;
+
+use crate::RuntimeError;
+
+/// Turn a load failure into a verifier or privilege error.
+pub fn load_error(program: &ProgramInfo, e: ProgramError) -> RuntimeError {
+    match e {
+        ProgramError::LoadError { io_error, verifier_log } => {
+            let log = verifier_log.to_string();
+            if io_error.raw_os_error() == Some(libc::EPERM) && log.trim().is_empty() {
+                return RuntimeError::Privileges { message: format!("the kernel refused to load probe `{}` (EPERM): ntr needs root, or CAP_BPF and CAP_PERFMON", program.probe) };
+            }
+            let (insn, reason) = crate::verifier::explain(&log);
+            RuntimeError::Verifier { program: program.symbol.clone(), insn, reason, log }
+        }
+        other => RuntimeError::Other(format!("cannot load probe `{}`: {other}", program.probe)),
+    }
+}
+
+fn attach_error(program: &ProgramInfo, e: impl std::fmt::Display, hint: Option<&str>) -> RuntimeError {
+    RuntimeError::Attach { probe: program.probe.clone(), message: e.to_string(), hint: hint.map(String::from) }
+}
+
+/// Load `program`; attach it unless it is `begin`/`end` (run by test-run).
+pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut Option<Btf>) -> Result<(), RuntimeError> {
+    let missing = || RuntimeError::Other(format!("program {} missing from the object", program.symbol));
+    let prog = ebpf.program_mut(&program.symbol).ok_or_else(missing)?;
+    let wrong = |e: ProgramError| RuntimeError::Other(format!("program {}: {e}", program.symbol));
+    let kernel_btf = |btf: &mut Option<Btf>| -> Result<Btf, RuntimeError> {
+        if btf.is_none() {
+            *btf = Some(Btf::from_sys_fs().map_err(|e| RuntimeError::Other(format!("cannot read kernel BTF: {e}")))?);
+        }
+        Ok(btf.clone().expect("just set"))
+    };
+    match &program.attach {
+        Attach::Begin | Attach::End => {
+            let p: &mut RawTracePoint = prog.try_into().map_err(wrong)?;
+            p.load().map_err(|e| load_error(program, e))?;
+        }
+        Attach::RawTracepoint { name } => {
+            let p: &mut RawTracePoint = prog.try_into().map_err(wrong)?;
+            p.load().map_err(|e| load_error(program, e))?;
+            p.attach(name).map_err(|e| attach_error(program, e, None))?;
+        }
+        Attach::TpBtf { name, .. } => {
+            let btf = kernel_btf(btf)?;
+            let p: &mut BtfTracePoint = prog.try_into().map_err(wrong)?;
+            p.load(name, &btf).map_err(|e| load_error(program, e))?;
+            p.attach().map_err(|e| attach_error(program, e, None))?;
+        }
+        Attach::Tracepoint { category, name } => {
+            ntr_lang::kernel::tracefs::root().map_err(RuntimeError::Other)?;
+            let p: &mut TracePoint = prog.try_into().map_err(wrong)?;
+            p.load().map_err(|e| load_error(program, e))?;
+            p.attach(category, name).map_err(|e| attach_error(program, e, None))?;
+        }
+        Attach::Every { period_ns } => {
+            let p: &mut PerfEvent = prog.try_into().map_err(wrong)?;
+            p.load().map_err(|e| load_error(program, e))?;
+            let scope = PerfEventScope::AllProcessesOneCpu { cpu: 0 };
+            p.attach(PerfEventConfig::Software(SoftwareEvent::CpuClock), scope, SamplePolicy::Period(*period_ns), false)
+                .map_err(|e| attach_error(program, e, None))?;
+        }
+        Attach::Profile { hz } => {
+            let p: &mut PerfEvent = prog.try_into().map_err(wrong)?;
+            p.load().map_err(|e| load_error(program, e))?;
+            let cpus = aya::util::online_cpus().map_err(|(_, e)| RuntimeError::Other(format!("cannot list CPUs: {e}")))?;
+            for cpu in cpus {
+                let scope = PerfEventScope::AllProcessesOneCpu { cpu };
+                p.attach(PerfEventConfig::Software(SoftwareEvent::CpuClock), scope, SamplePolicy::Frequency(*hz), false)
+                    .map_err(|e| attach_error(program, e, None))?;
+            }
+        }
+        Attach::Kprobe { function, offset } => {
+            let p: &mut KProbe = prog.try_into().map_err(wrong)?;
+            p.load().map_err(|e| load_error(program, e))?;
+            p.attach(function, *offset).map_err(|e| attach_error(program, e, Some("this kernel may lack kprobes: try the tracepoint `kfree_skb`")))?;
+        }
+        Attach::Kretprobe { function } => {
+            let p: &mut KProbe = prog.try_into().map_err(wrong)?;
+            p.load().map_err(|e| load_error(program, e))?;
+            p.attach(function, 0).map_err(|e| attach_error(program, e, None))?;
+        }
+        Attach::Fentry { function } => {
+            let btf = kernel_btf(btf)?;
+            let p: &mut FEntry = prog.try_into().map_err(wrong)?;
+            p.load(function, &btf).map_err(|e| load_error(program, e))?;
+            p.attach().map_err(|e| attach_error(program, e, None))?;
+        }
+        Attach::Fexit { function } => {
+            let btf = kernel_btf(btf)?;
+            let p: &mut FExit = prog.try_into().map_err(wrong)?;
+            p.load(function, &btf).map_err(|e| load_error(program, e))?;
+            p.attach().map_err(|e| attach_error(program, e, None))?;
+        }
+        Attach::Uprobe { path, symbol, offset, .. } => {
+            let p: &mut UProbe = prog.try_into().map_err(wrong)?;
+            p.load().map_err(|e| load_error(program, e))?;
+            let location = aya::programs::uprobe::UProbeAttachLocation::SymbolOffset(symbol, *offset);
+            p.attach(location, path, aya::programs::uprobe::UProbeScope::AllProcesses).map_err(|e| attach_error(program, e, None))?;
+        }
+    }
+    Ok(())
+}
+
+/// Run a loaded `begin`/`end` program once.
+pub fn test_run(ebpf: &Ebpf, program: &ProgramInfo) -> Result<(), RuntimeError> {
+    use aya::programs::{RawTracePointRunOptions, TestRun};
+    let prog = ebpf.program(&program.symbol).ok_or_else(|| RuntimeError::Other(format!("program {} missing", program.symbol)))?;
+    let p: &RawTracePoint = prog.try_into().map_err(|e: ProgramError| RuntimeError::Other(e.to_string()))?;
+    p.test_run(RawTracePointRunOptions::new()).map_err(|e| RuntimeError::Other(format!("running `{}` failed: {e}", program.probe)))?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Values as text and JSON, driven by their types; printf.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use aya::maps::{MapData, StackTraceMap};
+use ntr_lang::tir::FmtPiece;
+use ntr_lang::types::{EnumDef, Type};
+use serde_json::{json, Value};
+
+use crate::rawmap::u64_at;
+use crate::symbols::KernelSymbols;
+
+/// What formatting needs besides the bytes: enum names, symbols, stacks.
+pub struct Printer {
+    pub enums: Vec<EnumDef>,
+    pub syms: KernelSymbols,
+    pub stacks: Option<StackTraceMap<MapData>>,
+}
+
+pub fn duration(ns: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us"), (1, "ns")];
+    for (scale, unit) in UNITS {
+        if ns >= scale || scale == 1 {
+            let whole = ns / scale;
+            let frac = (ns % scale) * 1000 / scale;
+            return if frac == 0 { format!("{whole}{unit}") } else { format!("{whole}.{}{unit}", format!("{frac:03}").trim_end_matches('0')) };
+        }
+    }
+    format!("{ns}ns")
+}
+
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+impl Printer {
+    fn enum_name(&self, id: usize, v: i64) -> Option<&str> {
+        self.enums.get(id)?.values.iter().find(|(val, _)| *val == v).map(|(_, n)| n.as_str())
+    }
+
+    /// Kernel stack frames of stack id `id`, innermost first.
+    pub fn stack(&mut self, id: i64) -> Vec<String> {
+        if id < 0 {
+            return vec![format!("[stack unavailable: error {id}]")];
+        }
+        let ips: Vec<u64> = match &self.stacks {
+            Some(map) => match map.get(&(id as u32), 0) {
+                Ok(trace) => trace.frames().iter().map(|f| f.ip).collect(),
+                Err(_) => return vec!["[stack evicted]".into()],
+            },
+            None => return Vec::new(),
+        };
+        self.syms.names(&ips)
+    }
+
+    pub fn text(&mut self, ty: &Type, bytes: &[u8]) -> String {
+        let raw = u64_at(bytes, 0);
+        match ty {
+            Type::Int { signed: true, .. } => (raw as i64).to_string(),
+            Type::Int { .. } => raw.to_string(),
+            Type::Bool => (raw != 0).to_string(),
+            Type::Str { .. } => c_string(bytes),
+            Type::Addr | Type::Ptr { .. } => format!("{raw:#x}"),
+            Type::Sym => self.syms.name(raw),
+            Type::Enum(id) => self.enum_name(*id, raw as i64).map(String::from).unwrap_or_else(|| (raw as i64).to_string()),
+            Type::Duration => duration(raw),
+            Type::Ip4 => Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
+            Type::Ip6 => bytes.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(|b| Ipv6Addr::from(b).to_string()).unwrap_or_default(),
+            Type::KStack => {
+                let frames = self.stack(raw as i64);
+                frames.iter().map(|f| format!("\n    {f}")).collect::<String>() + "\n"
+            }
+            Type::UStack => format!("[user stack {}]", raw as i64),
+            Type::Void => String::new(),
+        }
+    }
+
+    pub fn json(&mut self, ty: &Type, bytes: &[u8]) -> Value {
+        let raw = u64_at(bytes, 0);
+        match ty {
+            Type::Int { signed: true, .. } => json!(raw as i64),
+            Type::Int { .. } | Type::Duration => json!(raw),
+            Type::Bool => json!(raw != 0),
+            Type::KStack => json!(self.stack(raw as i64)),
+            _ => json!(self.text(ty, bytes)),
+        }
+    }
+
+    /// printf with `%d %i %u %x %X %s %p %c`, flags, width and precision.
+    pub fn printf(&mut self, pieces: &[FmtPiece], args: &[(Type, Vec<u8>)]) -> String {
+        let mut out = String::new();
+        let mut args = args.iter();
+        for piece in pieces {
+            match piece {
+                FmtPiece::Lit(s) => out.push_str(s),
+                FmtPiece::Arg { conv, spec } => {
+                    let Some((ty, bytes)) = args.next() else { break };
+                    let raw = u64_at(bytes, 0);
+                    let body = match conv {
+                        'd' | 'i' => (raw as i64).to_string(),
+                        'u' => raw.to_string(),
+                        'x' => format!("{raw:x}"),
+                        'X' => format!("{raw:X}"),
+                        'p' => format!("{raw:#x}"),
+                        'c' => char::from_u32(raw as u32).map(String::from).unwrap_or_default(),
+                        _ => self.text(ty, bytes),
+                    };
+                    out.push_str(&pad(&body, spec, *conv));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Apply printf flags and width: `-` left-aligns, `0` zero-pads numbers,
+/// `.N` truncates strings.
+fn pad(body: &str, spec: &str, conv: char) -> String {
+    let left = spec.contains('-');
+    let (width_part, precision) = match spec.split_once('.') {
+        Some((w, p)) => (w, p.parse::<usize>().ok()),
+        None => (spec, None),
+    };
+    let zero = width_part.trim_start_matches(['-', '+', ' ', '#']).starts_with('0') && conv != 's';
+    let width: usize = width_part.trim_start_matches(['-', '+', ' ', '#', '0']).parse().unwrap_or(0);
+    let body: String = match precision {
+        Some(p) if conv == 's' => body.chars().take(p).collect(),
+        _ => body.to_string(),
+    };
+    let n = body.chars().count();
+    if n >= width {
+        return body;
+    }
+    let fill = width - n;
+    if left {
+        format!("{body}{}", " ".repeat(fill))
+    } else if zero {
+        match body.strip_prefix('-') {
+            Some(digits) => format!("-{}{digits}", "0".repeat(fill)),
+            None => format!("{}{body}", "0".repeat(fill)),
+        }
+    } else {
+        format!("{}{body}", " ".repeat(fill))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn printer() -> Printer {
+        Printer { enums: vec![EnumDef { name: "r".into(), values: vec![(2, "NO_SOCKET".into())] }], syms: KernelSymbols::default(), stacks: None }
+    }
+
+    #[test]
+    fn printf_widths_and_flags() {
+        let mut p = printer();
+        let n = |v: i64| (Type::S64, v.to_ne_bytes().to_vec());
+        let s = |t: &str| {
+            let mut b = t.as_bytes().to_vec();
+            b.resize(8, 0);
+            (Type::Str { len: 8 }, b)
+        };
+        let pieces = vec![
+            FmtPiece::Lit("[".into()),
+            FmtPiece::Arg { conv: 'd', spec: "5".into() },
+            FmtPiece::Lit("][".into()),
+            FmtPiece::Arg { conv: 's', spec: "-4".into() },
+            FmtPiece::Lit("][".into()),
+            FmtPiece::Arg { conv: 'x', spec: "04".into() },
+            FmtPiece::Lit("][".into()),
+            FmtPiece::Arg { conv: 's', spec: String::new() },
+            FmtPiece::Lit("]".into()),
+        ];
+        let e = (Type::Enum(0), 2i64.to_ne_bytes().to_vec());
+        assert_eq!(p.printf(&pieces, &[n(42), s("ab"), n(255), e]), "[   42][ab  ][00ff][NO_SOCKET]");
+    }
+
+    #[test]
+    fn values_by_type() {
+        let mut p = printer();
+        assert_eq!(p.text(&Type::Ip4, &[10, 0, 2, 2, 0, 0, 0, 0]), "10.0.2.2");
+        assert_eq!(p.text(&Type::Enum(0), &7i64.to_ne_bytes()), "7");
+        assert_eq!(duration(1_500_000), "1.5ms");
+        assert_eq!(duration(20_000), "20us");
+        assert_eq!(duration(3_000_000_000), "3s");
+        assert_eq!(p.json(&Type::S64, &(-3i64).to_ne_bytes()), json!(-3));
+    }
+}

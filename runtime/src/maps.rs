@@ -1,0 +1,241 @@
+//! Reading user maps back (per-CPU values combined) and printing them like
+//! bpftrace: rows sorted by value, histograms as bar charts.
+
+use std::io::{self, Write};
+
+use aya::maps::MapData;
+use ntr_compiler::artifact::MapInfo;
+use ntr_compiler::codegen::layout;
+use ntr_lang::tir::{AggFunc, MapKind};
+use ntr_lang::types::Type;
+use serde_json::json;
+
+use crate::format::Printer;
+use crate::rawmap::{per_cpu_u64, u64_at, RawMap};
+
+/// A user map, kept open after the programs are gone so it can be printed.
+pub struct UserMap {
+    pub info: MapInfo,
+    pub raw: RawMap,
+    pub _data: MapData,
+}
+
+/// One combined value.
+enum Combined {
+    Num(i128),
+    Bytes(Vec<u8>),
+}
+
+impl UserMap {
+    pub fn display_name(&self) -> String {
+        format!("@{}", self.info.name)
+    }
+
+    fn signed(&self) -> bool {
+        match &self.info.kind {
+            MapKind::Agg { arg, .. } => arg.is_signed(),
+            MapKind::Value(t) => t.is_signed(),
+        }
+    }
+
+    fn combine(&self, value: &[u8]) -> Option<Combined> {
+        let vs = self.info.value_size;
+        let signed = self.signed();
+        let sum = |off| per_cpu_u64(value, vs, off).into_iter().map(|v| if signed { v as i64 as i128 } else { v as i128 }).sum::<i128>();
+        Some(match &self.info.kind {
+            MapKind::Agg { func: AggFunc::Min | AggFunc::Max, .. } => {
+                let vals = per_cpu_u64(value, vs, 0);
+                let sets = per_cpu_u64(value, vs, 8);
+                let it = vals.into_iter().zip(sets).filter(|(_, s)| *s != 0).map(|(v, _)| if signed { v as i64 as i128 } else { v as i128 });
+                let best = if matches!(self.info.kind, MapKind::Agg { func: AggFunc::Min, .. }) { it.min() } else { it.max() };
+                Combined::Num(best?)
+            }
+            MapKind::Agg { func: AggFunc::Avg, .. } => {
+                let n = sum(8);
+                if n == 0 {
+                    return None;
+                }
+                Combined::Num(sum(0) / n)
+            }
+            MapKind::Agg { .. } => Combined::Num(sum(0)),
+            MapKind::Value(_) => Combined::Bytes(value.to_vec()),
+        })
+    }
+
+    fn key_text(&self, p: &mut Printer, key: &[u8]) -> Vec<String> {
+        self.info.key.iter().map(|f| p.text(&f.ty, &key[f.offset as usize..])).collect()
+    }
+
+    fn key_json(&self, p: &mut Printer, key: &[u8]) -> Vec<serde_json::Value> {
+        self.info.key.iter().map(|f| p.json(&f.ty, &key[f.offset as usize..])).collect()
+    }
+
+    fn label(&self, keys: &[String]) -> String {
+        if keys.is_empty() {
+            self.display_name()
+        } else {
+            format!("{}[{}]", self.display_name(), keys.join(", "))
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.keys().is_empty()
+    }
+
+    /// Print the map; `top` keeps the N largest rows.
+    pub fn print(&self, p: &mut Printer, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
+        match &self.info.kind {
+            MapKind::Agg { func: func @ (AggFunc::Hist | AggFunc::Lhist { .. }), .. } => self.print_hist(p, func, top, json, out),
+            _ => self.print_rows(p, top, json, out),
+        }
+    }
+
+    fn print_rows(&self, p: &mut Printer, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
+        let mut rows: Vec<(Vec<u8>, Combined)> = self.raw.entries().into_iter().filter_map(|(k, v)| self.combine(&v).map(|c| (k, c))).collect();
+        rows.sort_by(|a, b| match (&a.1, &b.1) {
+            (Combined::Num(x), Combined::Num(y)) => x.cmp(y),
+            _ => std::cmp::Ordering::Equal,
+        });
+        if let Some(n) = top {
+            let skip = rows.len().saturating_sub(n as usize);
+            rows.drain(..skip);
+        }
+        let value_ty = match &self.info.kind {
+            MapKind::Value(t) => t.clone(),
+            _ => Type::S64,
+        };
+        for (key, value) in rows {
+            if json {
+                let v = match &value {
+                    Combined::Num(n) => json!(*n as i64),
+                    Combined::Bytes(b) => p.json(&value_ty, b),
+                };
+                let line = json!({"type": "map", "map": self.display_name(), "key": self.key_json(p, &key), "value": v});
+                writeln!(out, "{line}")?;
+            } else {
+                let keys = self.key_text(p, &key);
+                let v = match &value {
+                    Combined::Num(n) => n.to_string(),
+                    Combined::Bytes(b) => p.text(&value_ty, b),
+                };
+                writeln!(out, "{}: {v}", self.label(&keys))?;
+            }
+        }
+        if !json {
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+
+    fn print_hist(&self, p: &mut Printer, func: &AggFunc, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
+        let user_key = layout::bucket_offset(self.info.key_size) as usize;
+        // user key bytes → bucket → count
+        let mut groups: Vec<(Vec<u8>, std::collections::BTreeMap<u64, u64>)> = Vec::new();
+        for (key, value) in self.raw.entries() {
+            let bucket = u64_at(&key, user_key);
+            let count: u64 = per_cpu_u64(&value, self.info.value_size, 0).into_iter().sum();
+            let k = key[..user_key].to_vec();
+            match groups.iter_mut().find(|(g, _)| *g == k) {
+                Some((_, b)) => *b.entry(bucket).or_default() += count,
+                None => groups.push((k, [(bucket, count)].into_iter().collect())),
+            }
+        }
+        groups.sort_by_key(|(_, b)| b.values().sum::<u64>());
+        if let Some(n) = top {
+            let skip = groups.len().saturating_sub(n as usize);
+            groups.drain(..skip);
+        }
+        for (key, buckets) in groups {
+            let (Some(first), Some(last)) = (buckets.keys().next().copied(), buckets.keys().last().copied()) else { continue };
+            if json {
+                let list: Vec<_> = (first..=last)
+                    .map(|b| {
+                        let (lo, hi) = bounds(func, b);
+                        json!({"lo": lo, "hi": hi, "count": buckets.get(&b).copied().unwrap_or(0)})
+                    })
+                    .collect();
+                let line = json!({"type": "hist", "map": self.display_name(), "key": self.key_json(p, &key), "buckets": list});
+                writeln!(out, "{line}")?;
+                continue;
+            }
+            let keys = self.key_text(p, &key);
+            writeln!(out, "{}:", self.label(&keys))?;
+            let max = buckets.values().copied().max().unwrap_or(1).max(1);
+            for b in first..=last {
+                let count = buckets.get(&b).copied().unwrap_or(0);
+                let bar = "@".repeat((count * 52 / max) as usize);
+                writeln!(out, "{:<20} {:>8} |{:<52}|", label(func, b), count, bar)?;
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// The value range of bucket `b`: [lo, hi), `None` for an open end.
+fn bounds(func: &AggFunc, b: u64) -> (Option<i64>, Option<i64>) {
+    match func {
+        AggFunc::Lhist { lo, hi, step } => {
+            let last = layout::lhist_buckets(*lo, *hi, *step) as u64 - 1;
+            if b == 0 {
+                (None, Some(*lo))
+            } else if b == last {
+                (Some(*hi), None)
+            } else {
+                let start = lo + (b as i64 - 1) * step;
+                (Some(start), Some((start + step).min(*hi)))
+            }
+        }
+        _ => match b {
+            0 => (None, Some(0)),
+            1 => (Some(0), Some(1)),
+            k => {
+                let lo = 1i64.checked_shl(k as u32 - 2).unwrap_or(i64::MAX);
+                (Some(lo), lo.checked_mul(2))
+            }
+        },
+    }
+}
+
+/// `1K`, `2M`… for powers of two, as bpftrace labels buckets.
+fn short(n: i64) -> String {
+    for (shift, suffix) in [(60, "E"), (50, "P"), (40, "T"), (30, "G"), (20, "M"), (10, "K")] {
+        let unit = 1i64 << shift;
+        if n >= unit && n % unit == 0 {
+            return format!("{}{suffix}", n / unit);
+        }
+    }
+    n.to_string()
+}
+
+fn label(func: &AggFunc, b: u64) -> String {
+    match (func, bounds(func, b)) {
+        (AggFunc::Lhist { .. }, (None, Some(hi))) => format!("(..., {hi})"),
+        (AggFunc::Lhist { .. }, (Some(lo), None)) => format!("[{lo}, ...)"),
+        (AggFunc::Lhist { .. }, (Some(lo), Some(hi))) => format!("[{lo}, {hi})"),
+        (_, (None, _)) => "(..., 0)".into(),
+        (_, (Some(0), _)) => "[0]".into(),
+        (_, (Some(1), _)) => "[1]".into(),
+        (_, (Some(lo), Some(hi))) => format!("[{}, {})", short(lo), short(hi)),
+        (_, (Some(lo), None)) => format!("[{}, ...)", short(lo)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_labels_like_bpftrace() {
+        assert_eq!(label(&AggFunc::Hist, 1), "[0]");
+        assert_eq!(label(&AggFunc::Hist, 2), "[1]");
+        assert_eq!(label(&AggFunc::Hist, 3), "[2, 4)");
+        assert_eq!(label(&AggFunc::Hist, 8), "[64, 128)");
+        assert_eq!(label(&AggFunc::Hist, 12), "[1K, 2K)");
+        let l = AggFunc::Lhist { lo: 0, hi: 2000, step: 500 };
+        assert_eq!(label(&l, 0), "(..., 0)");
+        assert_eq!(label(&l, 1), "[0, 500)");
+        assert_eq!(label(&l, 3), "[1000, 1500)");
+        assert_eq!(label(&l, 5), "[2000, ...)");
+    }
+}
