@@ -113,7 +113,7 @@ fn hist_and_lhist_buckets() {
     let script = "on kfree_skb if reason == NO_SOCKET { @h = hist(skb.len); @l = lhist(skb.len, 0, 2000, 500); }";
     let run = run_with(&["-e", script, "--duration", "3s"], || {
         udp_to_closed_port(CLOSED, 30, 100); // skb.len = 108 (UDP header + payload)
-        udp_to_closed_port(CLOSED, 20, 1000); // 1008
+        udp_to_closed_port(CLOSED, 20, 1100); // 1108
     });
     run.ok();
     let bucket = |label: &str| -> Option<u64> {

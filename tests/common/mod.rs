@@ -99,9 +99,18 @@ pub fn ntr_programs() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The kernel frees a program shortly after its last reference goes (RCU),
+/// so allow a moment before calling it left behind.
 pub fn assert_nothing_left() {
-    let left = ntr_programs();
-    assert!(left.is_empty(), "BPF programs left behind: {left:?}");
+    let mut left = ntr_programs();
+    for _ in 0..30 {
+        if left.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        left = ntr_programs();
+    }
+    panic!("BPF programs left behind: {left:?}");
 }
 
 /// The `count` of the map row whose text contains every needle.
