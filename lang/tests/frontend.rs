@@ -6,7 +6,7 @@ use ntr_lang::diag::Diagnostic;
 use ntr_lang::kernel::btf::KernelBtf;
 use ntr_lang::kernel::{AttachSupport, KType, KernelTypes};
 use ntr_lang::source::Sources;
-use ntr_lang::syntax::{modules, parse};
+use ntr_lang::syntax::modules;
 use ntr_lang::tir::{Attach, ExprKind, MapKind, Program, StmtKind};
 use ntr_lang::types::Type;
 

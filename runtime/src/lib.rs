@@ -260,7 +260,7 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         }
         let wait = match opts.duration {
             Some(d) if started.elapsed() >= d => break ExitReason::Duration,
-            Some(d) => (d - started.elapsed()).min(Duration::from_millis(100)),
+            Some(d) => d.saturating_sub(started.elapsed()).min(Duration::from_millis(100)),
             None => Duration::from_millis(100),
         };
         poll(ringbuf.as_raw_fd(), wait);
