@@ -1,0 +1,76 @@
+//! The command line around the language: check, compile, list, help, and
+//! the stdlib dropwatch run by name.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn compile_dump_shows_source_lines_above_instructions() {
+    let run = Run::from(ntr().args(["compile", "examples/first_drop_stack.ntr", "--dump"]).output().unwrap());
+    run.ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("tracepoint:skb:kfree_skb (ntr_p0_"), "{}", run.stdout);
+    let src = lines.iter().position(|l| l.contains("; examples/first_drop_stack.ntr:5: printf(")).expect("source line");
+    assert!(lines[src + 1].trim_start().chars().next().unwrap().is_ascii_digit(), "instructions follow the source line");
+    assert!(run.stdout.contains("call bpf_ringbuf_output"), "{}", run.stdout);
+    assert!(run.stdout.contains("exit"));
+}
+
+#[test]
+fn compile_writes_a_bpf_elf_object() {
+    let out = std::env::temp_dir().join(format!("ntr-obj-{}.o", std::process::id()));
+    Run::from(ntr().args(["compile", "examples/drops_by_reason.ntr", "-o", out.to_str().unwrap()]).output().unwrap()).ok();
+    let bytes = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).ok();
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    assert_eq!(u16::from_le_bytes([bytes[18], bytes[19]]), 247, "e_machine is EM_BPF");
+}
+
+#[test]
+fn check_reports_probes_without_loading() {
+    let run = Run::from(ntr().args(["check", "examples/packet_sizes.ntr"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.starts_with("ok: 1 probe (tracepoint:skb:kfree_skb), 2 maps"), "{}", run.stdout);
+}
+
+#[test]
+fn every_example_checks() {
+    for entry in std::fs::read_dir("examples").unwrap() {
+        let path = entry.unwrap().path();
+        let run = Run::from(ntr().args(["check", path.to_str().unwrap()]).output().unwrap());
+        assert_eq!(run.status, 0, "{}: {}", path.display(), run.stderr);
+    }
+}
+
+#[test]
+fn list_probes_and_scripts() {
+    let run = Run::from(ntr().args(["list", "kfree*"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.lines().any(|l| l == "tracepoint:skb:kfree_skb"), "{}", run.stdout);
+    let run = Run::from(ntr().args(["list", "scripts"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.starts_with("dropwatch "), "{}", run.stdout);
+    let run = Run::from(ntr().args(["help", "dropwatch"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.contains("-p reason="), "{}", run.stdout);
+}
+
+#[test]
+fn dropwatch_by_name_counts_and_keeps_backtraces() {
+    let _k = kernel_lock();
+    let run = run_with(&["run", "dropwatch", "-p", "reason=NO_SOCKET", "--duration", "3s"], || udp_to_closed_port(39_412, 25, 16));
+    run.ok();
+    let row = run.stdout.lines().find(|l| l.starts_with("@drops[") && l.contains("NO_SOCKET")).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(row.ends_with(": 25"), "{row}");
+    assert!(!run.stdout.lines().any(|l| l.starts_with("@drops[") && !l.contains("NO_SOCKET")), "filtered by reason:\n{}", run.stdout);
+    assert!(run.stdout.contains("@stacks[") && run.stdout.contains("    __udp4_lib_rcv+0x"), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn unknown_script_names_the_stdlib() {
+    let run = Run::from(ntr().args(["run", "dropwach"]).output().unwrap());
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("no script file or stdlib script named `dropwach`") && run.stderr.contains("dropwatch"), "{}", run.stderr);
+}
