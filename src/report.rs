@@ -75,9 +75,12 @@ pub fn dump(sources: &Sources, artifact: &Artifact) -> String {
     let mut out = String::new();
     for p in &artifact.programs {
         out.push_str(&format!("{} ({}, section {}):\n", p.probe, p.symbol, p.section));
-        let lines = ntr_compiler::bpf::disasm(&p.insns);
+        let lines = ntr_compiler::bpf::disasm::disasm_with_maps(&p.insns, &p.map_loads);
         let mut last_line = None;
         for (i, text) in lines.iter().enumerate() {
+            if text.is_empty() {
+                continue; // second half of an ld_imm64
+            }
             if let Some(span) = p.insn_spans.get(i) {
                 if let Some(line) = source_line(sources, *span) {
                     if last_line.as_ref() != Some(&line) {

@@ -47,6 +47,8 @@ pub struct ProgramInfo {
     /// The instructions, and the source span each came from (same length).
     pub insns: Vec<Insn>,
     pub insn_spans: Vec<Span>,
+    /// (instruction index, map symbol) of each map load, for `--dump`.
+    pub map_loads: Vec<(usize, String)>,
 }
 
 /// A field of a map key or event record.

@@ -275,10 +275,52 @@ fn spill_terminator(block: &mut Block, v: Vreg, slot: u32, vregs: &mut u32) {
     }
 }
 
+/// Remove instructions whose result is never read (and drop unread call
+/// results): codegen emits freely, this keeps the hot paths short and the
+/// register pressure honest.
+fn remove_dead_code(f: &mut Function, live: &[bool]) {
+    loop {
+        let live_out = liveness(f, live);
+        let mut changed = false;
+        for (b, block) in f.blocks.iter_mut().enumerate() {
+            if !live[b] {
+                continue;
+            }
+            let mut now = live_out[b].clone();
+            now.extend(block.term.0.uses());
+            let mut keep = vec![true; block.insts.len()];
+            for (i, (inst, _)) in block.insts.iter_mut().enumerate().rev() {
+                let dead_def = inst.def().is_some_and(|d| !now.contains(&d));
+                let pure = matches!(inst, Inst::Mov { .. } | Inst::LoadImm64 { .. } | Inst::LoadMap { .. } | Inst::Alu { .. } | Inst::Neg { .. } | Inst::Load { .. } | Inst::StackAddr { .. });
+                if dead_def && pure {
+                    keep[i] = false;
+                    changed = true;
+                    continue;
+                }
+                if dead_def {
+                    if let Inst::Call { dst, .. } = inst {
+                        *dst = None;
+                    }
+                }
+                if let Some(d) = inst.def() {
+                    now.remove(&d);
+                }
+                now.extend(inst.uses());
+            }
+            let mut it = keep.into_iter();
+            block.insts.retain(|_| it.next().unwrap_or(true));
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
 /// Allocate registers for `f`, spilling into at most `max_slots` stack
 /// slots. `f` is rewritten with the spill code.
 pub fn allocate(f: &mut Function, max_slots: u32) -> Result<Allocation, OutOfStack> {
     let live = reachable(f);
+    remove_dead_code(f, &live);
     let mut slots = 0;
     let mut spilled: HashSet<Vreg> = HashSet::new();
     loop {

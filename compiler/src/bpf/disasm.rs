@@ -48,10 +48,6 @@ fn jmp_op(op: u8) -> &'static str {
 
 /// One line per slot; the second slot of an ld_imm64 is an empty line.
 /// `maps` names the map each relocated ld_imm64 loads (slot → symbol).
-pub fn disasm(insns: &[Insn]) -> Vec<String> {
-    disasm_with_maps(insns, &[])
-}
-
 pub fn disasm_with_maps(insns: &[Insn], maps: &[(usize, String)]) -> Vec<String> {
     let mut out = Vec::with_capacity(insns.len());
     let mut i = 0;

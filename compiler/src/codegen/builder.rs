@@ -31,6 +31,8 @@ pub struct Builder {
     pub scratch: Vreg,
     pub scratch_size: u32,
     stack_used: u32,
+    /// Buffer addresses already computed in a block: (block, buffer, vreg).
+    addrs: Vec<(BlockId, BufId, Vreg)>,
 }
 
 impl Builder {
@@ -41,7 +43,7 @@ impl Builder {
         let bufs = vec![StackBuf { size: 8, span }];
         let f = Function { name: name.to_string(), blocks: vec![empty(span), empty(span)], vregs: 2, bufs, span };
         // Block 0 is the entry (filled in by `finish`), block 1 the body.
-        Builder { f, cur: 1, ctx: Vreg(0), scratch: Vreg(1), scratch_size: 0, stack_used: 8 }
+        Builder { f, cur: 1, ctx: Vreg(0), scratch: Vreg(1), scratch_size: 0, stack_used: 8, addrs: Vec::new() }
     }
 
     pub fn vreg(&mut self) -> Vreg {
@@ -124,8 +126,13 @@ impl Builder {
     pub fn addr(&mut self, m: Mem, off: u32, span: Span) -> (Vreg, i16) {
         match m.place {
             Place::Stack(buf) => {
+                // Reuse the address computed earlier in this block: it dominates.
+                if let Some((_, _, v)) = self.addrs.iter().find(|(b, f, _)| *b == self.cur && *f == buf) {
+                    return (*v, off as i16);
+                }
                 let v = self.vreg();
                 self.emit(Inst::StackAddr { dst: v, buf, off: 0 }, span);
+                self.addrs.push((self.cur, buf, v));
                 (v, off as i16)
             }
             Place::Scratch(base) => (self.scratch, (base + off) as i16),

@@ -92,6 +92,7 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
             span: probe.span,
             insns: code.insns.clone(),
             insn_spans: code.spans.clone(),
+            map_loads: code.map_relocs.clone(),
         });
         compiled.push(code);
     }
