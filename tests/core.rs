@@ -235,3 +235,15 @@ fn json_output_is_json_lines() {
     }
     assert_nothing_left();
 }
+
+#[test]
+fn nested_fields_nullable_pointers_and_bitfields() {
+    let _k = kernel_lock();
+    // skb.sk is NULL for a datagram nobody receives: the read behind it
+    // yields 0 rather than a verifier rejection. pkt_type is a bitfield.
+    let script = "on kfree_skb if reason == NO_SOCKET { @x[skb.dev.ifindex, skb.dev.name, skb.sk.__sk_common.skc_family, skb.pkt_type] = count(); }";
+    let run = run_with(&["-e", script, "--duration", "2s"], || udp_to_closed_port(CLOSED, 7, 10));
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &["@x[1, lo, 0, 0]:"]), Some(7), "{}", run.stdout);
+    assert_nothing_left();
+}

@@ -280,13 +280,27 @@ impl Lower<'_> {
     fn load(&mut self, base: &Expr, offset: u32, size: u8, signed: bool, bitfield: Option<(u8, u8)>, access: Access, span: Span) -> Result<Vreg> {
         let ptr = self.scalar(base)?;
         let sz = size_of(size as u32)?;
-        let v = self.b.vreg();
+        let v = self.b.imm(0, span);
         match access {
             Access::Direct if offset <= i16::MAX as u32 => {
-                self.b.emit(Inst::Load { dst: v, base: ptr, off: offset as i16, size: sz }, span);
+                // Pointers read from kernel memory may be NULL (the verifier
+                // types them `..._or_null`): read only behind a check. Probe
+                // arguments themselves are never NULL.
+                let guarded = !matches!(base.kind, ExprKind::CtxSlot(_));
+                let join = self.b.block();
+                if guarded {
+                    let present = self.b.block();
+                    self.b.branch(Cond::Ne, ptr, Operand::Imm(0), present, join, span);
+                    self.b.cur = present;
+                }
+                let t = self.b.vreg();
+                self.b.emit(Inst::Load { dst: t, base: ptr, off: offset as i16, size: sz }, span);
+                self.b.emit(Inst::Mov { dst: v, src: Operand::Reg(t) }, span);
+                self.b.jump(join, span, join);
             }
             _ => {
                 let buf = self.b.alloc(8, span);
+                self.b.store(buf, 0, Operand::Imm(0), Size::DW, span);
                 let dst = self.b.ptr(buf, 0, span);
                 let src = self.b.copy(ptr, span);
                 self.b.alu(AluOp::Add, src, Operand::Imm(offset as i32), span);
@@ -299,10 +313,8 @@ impl Lower<'_> {
             if shift > 0 {
                 self.b.alu(AluOp::Rsh, v, Operand::Imm(shift as i32), span);
             }
-            self.extend(v, 0, false, span);
-            let mask = (1u64 << width) - 1;
-            let m = self.b.imm(mask, span);
-            self.b.alu(AluOp::And, v, Operand::Reg(m), span);
+            let mask = self.b.imm((1u64 << width) - 1, span);
+            self.b.alu(AluOp::And, v, Operand::Reg(mask), span);
         } else if signed {
             self.extend(v, size, true, span);
         }
