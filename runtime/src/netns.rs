@@ -18,10 +18,22 @@ fn inode_of(path: &std::path::Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.ino())
 }
 
+/// The initial namespace: init's, or kthreadd's where init's is hidden
+/// (kernel threads always live in the initial namespace).
+fn host() -> Option<(u64, PathBuf)> {
+    let init = PathBuf::from("/proc/1/ns/net");
+    if let Some(ino) = inode_of(&init) {
+        return Some((ino, init));
+    }
+    let comm = std::fs::read_to_string("/proc/2/comm").unwrap_or_default();
+    let kthreadd = PathBuf::from("/proc/2/ns/net");
+    (comm.trim() == "kthreadd").then(|| inode_of(&kthreadd).map(|i| (i, kthreadd))).flatten()
+}
+
 /// Find the namespace with this inode (the value `netns(skb)` gives).
 pub fn lookup(inode: u64) -> Option<Netns> {
-    if inode_of("/proc/1/ns/net".as_ref()) == Some(inode) {
-        return Some(Netns { inode, name: "host".into(), path: "/proc/1/ns/net".into() });
+    if let Some((ino, path)) = host().filter(|(ino, _)| *ino == inode) {
+        return Some(Netns { inode: ino, name: "host".into(), path });
     }
     if let Ok(dir) = std::fs::read_dir("/run/netns") {
         for entry in dir.flatten() {
