@@ -247,3 +247,18 @@ fn nested_fields_nullable_pointers_and_bitfields() {
     assert_eq!(row_value(&run.stdout, &["@x[1, lo, 0, 0]:"]), Some(7), "{}", run.stdout);
     assert_nothing_left();
 }
+
+#[test]
+fn str_reads_user_space_pointers_of_syscall_arguments() {
+    let _k = kernel_lock();
+    // `filename` is a user-space pointer: a kernel read of it fails.
+    let script = r#"on sys_enter_openat if str(filename) == "/nonexistent/ntr-user-str" { @opens = count(); }"#;
+    let run = run_with(&["-e", script, "--duration", "2s"], || {
+        for _ in 0..3 {
+            assert!(std::fs::File::open("/nonexistent/ntr-user-str").is_err());
+        }
+    });
+    run.ok();
+    assert!(run.stdout.contains("@opens: 3"), "{}", run.stdout);
+    assert_nothing_left();
+}

@@ -43,8 +43,10 @@ fn plain(complaint: &str) -> String {
         "is too complex for the kernel to verify (too many paths)"
     } else if c.contains("invalid access to map value") {
         "reads or writes past the end of a map value"
-    } else if c.contains("map_value_or_null") || c.contains("_or_null") {
+    } else if c.contains("map_value_or_null") {
         "uses a map value without checking it exists"
+    } else if c.contains("_or_null") {
+        "reads through a pointer that may be NULL without checking it"
     } else if c.contains("permission denied") || c.contains("unknown func") {
         "calls a kernel helper this program type may not use"
     } else {

@@ -283,16 +283,13 @@ impl Lower<'_> {
         let v = self.b.imm(0, span);
         match access {
             Access::Direct if offset <= i16::MAX as u32 => {
-                // Pointers read from kernel memory may be NULL (the verifier
-                // types them `..._or_null`): read only behind a check. Probe
-                // arguments themselves are never NULL.
-                let guarded = !matches!(base.kind, ExprKind::CtxSlot(_));
+                // Any pointer may be NULL: the verifier types those read from
+                // kernel memory `..._or_null`, and some tracepoint arguments
+                // too (the kernel keeps a list). Read only behind a check.
                 let join = self.b.block();
-                if guarded {
-                    let present = self.b.block();
-                    self.b.branch(Cond::Ne, ptr, Operand::Imm(0), present, join, span);
-                    self.b.cur = present;
-                }
+                let present = self.b.block();
+                self.b.branch(Cond::Ne, ptr, Operand::Imm(0), present, join, span);
+                self.b.cur = present;
                 let t = self.b.vreg();
                 self.b.emit(Inst::Load { dst: t, base: ptr, off: offset as i16, size: sz }, span);
                 self.b.emit(Inst::Mov { dst: v, src: Operand::Reg(t) }, span);
@@ -488,7 +485,15 @@ impl Lower<'_> {
                 let m = self.b.alloc(len, span);
                 self.b.zero(m, 0, len, span);
                 let dst = self.b.ptr(m, 0, span);
-                self.b.call(h::PROBE_READ_KERNEL_STR, vec![Operand::Reg(dst), Operand::Imm(len as i32), Operand::Reg(p)], span);
+                let r = self.b.call(h::PROBE_READ_KERNEL_STR, vec![Operand::Reg(dst), Operand::Imm(len as i32), Operand::Reg(p)], span);
+                // A pointer the kernel cannot read may be a user-space one
+                // (syscall arguments): try that address space next.
+                let (user, join) = (self.b.block(), self.b.block());
+                self.b.branch(Cond::Slt, r, Operand::Imm(0), user, join, span);
+                self.b.cur = user;
+                let dst = self.b.ptr(m, 0, span);
+                self.b.call(h::PROBE_READ_USER_STR, vec![Operand::Reg(dst), Operand::Imm(len as i32), Operand::Reg(p)], span);
+                self.b.jump(join, span, join);
                 m
             }
             ExprKind::MapRead { map, keys } => {
