@@ -4,6 +4,7 @@
 pub mod ast;
 pub mod diag;
 pub mod kernel;
+pub mod net;
 pub mod source;
 pub mod syntax;
 pub mod tir;

@@ -208,6 +208,60 @@ pub enum ExprKind {
     Cond { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
     /// A call to an ntr `fn` used as a value: run `body`, then read `result`.
     Inline { body: Vec<Stmt>, result: LocalId },
+    /// `tuple(skb)`: the flow parsed from the packet's headers (`net::TUPLE_*`).
+    SkbTuple { skb: Box<Expr>, layout: SkbLayout },
+    /// `ct(skb)`: the packet's conntrack entry (`net::CT_*`).
+    SkbCt { skb: Box<Expr>, layout: CtLayout },
+    /// `size` bytes at `offset` of a memory value: an unsigned integer when
+    /// the expression's type is not a memory type, else a copy.
+    Part { base: Box<Expr>, offset: u32, size: u8 },
+    /// A memory value made of integers, one per 8 bytes.
+    Pack(Vec<Expr>),
+    /// `tuple(port=…, …)`: whether a tuple passes every test.
+    TupleMatch { tuple: Box<Expr>, tests: Vec<TupleTest> },
+}
+
+/// Offsets in `struct sk_buff` that `tuple(skb)` and `ct(skb)` read (from BTF).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkbLayout {
+    pub head: u32,
+    pub network_header: u32,
+    pub transport_header: u32,
+    pub protocol: u32,
+}
+
+/// Offsets in `struct nf_conn` (and `skb->_nfct`) that `ct(skb)` reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtLayout {
+    pub nfct: u32,
+    pub status: u32,
+    pub mark: u32,
+    pub zone: u32,
+    pub tcp_state: u32,
+    /// `tuplehash[IP_CT_DIR_ORIGINAL].tuple` and, relative to it, its parts.
+    pub tuple: u32,
+    pub src_addr: u32,
+    pub src_port: u32,
+    pub l3num: u32,
+    pub dst_addr: u32,
+    pub dst_port: u32,
+    pub protonum: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Src,
+    Dst,
+    Either,
+}
+
+/// One test of `tuple(…)`, with values known at compile time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TupleTest {
+    Port { side: Side, port: u16 },
+    /// `addr` in network order; IPv4 uses the first 4 bytes.
+    Addr { side: Side, family: u8, addr: [u8; 16], prefix: u8 },
+    Proto(u8),
 }
 
 #[derive(Clone, Debug)]

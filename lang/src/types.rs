@@ -33,6 +33,20 @@ pub enum Type {
     KStack,
     /// A user stack: an id in the program's stack-trace map (with the pid).
     UStack,
+    /// A packet's flow (`tuple(skb)`), laid out as `net::TUPLE_*`.
+    Tuple,
+    /// A packet's conntrack entry (`ct(skb)`), laid out as `net::CT_*`.
+    Ct,
+    /// A network namespace inode, printed with a human name.
+    Netns,
+    /// The netfilter hook a stack went through: a kernel stack id, named
+    /// at print time from the frames (`FORWARD`).
+    NfHook,
+    /// The netfilter rules that matched in a namespace and hook: (netns
+    /// inode, stack id), named at print time from the ruleset's counters.
+    NfRule,
+    /// A set of bits of enum `EnumId` (values are bit numbers).
+    Flags(EnumId),
     /// Statements have no value.
     Void,
 }
@@ -48,6 +62,9 @@ impl Type {
             Type::Str { len } => *len as u32,
             Type::Ip4 => 4,
             Type::Ip6 => 16,
+            Type::Tuple => crate::net::TUPLE_SIZE,
+            Type::Ct => crate::net::CT_SIZE,
+            Type::NfRule => 16,
             Type::Void => 0,
             _ => 8,
         }
@@ -56,11 +73,11 @@ impl Type {
     /// Values that live in memory (a pointer to them is passed around)
     /// rather than in a register.
     pub fn is_memory(&self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Ip6)
+        matches!(self, Type::Str { .. } | Type::Ip6 | Type::Tuple | Type::Ct | Type::NfRule)
     }
 
     pub fn is_integer(&self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Duration | Type::Addr | Type::Sym | Type::Enum(_) | Type::Bool)
+        matches!(self, Type::Int { .. } | Type::Duration | Type::Addr | Type::Sym | Type::Enum(_) | Type::Flags(_) | Type::Bool | Type::Netns)
     }
 
     pub fn is_signed(&self) -> bool {

@@ -7,14 +7,20 @@ use ntr_lang::tir::FmtPiece;
 use ntr_lang::types::{EnumDef, Type};
 use serde_json::{json, Value};
 
+use std::collections::HashMap;
+
+use crate::net::{self, Conntrack, Flow, RuleWatch};
 use crate::rawmap::u64_at;
 use crate::symbols::KernelSymbols;
 
-/// What formatting needs besides the bytes: enum names, symbols, stacks.
+/// What formatting needs besides the bytes: enum names, symbols, stacks,
+/// namespace names and, for `nfrule`, the rulesets read at start.
 pub struct Printer {
     pub enums: Vec<EnumDef>,
     pub syms: KernelSymbols,
     pub stacks: Option<StackTraceMap<MapData>>,
+    netns_names: HashMap<u64, String>,
+    rules: Option<RuleWatch>,
 }
 
 pub fn duration(ns: u64) -> String {
@@ -35,6 +41,19 @@ fn c_string(bytes: &[u8]) -> String {
 }
 
 impl Printer {
+    pub fn new(enums: Vec<EnumDef>, stacks: Option<StackTraceMap<MapData>>, rules: Option<RuleWatch>) -> Printer {
+        Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules }
+    }
+
+    fn netns(&mut self, inode: u64) -> String {
+        self.netns_names.entry(inode).or_insert_with(|| crate::netns::display(inode)).clone()
+    }
+
+    fn hook(&mut self, stack: u64) -> Option<&'static str> {
+        let frames = self.stack(stack as i64);
+        net::hook_of(&frames)
+    }
+
     fn enum_name(&self, id: usize, v: i64) -> Option<&str> {
         self.enums.get(id)?.values.iter().find(|(val, _)| *val == v).map(|(_, n)| n.as_str())
     }
@@ -72,6 +91,19 @@ impl Printer {
                 frames.iter().map(|f| format!("\n    {f}")).collect::<String>() + "\n"
             }
             Type::UStack => format!("[user stack {}]", raw as i64),
+            Type::Tuple => Flow::parse(bytes).text(),
+            Type::Ct => Conntrack::parse(bytes, &self.enums).text(),
+            Type::Netns => self.netns(raw),
+            Type::NfHook => self.hook(raw).unwrap_or("-").to_string(),
+            Type::NfRule => {
+                let hook = self.hook(u64_at(bytes, 8));
+                match (hook, self.rules.as_mut()) {
+                    (None, _) => "-".into(),
+                    (Some(h), Some(rules)) => rules.describe(raw, Some(h)),
+                    (Some(_), None) => "(rules not read)".into(),
+                }
+            }
+            Type::Flags(id) => net::flags(self.enums.get(*id), raw).join("|"),
             Type::Void => String::new(),
         }
     }
@@ -83,6 +115,9 @@ impl Printer {
             Type::Int { .. } | Type::Duration => json!(raw),
             Type::Bool => json!(raw != 0),
             Type::KStack => json!(self.stack(raw as i64)),
+            Type::Tuple => Flow::parse(bytes).json(),
+            Type::Ct => Conntrack::parse(bytes, &self.enums).json(),
+            Type::Flags(id) => json!(net::flags(self.enums.get(*id), raw)),
             _ => json!(self.text(ty, bytes)),
         }
     }

@@ -5,6 +5,7 @@
 mod attach;
 mod format;
 mod maps;
+mod net;
 mod rawmap;
 mod symbols;
 mod verifier;
@@ -21,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use aya::maps::{Map, MapData, RingBuf, StackTraceMap};
 use ntr_compiler::artifact::{Artifact, EVENT_HEADER, LOST_EVENTS, MAP_FULL};
-use ntr_lang::tir::{Attach, Output};
+use ntr_lang::tir::{Attach, MapKind, Output};
+use ntr_lang::types::Type;
 use serde_json::json;
 
 use format::Printer;
@@ -193,6 +195,13 @@ impl Session<'_> {
     }
 }
 
+/// Whether any event or map of the program holds a value of type `ty`.
+fn uses_type(artifact: &Artifact, ty: &Type) -> bool {
+    let in_events = artifact.events.iter().flat_map(|e| &e.fields).any(|f| f.ty == *ty);
+    let in_maps = artifact.maps.iter().any(|m| m.key.iter().any(|f| f.ty == *ty) || matches!(&m.kind, MapKind::Value(v) if v == ty));
+    in_events || in_maps
+}
+
 fn poll(fd: RawFd, timeout: Duration) {
     let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd; EINTR (a signal) just ends the wait early.
@@ -230,7 +239,7 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
     let mut session = Session {
         artifact,
         json: opts.json,
-        printer: Printer { enums: artifact.enums.clone(), syms: Default::default(), stacks },
+        printer: Printer::new(artifact.enums.clone(), stacks, uses_type(artifact, &Type::NfRule).then(net::RuleWatch::start)),
         maps: user_maps,
         events: 0,
         exit: false,

@@ -57,6 +57,32 @@ pub fn lookup(inode: u64) -> Option<Netns> {
     None
 }
 
+/// Every namespace ntr can find: the initial one, those named under
+/// /run/netns, and those of running processes; each once.
+pub fn all() -> Vec<Netns> {
+    let mut out: Vec<Netns> = Vec::new();
+    let mut add = |inode: Option<u64>, name: String, path: PathBuf| {
+        if let Some(inode) = inode.filter(|i| !out.iter().any(|n| n.inode == *i)) {
+            out.push(Netns { inode, name, path });
+        }
+    };
+    if let Some((ino, path)) = host() {
+        add(Some(ino), "host".into(), path);
+    }
+    for entry in std::fs::read_dir("/run/netns").into_iter().flatten().flatten() {
+        add(inode_of(&entry.path()), entry.file_name().to_string_lossy().into_owned(), entry.path());
+    }
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.bytes().all(|b| b.is_ascii_digit()) {
+            let path = entry.path().join("ns/net");
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            add(inode_of(&path), format!("pid {pid} ({})", comm.trim()), path);
+        }
+    }
+    out
+}
+
 /// Display name for a netns inode: its name when one is found, else the inode.
 pub fn display(inode: u64) -> String {
     lookup(inode).map(|n| n.name).unwrap_or_else(|| format!("netns:{inode}"))

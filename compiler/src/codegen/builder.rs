@@ -177,7 +177,13 @@ impl Builder {
 
     /// Copy `len` bytes from `src` into `dst` at `dst_off`.
     pub fn copy_mem(&mut self, dst: Mem, dst_off: u32, src: Mem, len: u32, span: Span) {
-        let (sb, so) = self.addr(src, 0, span);
+        self.copy_bytes(dst, dst_off, src, 0, len, span);
+    }
+
+    /// Copy `len` bytes from `src` at `src_off` into `dst` at `dst_off`
+    /// (offsets aligned to the copy's word size).
+    pub fn copy_bytes(&mut self, dst: Mem, dst_off: u32, src: Mem, src_off: u32, len: u32, span: Span) {
+        let (sb, so) = self.addr(src, src_off, span);
         let (db, doff) = self.addr(dst, dst_off, span);
         let mut i = 0;
         while i < len {

@@ -1,5 +1,5 @@
 //! Memory layouts shared with the runtime: every scalar takes an 8-byte
-//! slot, strings their length rounded up to 8, IPv6 16 bytes.
+//! slot, memory values (strings, IPv6, tuples…) their size rounded up to 8.
 
 use ntr_lang::tir::{AggFunc, MapKind};
 use ntr_lang::types::Type;
@@ -10,7 +10,7 @@ use crate::artifact::Field;
 pub fn slot_size(ty: &Type) -> u32 {
     match ty {
         Type::Str { len } => (*len as u32).div_ceil(8) * 8,
-        Type::Ip6 => 16,
+        ty if ty.is_memory() => ty.size().div_ceil(8) * 8,
         _ => 8,
     }
 }

@@ -12,6 +12,8 @@ use crate::bpf::helpers as h;
 use crate::error::CompileError;
 use crate::ir::{AluOp, BlockId, Cond, Function, Inst, Operand, Size, Terminator, Vreg};
 
+mod net;
+
 type Result<T> = std::result::Result<T, CompileError>;
 
 pub struct Lowered {
@@ -240,6 +242,12 @@ impl Lower<'_> {
                 self.b.jump(join, span, join);
                 r
             }
+            ExprKind::Part { base, offset, size } => {
+                let m = self.mem(base)?;
+                let sz = size_of(*size as u32)?;
+                self.b.load(m, *offset, sz, span)
+            }
+            ExprKind::TupleMatch { .. } => self.materialize(e)?,
             ExprKind::Cond { cond, then, otherwise } => {
                 let r = self.b.vreg();
                 let (t, f, join) = (self.b.block(), self.b.block(), self.b.block());
@@ -262,6 +270,9 @@ impl Lower<'_> {
             }
             ExprKind::Bytes(_) | ExprKind::LoadStr { .. } | ExprKind::ReadStr { .. } | ExprKind::CtxDataLocStr { .. } => {
                 return self.unsupported(span, "a string used as a number")
+            }
+            ExprKind::SkbTuple { .. } | ExprKind::SkbCt { .. } | ExprKind::Pack(_) => {
+                return self.unsupported(span, "a composite value used as a number")
             }
         })
     }
@@ -377,6 +388,7 @@ impl Lower<'_> {
                 self.b.jump(if *c != 0 { t } else { f }, span, next);
             }
             ExprKind::Unary { op: UnOp::Not, operand } => self.cond(operand, f, t)?,
+            ExprKind::TupleMatch { tuple, tests } => self.tuple_match(tuple, tests, t, f, span)?,
             ExprKind::Binary { op: BinOp::And, lhs, rhs, .. } => {
                 let mid = self.b.block();
                 self.cond(lhs, mid, f)?;
@@ -519,6 +531,24 @@ impl Lower<'_> {
                     LocalSlot::Mem(m) => m,
                     LocalSlot::Reg(_) => return self.unsupported(span, "a number used as a string"),
                 }
+            }
+            ExprKind::SkbTuple { skb, layout } => self.skb_tuple(skb, layout, span)?,
+            ExprKind::SkbCt { skb, layout } => self.skb_ct(skb, layout, span)?,
+            ExprKind::Part { base, offset, .. } => {
+                let src = self.mem(base)?;
+                let m = self.b.alloc(len, span);
+                self.b.zero(m, 0, len, span);
+                self.b.copy_bytes(m, 0, src, *offset, e.ty.size(), span);
+                m
+            }
+            ExprKind::Pack(parts) => {
+                let m = self.b.alloc(len, span);
+                self.b.zero(m, 0, len, span);
+                for (i, p) in parts.iter().enumerate() {
+                    let v = self.scalar(p)?;
+                    self.b.store(m, i as u32 * 8, Operand::Reg(v), Size::DW, span);
+                }
+                m
             }
             ExprKind::CtxDataLocStr { .. } => return self.unsupported(span, "reading a `__data_loc` string of a classic tracepoint"),
             _ => return self.unsupported(span, "this string expression"),

@@ -44,7 +44,7 @@ fn arity(name: &Ident, got: usize, min: usize, max: usize, span: Span, usage: &s
 
 fn unknown_fn(cx: &Checker, name: &Ident) -> Diagnostic {
     let mut candidates: Vec<String> = cx.fns.keys().cloned().collect();
-    for list in [VALUE_FNS, STMT_FNS, AGG_FNS] {
+    for list in [VALUE_FNS, STMT_FNS, AGG_FNS, super::net::NET_FNS] {
         candidates.extend(list.iter().map(|s| s.to_string()));
     }
     let near = near_misses(&name.name, &candidates);
@@ -102,6 +102,7 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
                     .with_help("e.g. `is_set(params.reason)`")),
             }
         }
+        n if super::net::NET_FNS.contains(&n) => super::net::check_net_call(cx, p, name, args, span),
         "kstack" | "ustack" => {
             arity(name, args.len(), 0, 0, span, &format!("{}()", name.name))?;
             let (b, ty) = if name.name == "kstack" { (Builtin::KStack, Type::KStack) } else { (Builtin::UStack, Type::UStack) };
@@ -212,7 +213,7 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
                 _ => Err(Diagnostic::error("`delete` takes a map element", a[0].span, "not a map element").with_help("e.g. `delete(@start[tid])`")),
             }
         }
-        n if VALUE_FNS.contains(&n) || AGG_FNS.contains(&n) => {
+        n if VALUE_FNS.contains(&n) || AGG_FNS.contains(&n) || super::net::NET_FNS.contains(&n) => {
             let v = check_call_expr(cx, p, name, args, span, None)?;
             Err(Diagnostic::error(format!("the value of `{n}(…)` is not used"), v.span, "unused value")
                 .with_help("store it in a map or local, or print it"))

@@ -32,6 +32,12 @@ pub(crate) fn type_name(t: &Type) -> String {
         Type::Ip6 => "ip6".into(),
         Type::KStack => "kstack".into(),
         Type::UStack => "ustack".into(),
+        Type::Tuple => "tuple".into(),
+        Type::Ct => "conntrack entry".into(),
+        Type::Netns => "netns".into(),
+        Type::NfHook => "netfilter hook".into(),
+        Type::NfRule => "netfilter rule".into(),
+        Type::Flags(_) => "flags".into(),
         Type::Void => "nothing".into(),
     }
 }
@@ -238,7 +244,10 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
 
 /// `base.field` through BTF. Embedded structs are kept as `base + offset`
 /// pointers so nested fields fold into one load.
-fn field_access(cx: &mut Checker, base: Expr, field: &ast::Ident) -> Result<Expr> {
+pub(crate) fn field_access(cx: &mut Checker, base: Expr, field: &ast::Ident) -> Result<Expr> {
+    if matches!(base.ty, Type::Tuple | Type::Ct) {
+        return super::net::field(cx, base, field);
+    }
     let span = base.span.to(field.span);
     let Type::Ptr { target, trusted } = &base.ty else {
         return Err(Diagnostic::error(

@@ -7,6 +7,7 @@ mod expr;
 mod format;
 mod ktypes;
 mod maps;
+mod net;
 mod params;
 mod probes;
 mod scope;

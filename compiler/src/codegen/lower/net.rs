@@ -1,0 +1,276 @@
+//! Network values in BPF: the flow parsed from an skb's headers, its
+//! conntrack entry, and `tuple(…)` filters. Layouts: `ntr_lang::net`.
+
+use ntr_lang::net::*;
+use ntr_lang::source::Span;
+use ntr_lang::tir::{Access, CtLayout, Expr, Side, SkbLayout, TupleTest};
+use ntr_lang::types::Type;
+
+use super::{Lower, Result};
+use crate::bpf::helpers as h;
+use crate::codegen::builder::Mem;
+use crate::ir::{AluOp, BlockId, Cond, Inst, Operand, Size, Vreg};
+
+/// `skb->network_header`/`transport_header` when not set.
+const UNSET: i32 = 0xffff;
+/// `skb->protocol` as it reads from memory (big-endian ETH_P_IP, ETH_P_IPV6).
+const ETH_P_IP_BE: i32 = 0x0008;
+const ETH_P_IPV6_BE: i32 = 0xdd86;
+
+impl Lower<'_> {
+    fn skb_field(&mut self, skb: &Expr, offset: u32, size: u8, span: Span) -> Result<Vreg> {
+        let access = match skb.ty {
+            Type::Ptr { trusted: true, .. } => Access::Direct,
+            _ => Access::ProbeRead,
+        };
+        self.load(skb, offset, size, false, None, access, span)
+    }
+
+    /// Continue in a new block when `lhs cond rhs`, else go to `otherwise`.
+    fn require(&mut self, cond: Cond, lhs: Vreg, rhs: Operand, otherwise: BlockId, span: Span) {
+        let yes = self.b.block();
+        self.b.branch(cond, lhs, rhs, yes, otherwise, span);
+        self.b.cur = yes;
+    }
+
+    /// Swap the bytes of a 16-bit value (network ↔ host order) in place.
+    fn swap16(&mut self, v: Vreg, span: Span) {
+        let hi = self.b.copy(v, span);
+        self.b.alu(AluOp::Rsh, hi, Operand::Imm(8), span);
+        self.b.alu(AluOp::Lsh, v, Operand::Imm(8), span);
+        self.b.alu(AluOp::And, v, Operand::Imm(0xff00), span);
+        self.b.alu(AluOp::Or, v, Operand::Reg(hi), span);
+    }
+
+    /// `tuple(skb)`: IPv4/IPv6 addresses and protocol from the network
+    /// header, ports (or ICMP type/code) from the transport header, found
+    /// from `transport_header` when the stack has set it, else right after
+    /// the IP header (no IPv6 extension headers).
+    pub(super) fn skb_tuple(&mut self, skb: &Expr, l: &SkbLayout, span: Span) -> Result<Mem> {
+        let out = self.b.alloc(TUPLE_SIZE, span);
+        self.b.zero(out, 0, TUPLE_SIZE, span);
+        let done = self.b.block();
+        let head = self.skb_field(skb, l.head, 8, span)?;
+        let nh = self.skb_field(skb, l.network_header, 2, span)?;
+        let th = self.skb_field(skb, l.transport_header, 2, span)?;
+        let proto = self.skb_field(skb, l.protocol, 2, span)?;
+        // IP, or not set yet (some output paths set it late).
+        let ip_like = self.b.block();
+        for p in [0, ETH_P_IP_BE] {
+            let next = self.b.block();
+            self.b.branch(Cond::Eq, proto, Operand::Imm(p), ip_like, next, span);
+            self.b.cur = next;
+        }
+        self.b.branch(Cond::Eq, proto, Operand::Imm(ETH_P_IPV6_BE), ip_like, done, span);
+        self.b.cur = ip_like;
+        self.require(Cond::Ne, nh, Operand::Imm(UNSET), done, span);
+        let ip = self.b.copy(head, span);
+        self.b.alu(AluOp::Add, ip, Operand::Reg(nh), span);
+        let hdr = self.b.alloc(40, span);
+        let dst = self.b.ptr(hdr, 0, span);
+        let r = self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(40), Operand::Reg(ip)], span);
+        self.require(Cond::Eq, r, Operand::Imm(0), done, span);
+
+        let first = self.b.load(hdr, 0, Size::B, span);
+        let version = self.b.copy(first, span);
+        self.b.alu(AluOp::Rsh, version, Operand::Imm(4), span);
+        let (v4, not4, v6, l4) = (self.b.block(), self.b.block(), self.b.block(), self.b.block());
+        let (l4proto, l4off) = (self.b.vreg(), self.b.vreg());
+        self.b.branch(Cond::Eq, version, Operand::Imm(4), v4, not4, span);
+        self.b.cur = not4;
+        self.b.branch(Cond::Eq, version, Operand::Imm(6), v6, done, span);
+
+        self.b.cur = v4;
+        self.b.store(out, TUPLE_FAMILY, Operand::Imm(AF_INET as i32), Size::B, span);
+        let p = self.b.load(hdr, 9, Size::B, span);
+        self.b.emit(Inst::Mov { dst: l4proto, src: Operand::Reg(p) }, span);
+        for (from, to) in [(12, TUPLE_SADDR), (16, TUPLE_DADDR)] {
+            let a = self.b.load(hdr, from, Size::W, span);
+            self.b.store(out, to, Operand::Reg(a), Size::W, span);
+        }
+        self.b.emit(Inst::Mov { dst: l4off, src: Operand::Reg(first) }, span);
+        self.b.alu(AluOp::And, l4off, Operand::Imm(0xf), span);
+        self.b.alu(AluOp::Lsh, l4off, Operand::Imm(2), span);
+        self.b.jump(l4, span, v6);
+
+        self.b.store(out, TUPLE_FAMILY, Operand::Imm(AF_INET6 as i32), Size::B, span);
+        let p = self.b.load(hdr, 6, Size::B, span);
+        self.b.emit(Inst::Mov { dst: l4proto, src: Operand::Reg(p) }, span);
+        for i in (0..32).step_by(8) {
+            let a = self.b.load(hdr, 8 + i, Size::DW, span);
+            self.b.store(out, TUPLE_SADDR + i, Operand::Reg(a), Size::DW, span);
+        }
+        self.b.emit(Inst::Mov { dst: l4off, src: Operand::Imm(40) }, span);
+        self.b.jump(l4, span, l4);
+
+        self.b.store(out, TUPLE_PROTO, Operand::Reg(l4proto), Size::B, span);
+        // A transport header set past the network header is authoritative.
+        let (use_th, ports) = (self.b.block(), self.b.block());
+        let set = self.b.block();
+        self.b.branch(Cond::Eq, th, Operand::Imm(UNSET), ports, set, span);
+        self.b.cur = set;
+        self.b.branch(Cond::Gt, th, Operand::Reg(nh), use_th, ports, span);
+        self.b.cur = use_th;
+        self.b.emit(Inst::Mov { dst: l4off, src: Operand::Reg(th) }, span);
+        self.b.alu(AluOp::Sub, l4off, Operand::Reg(nh), span);
+        self.b.jump(ports, span, ports);
+
+        let read = self.b.block();
+        for p in [6, 17, 132, 136, 1, 58] {
+            let next = self.b.block();
+            self.b.branch(Cond::Eq, l4proto, Operand::Imm(p), read, next, span);
+            self.b.cur = next;
+        }
+        self.b.jump(done, span, read);
+        let l4hdr = self.b.alloc(8, span);
+        self.b.zero(l4hdr, 0, 8, span);
+        let src = self.b.copy(ip, span);
+        self.b.alu(AluOp::Add, src, Operand::Reg(l4off), span);
+        let dst = self.b.ptr(l4hdr, 0, span);
+        let r = self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(4), Operand::Reg(src)], span);
+        self.require(Cond::Eq, r, Operand::Imm(0), done, span);
+        let (icmp_fields, port_fields) = (self.b.block(), self.b.block());
+        let not1 = self.b.block();
+        self.b.branch(Cond::Eq, l4proto, Operand::Imm(1), icmp_fields, not1, span);
+        self.b.cur = not1;
+        self.b.branch(Cond::Eq, l4proto, Operand::Imm(58), icmp_fields, port_fields, span);
+        self.b.cur = icmp_fields;
+        for (from, to) in [(0, TUPLE_SPORT), (1, TUPLE_DPORT)] {
+            let v = self.b.load(l4hdr, from, Size::B, span);
+            self.b.store(out, to, Operand::Reg(v), Size::H, span);
+        }
+        self.b.jump(done, span, port_fields);
+        for (from, to) in [(0, TUPLE_SPORT), (2, TUPLE_DPORT)] {
+            let v = self.b.load(l4hdr, from, Size::H, span);
+            self.swap16(v, span);
+            self.b.store(out, to, Operand::Reg(v), Size::H, span);
+        }
+        self.b.jump(done, span, done);
+        Ok(out)
+    }
+
+    /// `ct(skb)`: `skb->_nfct` is the entry's address with the
+    /// `ip_conntrack_info` in its low 3 bits; no entry means INVALID.
+    pub(super) fn skb_ct(&mut self, skb: &Expr, l: &CtLayout, span: Span) -> Result<Mem> {
+        let out = self.b.alloc(CT_SIZE, span);
+        self.b.zero(out, 0, CT_SIZE, span);
+        let done = self.b.block();
+        let nfct = self.skb_field(skb, l.nfct, 8, span)?;
+        let (none, some) = (self.b.block(), self.b.block());
+        self.b.branch(Cond::Eq, nfct, Operand::Imm(0), none, some, span);
+        self.b.cur = none;
+        self.b.store(out, CT_STATE, Operand::Imm(CT_INVALID as i32), Size::B, span);
+        self.b.jump(done, span, some);
+        let info = self.b.copy(nfct, span);
+        self.b.alu(AluOp::And, info, Operand::Imm(7), span);
+        self.b.store(out, CT_STATE, Operand::Reg(info), Size::B, span);
+        let ct = self.b.copy(nfct, span);
+        self.b.alu(AluOp::And, ct, Operand::Imm(!7), span);
+        // Untracked packets carry a state but no entry.
+        self.require(Cond::Ne, ct, Operand::Imm(0), done, span);
+        for (to, from, size) in [(CT_STATUS, l.status, 8), (CT_MARK, l.mark, 4), (CT_ZONE, l.zone, 2), (CT_TCP, l.tcp_state, 1)] {
+            let dst = self.b.ptr(out, to, span);
+            let src = self.b.copy(ct, span);
+            self.b.alu(AluOp::Add, src, Operand::Imm(from as i32), span);
+            self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(size), Operand::Reg(src)], span);
+        }
+        let raw = self.b.alloc(40, span);
+        self.b.zero(raw, 0, 40, span);
+        let dst = self.b.ptr(raw, 0, span);
+        let src = self.b.copy(ct, span);
+        self.b.alu(AluOp::Add, src, Operand::Imm(l.tuple as i32), span);
+        self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(40), Operand::Reg(src)], span);
+        // Addresses are 4-byte aligned in the kernel's tuple: copy by words.
+        for (from, to) in [(l.src_addr, TUPLE_SADDR), (l.dst_addr, TUPLE_DADDR)] {
+            for i in (0..16).step_by(4) {
+                let w = self.b.load(raw, from + i, Size::W, span);
+                self.b.store(out, CT_ORIG + to + i, Operand::Reg(w), Size::W, span);
+            }
+        }
+        let family = self.b.load(raw, l.l3num, Size::H, span);
+        self.b.store(out, CT_ORIG + TUPLE_FAMILY, Operand::Reg(family), Size::B, span);
+        let proto = self.b.load(raw, l.protonum, Size::B, span);
+        self.b.store(out, CT_ORIG + TUPLE_PROTO, Operand::Reg(proto), Size::B, span);
+        for (from, to) in [(l.src_port, TUPLE_SPORT), (l.dst_port, TUPLE_DPORT)] {
+            let v = self.b.load(raw, from, Size::H, span);
+            self.swap16(v, span);
+            self.b.store(out, CT_ORIG + to, Operand::Reg(v), Size::H, span);
+        }
+        self.b.jump(done, span, done);
+        Ok(out)
+    }
+
+    /// Branch to `t` when the tuple passes every test, else to `f`.
+    pub(super) fn tuple_match(&mut self, tuple: &Expr, tests: &[TupleTest], t: BlockId, f: BlockId, span: Span) -> Result<()> {
+        let m = self.mem(tuple)?;
+        for test in tests {
+            match test {
+                TupleTest::Proto(p) => {
+                    let v = self.b.load(m, TUPLE_PROTO, Size::B, span);
+                    self.require(Cond::Eq, v, Operand::Imm(*p as i32), f, span);
+                }
+                TupleTest::Port { side, port } => {
+                    let pass = self.b.block();
+                    let sides = sides(*side, TUPLE_SPORT, TUPLE_DPORT);
+                    for (i, off) in sides.iter().enumerate() {
+                        let v = self.b.load(m, *off, Size::H, span);
+                        let next = if i + 1 == sides.len() { f } else { self.b.block() };
+                        self.b.branch(Cond::Eq, v, Operand::Imm(*port as i32), pass, next, span);
+                        self.b.cur = next;
+                    }
+                    self.b.cur = pass;
+                }
+                TupleTest::Addr { side, family, addr, prefix } => {
+                    let fam = self.b.load(m, TUPLE_FAMILY, Size::B, span);
+                    self.require(Cond::Eq, fam, Operand::Imm(*family as i32), f, span);
+                    let pass = self.b.block();
+                    let sides = sides(*side, TUPLE_SADDR, TUPLE_DADDR);
+                    for (i, off) in sides.iter().enumerate() {
+                        let next = if i + 1 == sides.len() { f } else { self.b.block() };
+                        self.prefix_match(m, *off, addr, *prefix, pass, next, span);
+                        self.b.cur = next;
+                    }
+                    self.b.cur = pass;
+                }
+            }
+        }
+        let next = self.b.block();
+        self.b.jump(t, span, next);
+        Ok(())
+    }
+
+    /// Whether the address at `off` of `m` is in `addr/prefix`, a word at a time.
+    #[allow(clippy::too_many_arguments)]
+    fn prefix_match(&mut self, m: Mem, off: u32, addr: &[u8; 16], prefix: u8, yes: BlockId, no: BlockId, span: Span) {
+        let mut mask = [0u8; 16];
+        for (i, byte) in mask.iter_mut().enumerate() {
+            let bits = (prefix as i32 - i as i32 * 8).clamp(0, 8);
+            *byte = (0xff00u16 >> bits) as u8;
+        }
+        for w in 0..4 {
+            let range = w * 4..w * 4 + 4;
+            let mask_w = u32::from_ne_bytes(mask[range.clone()].try_into().unwrap());
+            if mask_w == 0 {
+                break;
+            }
+            let want = u32::from_ne_bytes(addr[range].try_into().unwrap()) & mask_w;
+            let v = self.b.load(m, off + w as u32 * 4, Size::W, span);
+            if mask_w != u32::MAX {
+                // The immediate is sign-extended; the loaded word's upper half is 0 anyway.
+                self.b.alu(AluOp::And, v, Operand::Imm(mask_w as i32), span);
+            }
+            let want = self.b.imm(want as u64, span);
+            self.require(Cond::Eq, v, Operand::Reg(want), no, span);
+        }
+        let next = self.b.block();
+        self.b.jump(yes, span, next);
+    }
+}
+
+fn sides(side: Side, src: u32, dst: u32) -> Vec<u32> {
+    match side {
+        Side::Src => vec![src],
+        Side::Dst => vec![dst],
+        Side::Either => vec![src, dst],
+    }
+}

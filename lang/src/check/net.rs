@@ -1,0 +1,311 @@
+//! Network builtins: `tuple(skb)`, `tuple(port=…, …)`, `ct(skb)`,
+//! `ifname`, `ifindex`, `netns`, `nfhook`, `nfrule`, and the fields of
+//! tuples and conntrack entries. Offsets come from BTF; the parsing itself
+//! is emitted by the compiler.
+
+use std::net::IpAddr;
+
+use crate::ast::{self, Arg, ExprKind as A, Ident};
+use crate::diag::Diagnostic;
+use crate::kernel::KType;
+use crate::net::{self as layout, AF_INET, AF_INET6};
+use crate::source::Span;
+use crate::tir::{CtLayout, Expr, ExprKind as T, Side, SkbLayout, TupleTest};
+use crate::types::{EnumDef, Type};
+
+use super::expr::{check_expr, type_name, Result};
+use super::scope::ProbeCx;
+use super::Checker;
+
+pub(crate) const NET_FNS: &[&str] = &["tuple", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule"];
+
+fn mk(kind: T, ty: Type, span: Span) -> Expr {
+    Expr { kind, ty, span }
+}
+
+pub(crate) fn check_net_call(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<Expr> {
+    let named = args.iter().any(|a| matches!(a, Arg::Named(..)));
+    if name.name == "tuple" && (named || args.is_empty()) {
+        return tuple_match(cx, p, args, span);
+    }
+    let positional: Vec<&ast::Expr> = args
+        .iter()
+        .map(|a| match a {
+            Arg::Positional(e) => Ok(e),
+            Arg::Named(n, _) => Err(Diagnostic::error(format!("`{}` takes no named arguments", name.name), n.span, "named argument")),
+        })
+        .collect::<Result<_>>()?;
+    match name.name.as_str() {
+        "nfhook" => {
+            let [stack] = one(name, &positional, span, "nfhook(kstack)")?;
+            let v = check_expr(cx, p, stack, None)?;
+            if v.ty != Type::KStack {
+                return Err(Diagnostic::error(format!("`nfhook` needs a kernel stack, not a {}", type_name(&v.ty)), v.span, "not a kstack")
+                    .with_help("the hook is read from the stack's frames: `nfhook(kstack)`"));
+            }
+            Ok(Expr { ty: Type::NfHook, span, ..v })
+        }
+        "nfrule" => {
+            if positional.len() != 2 {
+                return Err(Diagnostic::error("`nfrule` takes a namespace and a stack", span, "usage: nfrule(netns(skb), kstack)"));
+            }
+            let ns = check_expr(cx, p, positional[0], None)?;
+            if ns.ty != Type::Netns {
+                return Err(Diagnostic::error(format!("`nfrule` needs a netns, not a {}", type_name(&ns.ty)), ns.span, "not a netns")
+                    .with_help("e.g. `nfrule(netns(skb), kstack)`"));
+            }
+            let stack = check_expr(cx, p, positional[1], None)?;
+            if stack.ty != Type::KStack {
+                return Err(Diagnostic::error(format!("`nfrule` needs a kernel stack, not a {}", type_name(&stack.ty)), stack.span, "not a kstack"));
+            }
+            Ok(mk(T::Pack(vec![ns, stack]), Type::NfRule, span))
+        }
+        _ => {
+            let usage = format!("{}(skb)", name.name);
+            let [arg] = one(name, &positional, span, &usage)?;
+            let skb = check_expr(cx, p, arg, None)?;
+            skb_value(cx, &name.name, skb, span)
+        }
+    }
+}
+
+fn one<'e>(name: &Ident, args: &[&'e ast::Expr], span: Span, usage: &str) -> Result<[&'e ast::Expr; 1]> {
+    match args {
+        [a] => Ok([*a]),
+        _ => Err(Diagnostic::error(format!("`{}` takes one argument", name.name), span, format!("usage: {usage}"))),
+    }
+}
+
+/// The value `name(skb)` for a `struct sk_buff *`.
+fn skb_value(cx: &mut Checker, name: &str, skb: Expr, span: Span) -> Result<Expr> {
+    let is_skb = matches!(&skb.ty, Type::Ptr { target, .. } if matches!(&**target, KType::Struct { name, .. } if name == "sk_buff"));
+    if !is_skb {
+        return Err(Diagnostic::error(format!("`{name}` needs a `struct sk_buff *`, not a {}", type_name(&skb.ty)), skb.span, "not a packet")
+            .with_help("pass the probe's packet, e.g. `tuple(skb)` in `on kfree_skb`"));
+    }
+    let missing = |what: &str| Diagnostic::error(format!("this kernel's BTF lacks {what}"), span, format!("`{name}` cannot be computed"));
+    match name {
+        "tuple" => {
+            let layout = skb_layout(cx).ok_or_else(|| missing("the sk_buff header offsets"))?;
+            Ok(mk(T::SkbTuple { skb: Box::new(skb), layout }, Type::Tuple, span))
+        }
+        "ct" => {
+            let layout = ct_layout(cx).ok_or_else(|| missing("struct nf_conn (conntrack)"))?;
+            // The runtime prints entries with these names.
+            ct_state_enum(cx);
+            ct_status_enum(cx);
+            if let Some(KType::Enum { id, .. }) = cx.kernel.enum_by_name("tcp_conntrack") {
+                super::ktypes::register_enum(cx, id);
+            }
+            Ok(mk(T::SkbCt { skb: Box::new(skb), layout }, Type::Ct, span))
+        }
+        "ifname" => fields(cx, skb, &["dev", "name"], span),
+        "ifindex" => fields(cx, skb, &["dev", "ifindex"], span),
+        _ => {
+            // The device's namespace; a packet without one (local output
+            // before routing) is in its socket's.
+            let dev = fields(cx, skb.clone(), &["dev", "nd_net", "net", "ns", "inum"], span)?;
+            let sock = fields(cx, skb, &["sk", "__sk_common", "skc_net", "net", "ns", "inum"], span)?;
+            let zero = mk(T::Const(0), Type::U64, span);
+            let has_dev = mk(T::Binary { op: ast::BinOp::Ne, lhs: Box::new(dev.clone()), rhs: Box::new(zero), signed: false }, Type::Bool, span);
+            Ok(mk(T::Cond { cond: Box::new(has_dev), then: Box::new(dev), otherwise: Box::new(sock) }, Type::Netns, span))
+        }
+    }
+}
+
+/// `base.f1.f2…` through BTF, as the user would write it.
+fn fields(cx: &mut Checker, base: Expr, path: &[&str], span: Span) -> Result<Expr> {
+    let mut e = base;
+    for f in path {
+        e = super::expr::field_access(cx, e, &Ident { name: f.to_string(), span })?;
+    }
+    e.span = span;
+    Ok(e)
+}
+
+/// Byte offset of `path` inside kernel struct `root`, stepping into
+/// embedded structs and the first element of arrays.
+fn offset_of(cx: &Checker, root: &str, path: &[&str]) -> Option<u32> {
+    let mut ty = cx.kernel.struct_by_name(root)?;
+    let mut off = 0;
+    for name in path {
+        while let KType::Array { elem, .. } = ty {
+            ty = *elem;
+        }
+        let id = match ty {
+            KType::Struct { id, .. } | KType::Union { id, .. } => id,
+            _ => return None,
+        };
+        let m = cx.kernel.members(id).into_iter().find(|m| m.name == *name)?;
+        off += m.offset_bits / 8;
+        ty = m.ty;
+    }
+    Some(off)
+}
+
+fn skb_layout(cx: &Checker) -> Option<SkbLayout> {
+    let at = |f: &str| offset_of(cx, "sk_buff", &[f]);
+    Some(SkbLayout { head: at("head")?, network_header: at("network_header")?, transport_header: at("transport_header")?, protocol: at("protocol")? })
+}
+
+fn ct_layout(cx: &Checker) -> Option<CtLayout> {
+    let ct = |path: &[&str]| offset_of(cx, "nf_conn", path);
+    let tuple = |path: &[&str]| offset_of(cx, "nf_conntrack_tuple", path);
+    Some(CtLayout {
+        nfct: offset_of(cx, "sk_buff", &["_nfct"])?,
+        status: ct(&["status"])?,
+        mark: ct(&["mark"])?,
+        zone: ct(&["zone", "id"])?,
+        tcp_state: ct(&["proto", "tcp", "state"])?,
+        tuple: ct(&["tuplehash", "tuple"])?,
+        src_addr: tuple(&["src", "u3"])?,
+        src_port: tuple(&["src", "u"])?,
+        l3num: tuple(&["src", "l3num"])?,
+        dst_addr: tuple(&["dst", "u3"])?,
+        dst_port: tuple(&["dst", "u"])?,
+        protonum: tuple(&["dst", "protonum"])?,
+    })
+}
+
+/// `.field` of a tuple or conntrack value.
+pub(crate) fn field(cx: &mut Checker, base: Expr, field: &Ident) -> Result<Expr> {
+    let span = base.span.to(field.span);
+    let u = |size: u8| Type::Int { size, signed: false };
+    let (offset, size, ty) = match (&base.ty, field.name.as_str()) {
+        (Type::Tuple, "family") => (layout::TUPLE_FAMILY, 1, u(1)),
+        (Type::Tuple, "proto") => (layout::TUPLE_PROTO, 1, u(1)),
+        (Type::Tuple, "sport") => (layout::TUPLE_SPORT, 2, u(2)),
+        (Type::Tuple, "dport") => (layout::TUPLE_DPORT, 2, u(2)),
+        (Type::Ct, "state") => (layout::CT_STATE, 1, Type::Enum(ct_state_enum(cx))),
+        (Type::Ct, "tcp") => match cx.kernel.enum_by_name("tcp_conntrack") {
+            Some(KType::Enum { id, .. }) => (layout::CT_TCP, 1, Type::Enum(super::ktypes::register_enum(cx, id))),
+            _ => (layout::CT_TCP, 1, u(1)),
+        },
+        (Type::Ct, "zone") => (layout::CT_ZONE, 2, u(2)),
+        (Type::Ct, "mark") => (layout::CT_MARK, 4, u(4)),
+        (Type::Ct, "status") => (layout::CT_STATUS, 8, Type::Flags(ct_status_enum(cx))),
+        (Type::Ct, "orig") => (layout::CT_ORIG, layout::TUPLE_SIZE as u8, Type::Tuple),
+        (ty, _) => {
+            let names = if *ty == Type::Tuple { "family, proto, sport, dport" } else { "state, tcp, status, mark, zone, orig" };
+            return Err(Diagnostic::error(format!("a {} has no field `{}`", type_name(ty), field.name), field.span, "unknown field")
+                .with_help(format!("its fields: {names}")));
+        }
+    };
+    Ok(mk(T::Part { base: Box::new(base), offset, size }, ty, span))
+}
+
+/// iptables' `--ctstate` names for `ip_conntrack_info`, plus INVALID.
+fn ct_state_enum(cx: &mut Checker) -> usize {
+    synthetic_enum(cx, "ct_state", || {
+        let names = [(0, "ESTABLISHED"), (1, "RELATED"), (2, "NEW"), (3, "ESTABLISHED_REPLY"), (4, "RELATED_REPLY"), (7, "UNTRACKED")];
+        let mut v: Vec<(i64, String)> = names.iter().map(|(n, s)| (*n, s.to_string())).collect();
+        v.push((layout::CT_INVALID as i64, "INVALID".into()));
+        v
+    })
+}
+
+/// `enum ip_conntrack_status` as bit numbers (`IPS_ASSURED_BIT` → ASSURED).
+fn ct_status_enum(cx: &mut Checker) -> usize {
+    let values = match cx.kernel.enum_by_name("ip_conntrack_status") {
+        Some(KType::Enum { id, .. }) => cx
+            .kernel
+            .enum_values(id)
+            .into_iter()
+            .filter_map(|(n, v)| Some((v, n.strip_suffix("_BIT")?.trim_start_matches("IPS_").to_string())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    synthetic_enum(cx, "ct_status", || values)
+}
+
+fn synthetic_enum(cx: &mut Checker, name: &str, values: impl FnOnce() -> Vec<(i64, String)>) -> usize {
+    if let Some(i) = cx.enums.iter().position(|e| e.name == name) {
+        return i;
+    }
+    cx.enums.push(EnumDef { name: name.into(), values: values() });
+    cx.enums.len() - 1
+}
+
+/// `tuple(host=10.0.2.2, port=9418, …)` on the probe's `skb`.
+fn tuple_match(cx: &mut Checker, p: &mut ProbeCx, args: &[Arg], span: Span) -> Result<Expr> {
+    let skb_ident = ast::Expr { kind: A::Ident("skb".into()), span };
+    let skb = match args.first() {
+        Some(Arg::Positional(e)) => check_expr(cx, p, e, None)?,
+        _ if p.arg("skb").is_some() || p.lookup("skb").is_some() => check_expr(cx, p, &skb_ident, None)?,
+        _ => {
+            return Err(Diagnostic::error("`tuple(…)` filters need a packet", span, "this probe has no `skb` argument")
+                .with_help("pass one first: `tuple(ptr, port=53)`, or use a probe with an skb, e.g. `on kfree_skb`"))
+        }
+    };
+    let tuple = skb_value(cx, "tuple", skb, span)?;
+    let mut tests = Vec::new();
+    for a in args {
+        let Arg::Named(key, value) = a else { continue };
+        let side = match key.name.as_str() {
+            "src" | "sport" => Side::Src,
+            "dst" | "dport" => Side::Dst,
+            _ => Side::Either,
+        };
+        let Some(text) = filter_value(cx, p, value)? else { continue };
+        let bad = |what: &str| {
+            Diagnostic::error(format!("`{}` needs {what}, not `{text}`", key.name), value.span, "invalid filter value")
+        };
+        tests.push(match key.name.as_str() {
+            "port" | "sport" | "dport" => TupleTest::Port { side, port: text.parse().map_err(|_| bad("a port number (0–65535)"))? },
+            "host" | "src" | "dst" => {
+                let (addr, prefix) = parse_cidr(&text).ok_or_else(|| bad("an IP address or prefix such as 10.0.0.0/8"))?;
+                let (family, bytes, max) = match addr {
+                    IpAddr::V4(a) => {
+                        let mut b = [0u8; 16];
+                        b[..4].copy_from_slice(&a.octets());
+                        (AF_INET, b, 32)
+                    }
+                    IpAddr::V6(a) => (AF_INET6, a.octets(), 128),
+                };
+                TupleTest::Addr { side, family, addr: bytes, prefix: prefix.unwrap_or(max).min(max) }
+            }
+            "proto" => TupleTest::Proto(
+                layout::protocol_number(&text)
+                    .or_else(|| text.parse().ok())
+                    .ok_or_else(|| bad("a protocol: tcp, udp, icmp, icmpv6, sctp or a number"))?,
+            ),
+            _ => {
+                return Err(Diagnostic::error(format!("`tuple` has no field `{}`", key.name), key.span, "unknown filter")
+                    .with_help("filters: src, dst, host, sport, dport, port, proto"))
+            }
+        });
+    }
+    Ok(mk(T::TupleMatch { tuple: Box::new(tuple), tests }, Type::Bool, span))
+}
+
+fn parse_cidr(text: &str) -> Option<(IpAddr, Option<u8>)> {
+    match text.split_once('/') {
+        Some((a, n)) => Some((a.parse().ok()?, Some(n.parse().ok()?))),
+        None => Some((text.parse().ok()?, None)),
+    }
+}
+
+/// A filter's value as text, or `None` for a parameter left at its default
+/// (matches anything).
+fn filter_value(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr) -> Result<Option<String>> {
+    let param = match &e.kind {
+        A::Field { base, field } if matches!(&base.kind, A::Ident(b) if b == "params") => Some(field.name.as_str()),
+        A::Ident(n) if p.lookup(n).is_none() && p.arg(n).is_none() && cx.params.contains_key(n) => Some(n.as_str()),
+        _ => None,
+    };
+    if let Some(name) = param {
+        let Some(v) = cx.params.get(name) else {
+            return Err(Diagnostic::error(format!("unknown parameter `{name}`"), e.span, "no such param"));
+        };
+        return Ok((!v.is_default).then(|| v.display.clone()));
+    }
+    Ok(Some(match &e.kind {
+        A::Int(n) => n.to_string(),
+        A::Str(s) => s.clone(),
+        A::Ip(a) => a.to_string(),
+        A::Cidr(a, n) => format!("{a}/{n}"),
+        A::Ident(n) => n.clone(),
+        _ => return Err(Diagnostic::error("a filter value must be a literal or a parameter", e.span, "not a constant")
+            .with_help("e.g. `tuple(port=9418)`, `tuple(dst=10.0.0.0/8)`, `tuple(proto=tcp)`, `tuple(port=params.port)`")),
+    }))
+}

@@ -1,0 +1,56 @@
+//! The memory layout of network values, shared by the compiler (which
+//! builds them in BPF) and the runtime (which prints them), and the names
+//! of their parts.
+
+/// `tuple(skb)`: 40 bytes.
+pub const TUPLE_SIZE: u32 = 40;
+/// Address family: 2 (AF_INET), 10 (AF_INET6), 0 when not IP.
+pub const TUPLE_FAMILY: u32 = 0;
+/// IP protocol number (6 tcp, 17 udp, 1 icmp, 58 icmpv6, …).
+pub const TUPLE_PROTO: u32 = 1;
+/// Source port in host order; ICMP: the type.
+pub const TUPLE_SPORT: u32 = 2;
+/// Destination port in host order; ICMP: the code.
+pub const TUPLE_DPORT: u32 = 4;
+/// Source and destination address, network order; IPv4 uses the first 4 bytes.
+pub const TUPLE_SADDR: u32 = 8;
+pub const TUPLE_DADDR: u32 = 24;
+
+/// `ct(skb)`: 56 bytes.
+pub const CT_SIZE: u32 = 56;
+/// `ip_conntrack_info` (0…7), or `CT_INVALID` when the skb has no entry.
+pub const CT_STATE: u32 = 0;
+/// `enum tcp_conntrack` of the entry (TCP flows only).
+pub const CT_TCP: u32 = 1;
+pub const CT_ZONE: u32 = 2;
+pub const CT_MARK: u32 = 4;
+/// `enum ip_conntrack_status` bits.
+pub const CT_STATUS: u32 = 8;
+/// The entry's original-direction tuple, laid out as a `tuple(skb)`.
+pub const CT_ORIG: u32 = 16;
+
+/// The state ntr gives a packet without a conntrack entry, as iptables'
+/// `--ctstate INVALID` does.
+pub const CT_INVALID: u64 = 8;
+
+pub const AF_INET: u8 = 2;
+pub const AF_INET6: u8 = 10;
+
+/// IP protocols by name, as `tuple(proto=…)` takes and tuples print them.
+pub const PROTOCOLS: &[(&str, u8)] = &[("icmp", 1), ("tcp", 6), ("udp", 17), ("icmpv6", 58), ("sctp", 132), ("gre", 47), ("esp", 50)];
+
+pub fn protocol_name(n: u8) -> Option<&'static str> {
+    PROTOCOLS.iter().find(|(_, v)| *v == n).map(|(name, _)| *name)
+}
+
+pub fn protocol_number(name: &str) -> Option<u8> {
+    PROTOCOLS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// Whether protocol `n` carries ICMP type/code where ports would be.
+pub fn is_icmp(n: u8) -> bool {
+    n == 1 || n == 58
+}
+
+/// Netfilter hooks in the order packets meet them.
+pub const HOOKS: &[&str] = &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
