@@ -185,7 +185,7 @@ mod tests {
     use super::*;
 
     fn printer() -> Printer {
-        Printer { enums: vec![EnumDef { name: "r".into(), values: vec![(2, "NO_SOCKET".into())] }], syms: KernelSymbols::default(), stacks: None }
+        Printer::new(vec![EnumDef { name: "r".into(), values: vec![(2, "NO_SOCKET".into())] }], None, None)
     }
 
     #[test]
