@@ -70,7 +70,12 @@ impl Printer {
             },
             None => return Vec::new(),
         };
-        self.syms.names(&ips)
+        let mut frames = self.syms.names(&ips);
+        // The tracing machinery between the event and the program is noise.
+        let machinery = ["bpf_prog_", "bpf_trace_run", "__bpf_trace_", "perf_trace_", "trace_event_raw_event_", "__traceiter_"];
+        let keep = frames.iter().position(|f| !machinery.iter().any(|m| f.starts_with(m))).unwrap_or(0);
+        frames.drain(..keep);
+        frames
     }
 
     pub fn text(&mut self, ty: &Type, bytes: &[u8]) -> String {

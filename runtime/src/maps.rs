@@ -91,8 +91,19 @@ impl UserMap {
     }
 
     fn print_rows(&self, p: &mut Printer, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
-        let mut rows: Vec<(Vec<u8>, Combined)> = self.raw.entries().into_iter().filter_map(|(k, v)| self.combine(&v).map(|c| (k, c))).collect();
-        rows.sort_by(|a, b| match (&a.1, &b.1) {
+        let mut rows: Vec<(Vec<u8>, Vec<String>, Combined)> = Vec::new();
+        // Keys named at print time (a netfilter hook from a stack) can print
+        // alike: counts and sums under one printed key are added up.
+        let additive = matches!(self.info.kind, MapKind::Agg { func: AggFunc::Count | AggFunc::Sum, .. });
+        for (k, v) in self.raw.entries() {
+            let Some(c) = self.combine(&v) else { continue };
+            let text = self.key_text(p, &k);
+            match (additive, rows.iter_mut().find(|r| r.1 == text), &c) {
+                (true, Some((_, _, Combined::Num(total))), Combined::Num(n)) => *total += n,
+                _ => rows.push((k, text, c)),
+            }
+        }
+        rows.sort_by(|a, b| match (&a.2, &b.2) {
             (Combined::Num(x), Combined::Num(y)) => x.cmp(y),
             _ => std::cmp::Ordering::Equal,
         });
@@ -104,7 +115,7 @@ impl UserMap {
             MapKind::Value(t) => t.clone(),
             _ => Type::S64,
         };
-        for (key, value) in rows {
+        for (key, keys, value) in rows {
             if json {
                 let v = match &value {
                     Combined::Num(n) => json!(*n as i64),
@@ -113,7 +124,6 @@ impl UserMap {
                 let line = json!({"type": "map", "map": self.display_name(), "key": self.key_json(p, &key), "value": v});
                 writeln!(out, "{line}")?;
             } else {
-                let keys = self.key_text(p, &key);
                 let v = match &value {
                     Combined::Num(n) => n.to_string(),
                     Combined::Bytes(b) => p.text(&value_ty, b),

@@ -9,6 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+pub mod topology;
+
 static KERNEL: Mutex<()> = Mutex::new(());
 
 /// Tests that load BPF run one at a time, so "nothing left attached" checks

@@ -356,7 +356,9 @@ impl Lower<'_> {
             Builtin::KStack | Builtin::UStack => {
                 self.uses_stacks = true;
                 let m = self.b.map_ptr(super::STACKS, span);
-                let flags = if b == Builtin::UStack { h::BPF_F_USER_STACK } else { 0 };
+                // Kernel stacks skip the program's own frame: its address
+                // differs at each use, and would split identical stacks.
+                let flags = if b == Builtin::UStack { h::BPF_F_USER_STACK } else { 1 };
                 let ctx = self.b.ctx;
                 self.b.call(h::GET_STACKID, vec![Operand::Reg(ctx), Operand::Reg(m), Operand::Imm(flags)], span)
             }

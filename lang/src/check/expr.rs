@@ -383,6 +383,7 @@ fn binary(cx: &mut Checker, p: &mut ProbeCx, op: BinOp, lhs: &ast::Expr, rhs: &a
             (a, b) if is_numeric(a) && is_numeric(b) => true,
             (Type::Enum(a), Type::Enum(b)) => a == b,
             (Type::Enum(_), Type::Int { .. }) | (Type::Int { .. }, Type::Enum(_)) => true,
+            (Type::Netns, Type::Netns | Type::Int { .. }) | (Type::Int { .. }, Type::Netns) => matches!(op, BinOp::Eq | BinOp::Ne),
             (Type::Str { .. }, Type::Str { .. }) | (Type::Bool, Type::Bool) | (Type::Ip4, Type::Ip4) => matches!(op, BinOp::Eq | BinOp::Ne),
             (Type::Ptr { .. }, b) | (b, Type::Ptr { .. }) => is_numeric(b) || matches!(b, Type::Ptr { .. }),
             _ => false,

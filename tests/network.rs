@@ -1,0 +1,64 @@
+//! Network diagnosis on real traffic: the founding incident in namespaces,
+//! IPv6 drops, and the stdlib scripts that name them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::topology::Incident;
+use common::*;
+
+#[test]
+fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
+    let _k = kernel_lock();
+    let mut inc = Incident::new();
+    inc.start_server(9418, 10);
+    let run = run_with(&["run", "dropwatch", "-p", "port=9418", "--duration", "6s"], || {
+        inc.start_download(9418, 5);
+        std::thread::sleep(Duration::from_millis(1500));
+        inc.forget_flow(9418);
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    run.ok();
+    let out = &run.stdout;
+    let line = out.lines().find(|l| l.starts_with("drop ") && l.contains("tcp 10.0.2.2:9418 -> 10.0.1.2:")).unwrap_or_else(|| panic!("no drop of the server's packets:\n{out}"));
+    assert!(line.contains(&format!("{}/srv0", inc.node)), "namespace and device: {line}");
+    assert!(line.contains("at nft_do_chain+0x") || line.contains("at nf_hook_slow+0x"), "drop site: {line}");
+    assert!(line.contains("reason NETFILTER_DROP"), "{line}");
+    assert!(line.contains("ct INVALID"), "{line}");
+    assert!(line.contains("hook FORWARD"), "{line}");
+    assert!(out.contains("rule: filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{out}");
+    assert!(out.contains("hint: FORWARD rule rejected a packet whose conntrack state is INVALID"), "{out}");
+    let trace = out.split("backtrace:").nth(1).unwrap_or_else(|| panic!("no backtrace:\n{out}"));
+    let frames: Vec<&str> = trace.lines().skip(1).take_while(|l| l.starts_with("    ")).map(str::trim).collect();
+    assert!(frames.iter().any(|f| f.starts_with("nf_hook_slow+0x")), "{frames:?}");
+    assert!(frames.iter().any(|f| f.starts_with("ip_forward+0x")), "{frames:?}");
+    assert!(!frames[0].starts_with("bpf_"), "tracing frames are trimmed: {frames:?}");
+    let summary = out.lines().find(|l| l.starts_with("@drops[") && l.contains("NETFILTER_DROP, FORWARD]")).unwrap_or_else(|| panic!("no summary:\n{out}"));
+    assert!(summary.rsplit(':').next().unwrap().trim().parse::<u64>().unwrap() >= 1, "{summary}");
+    assert!(!out.contains("@window") && !out.contains("@shown"), "bookkeeping maps stay hidden:\n{out}");
+    drop(inc);
+    assert_nothing_left();
+}
+
+#[test]
+fn dropwatch_shows_ipv6_flows_and_filters_by_protocol_and_port() {
+    let _k = kernel_lock();
+    let run = run_with(&["run", "dropwatch", "-p", "port=9", "-p", "proto=udp", "--duration", "2s"], || {
+        let sock = std::net::UdpSocket::bind("[::1]:0").expect("bind ::1");
+        for _ in 0..3 {
+            sock.send_to(b"ping", "[::1]:9").expect("send");
+        }
+        // Not matching: another port, and TCP.
+        sock.send_to(b"ping", "[::1]:10").expect("send");
+        let _ = std::net::TcpStream::connect("[::1]:9");
+    });
+    run.ok();
+    let drops: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("drop ")).collect();
+    assert_eq!(drops.len(), 3, "{}", run.stdout);
+    for d in drops {
+        assert!(d.contains("udp [::1]:") && d.contains(" -> [::1]:9 "), "{d}");
+        assert!(d.contains("reason NO_SOCKET") && d.contains("host/lo"), "{d}");
+    }
+    assert_nothing_left();
+}
