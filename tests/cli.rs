@@ -53,7 +53,7 @@ fn list_probes_and_scripts() {
     assert!(run.stdout.starts_with("dropwatch "), "{}", run.stdout);
     let run = Run::from(ntr().args(["help", "dropwatch"]).output().unwrap());
     run.ok();
-    assert!(run.stdout.contains("-p reason="), "{}", run.stdout);
+    assert!(run.stdout.contains("-p port=9418") && run.stdout.contains("reason "), "{}", run.stdout);
 }
 
 #[test]
@@ -64,7 +64,8 @@ fn dropwatch_by_name_counts_and_keeps_backtraces() {
     let row = run.stdout.lines().find(|l| l.starts_with("@drops[") && l.contains("NO_SOCKET")).unwrap_or_else(|| panic!("{}", run.stdout));
     assert!(row.ends_with(": 25"), "{row}");
     assert!(!run.stdout.lines().any(|l| l.starts_with("@drops[") && !l.contains("NO_SOCKET")), "filtered by reason:\n{}", run.stdout);
-    assert!(run.stdout.contains("@stacks[") && run.stdout.contains("    __udp4_lib_rcv+0x"), "{}", run.stdout);
+    assert!(run.stdout.contains("@backtraces[") && run.stdout.contains("    __udp4_lib_rcv+0x"), "{}", run.stdout);
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("drop host/lo udp 127.0.0.1:") && l.contains(" -> 127.0.0.1:39412 at __udp4_lib_rcv+0x")).count(), 25, "{}", run.stdout);
     assert_nothing_left();
 }
 

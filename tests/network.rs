@@ -62,3 +62,28 @@ fn dropwatch_shows_ipv6_flows_and_filters_by_protocol_and_port() {
     }
     assert_nothing_left();
 }
+
+#[test]
+fn conntrack_follows_the_flow_until_its_packets_lose_their_entry() {
+    let _k = kernel_lock();
+    let mut inc = Incident::new();
+    inc.start_server(9418, 10);
+    let run = run_with(&["run", "conntrack", "-p", "port=9418", "--duration", "6s"], || {
+        inc.start_download(9418, 5);
+        std::thread::sleep(Duration::from_millis(1500));
+        inc.forget_flow(9418);
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    run.ok();
+    let out = &run.stdout;
+    let flow = format!("{} tcp 10.0.1.2:", inc.node);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with(&flow) && l.contains(" <-> 10.0.2.2:9418: ")).collect();
+    assert!(lines.len() >= 3, "{out}");
+    assert!(lines[0].contains(": NEW/SYN_SENT ["), "first seen as the SYN leaves: {}", lines[0]);
+    let established = lines.iter().position(|l| l.contains("-> ESTABLISHED/ESTABLISHED [") && l.contains("ASSURED")).unwrap_or_else(|| panic!("{out}"));
+    let invalid = lines.iter().position(|l| l.contains("ESTABLISHED/ESTABLISHED [") && l.contains("-> INVALID, no conntrack entry (tracepoint:skb:kfree_skb on srv0)")).unwrap_or_else(|| panic!("{out}"));
+    assert!(established < invalid, "{out}");
+    assert!(!out.lines().any(|l| l.starts_with(&inc.pod) || l.starts_with(&inc.server)), "namespaces without conntrack stay quiet:\n{out}");
+    drop(inc);
+    assert_nothing_left();
+}

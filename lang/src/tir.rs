@@ -209,7 +209,8 @@ pub enum ExprKind {
     /// A call to an ntr `fn` used as a value: run `body`, then read `result`.
     Inline { body: Vec<Stmt>, result: LocalId },
     /// `tuple(skb)`: the flow parsed from the packet's headers (`net::TUPLE_*`).
-    SkbTuple { skb: Box<Expr>, layout: SkbLayout },
+    /// `flow(skb)` when `canonical`: endpoints ordered, lower first.
+    SkbTuple { skb: Box<Expr>, layout: SkbLayout, canonical: bool },
     /// `ct(skb)`: the packet's conntrack entry (`net::CT_*`).
     SkbCt { skb: Box<Expr>, layout: CtLayout },
     /// `size` bytes at `offset` of a memory value: an unsigned integer when

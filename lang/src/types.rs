@@ -35,6 +35,9 @@ pub enum Type {
     UStack,
     /// A packet's flow (`tuple(skb)`), laid out as `net::TUPLE_*`.
     Tuple,
+    /// `flow(skb)`: a tuple with its endpoints in a fixed order, the same
+    /// for both directions of a connection.
+    Flow,
     /// A packet's conntrack entry (`ct(skb)`), laid out as `net::CT_*`.
     Ct,
     /// A network namespace inode, printed with a human name.
@@ -62,7 +65,7 @@ impl Type {
             Type::Str { len } => *len as u32,
             Type::Ip4 => 4,
             Type::Ip6 => 16,
-            Type::Tuple => crate::net::TUPLE_SIZE,
+            Type::Tuple | Type::Flow => crate::net::TUPLE_SIZE,
             Type::Ct => crate::net::CT_SIZE,
             Type::NfRule => 16,
             Type::Void => 0,
@@ -73,7 +76,7 @@ impl Type {
     /// Values that live in memory (a pointer to them is passed around)
     /// rather than in a register.
     pub fn is_memory(&self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Ip6 | Type::Tuple | Type::Ct | Type::NfRule)
+        matches!(self, Type::Str { .. } | Type::Ip6 | Type::Tuple | Type::Flow | Type::Ct | Type::NfRule)
     }
 
     pub fn is_integer(&self) -> bool {

@@ -97,6 +97,7 @@ impl Printer {
             }
             Type::UStack => format!("[user stack {}]", raw as i64),
             Type::Tuple => Flow::parse(bytes).text(),
+            Type::Flow => Flow::parse(bytes).text_both_ways(),
             Type::Ct => Conntrack::parse(bytes, &self.enums).text(),
             Type::Netns => self.netns(raw),
             Type::NfHook => self.hook(raw).unwrap_or("-").to_string(),
@@ -120,7 +121,7 @@ impl Printer {
             Type::Int { .. } | Type::Duration => json!(raw),
             Type::Bool => json!(raw != 0),
             Type::KStack => json!(self.stack(raw as i64)),
-            Type::Tuple => Flow::parse(bytes).json(),
+            Type::Tuple | Type::Flow => Flow::parse(bytes).json(),
             Type::Ct => Conntrack::parse(bytes, &self.enums).json(),
             Type::Flags(id) => json!(net::flags(self.enums.get(*id), raw)),
             _ => json!(self.text(ty, bytes)),

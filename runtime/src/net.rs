@@ -53,18 +53,26 @@ impl Flow {
     }
 
     /// `tcp 10.0.2.2:9418 -> 10.0.1.2:53098`, `udp [::1]:5353 -> [::1]:53`,
-    /// `icmp 10.0.0.1 -> 10.0.0.2 type 3 code 3`.
+    /// `icmp 10.0.0.1 -> 10.0.0.2 type 3 code 3`; `<->` for both directions.
     pub fn text(&self) -> String {
+        self.text_with("->")
+    }
+
+    pub fn text_both_ways(&self) -> String {
+        self.text_with("<->")
+    }
+
+    fn text_with(&self, arrow: &str) -> String {
         if self.family != AF_INET && self.family != AF_INET6 {
             return "non-IP".into();
         }
         let end = |a: &str, port: u16| if self.family == AF_INET6 { format!("[{a}]:{port}") } else { format!("{a}:{port}") };
         if is_icmp(self.proto) {
-            format!("{} {} -> {} type {} code {}", self.proto_name(), self.src, self.dst, self.sport, self.dport)
+            format!("{} {} {arrow} {} type {} code {}", self.proto_name(), self.src, self.dst, self.sport, self.dport)
         } else if matches!(self.proto, 6 | 17 | 132 | 136) {
-            format!("{} {} -> {}", self.proto_name(), end(&self.src, self.sport), end(&self.dst, self.dport))
+            format!("{} {} {arrow} {}", self.proto_name(), end(&self.src, self.sport), end(&self.dst, self.dport))
         } else {
-            format!("{} {} -> {}", self.proto_name(), self.src, self.dst)
+            format!("{} {} {arrow} {}", self.proto_name(), self.src, self.dst)
         }
     }
 

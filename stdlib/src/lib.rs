@@ -2,7 +2,10 @@
 //! `use`), embedded in the binary.
 
 /// Runnable scripts: (name, source).
-const SCRIPTS: &[(&str, &str)] = &[("dropwatch", include_str!("../scripts/dropwatch.ntr"))];
+const SCRIPTS: &[(&str, &str)] = &[
+    ("dropwatch", include_str!("../scripts/dropwatch.ntr")),
+    ("conntrack", include_str!("../scripts/conntrack.ntr")),
+];
 
 /// Library modules for `use NAME`: (name, source).
 const MODULES: &[(&str, &str)] = &[];

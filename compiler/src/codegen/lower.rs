@@ -534,7 +534,13 @@ impl Lower<'_> {
                     LocalSlot::Reg(_) => return self.unsupported(span, "a number used as a string"),
                 }
             }
-            ExprKind::SkbTuple { skb, layout } => self.skb_tuple(skb, layout, span)?,
+            ExprKind::SkbTuple { skb, layout, canonical } => {
+                let m = self.skb_tuple(skb, layout, span)?;
+                if *canonical {
+                    self.order_endpoints(m, span);
+                }
+                m
+            }
             ExprKind::SkbCt { skb, layout } => self.skb_ct(skb, layout, span)?,
             ExprKind::Part { base, offset, .. } => {
                 let src = self.mem(base)?;

@@ -33,6 +33,7 @@ pub(crate) fn type_name(t: &Type) -> String {
         Type::KStack => "kstack".into(),
         Type::UStack => "ustack".into(),
         Type::Tuple => "tuple".into(),
+        Type::Flow => "flow".into(),
         Type::Ct => "conntrack entry".into(),
         Type::Netns => "netns".into(),
         Type::NfHook => "netfilter hook".into(),
@@ -245,7 +246,7 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
 /// `base.field` through BTF. Embedded structs are kept as `base + offset`
 /// pointers so nested fields fold into one load.
 pub(crate) fn field_access(cx: &mut Checker, base: Expr, field: &ast::Ident) -> Result<Expr> {
-    if matches!(base.ty, Type::Tuple | Type::Ct) {
+    if matches!(base.ty, Type::Tuple | Type::Flow | Type::Ct) {
         return super::net::field(cx, base, field);
     }
     let span = base.span.to(field.span);
@@ -384,6 +385,8 @@ fn binary(cx: &mut Checker, p: &mut ProbeCx, op: BinOp, lhs: &ast::Expr, rhs: &a
             (Type::Enum(a), Type::Enum(b)) => a == b,
             (Type::Enum(_), Type::Int { .. }) | (Type::Int { .. }, Type::Enum(_)) => true,
             (Type::Netns, Type::Netns | Type::Int { .. }) | (Type::Int { .. }, Type::Netns) => matches!(op, BinOp::Eq | BinOp::Ne),
+            (Type::Flags(a), Type::Flags(b)) => a == b,
+            (Type::Flags(_), Type::Int { .. }) | (Type::Int { .. }, Type::Flags(_)) => true,
             (Type::Str { .. }, Type::Str { .. }) | (Type::Bool, Type::Bool) | (Type::Ip4, Type::Ip4) => matches!(op, BinOp::Eq | BinOp::Ne),
             (Type::Ptr { .. }, b) | (b, Type::Ptr { .. }) => is_numeric(b) || matches!(b, Type::Ptr { .. }),
             _ => false,

@@ -17,7 +17,7 @@ use super::expr::{check_expr, type_name, Result};
 use super::scope::ProbeCx;
 use super::Checker;
 
-pub(crate) const NET_FNS: &[&str] = &["tuple", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule"];
+pub(crate) const NET_FNS: &[&str] = &["tuple", "flow", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule"];
 
 fn mk(kind: T, ty: Type, span: Span) -> Expr {
     Expr { kind, ty, span }
@@ -85,9 +85,11 @@ fn skb_value(cx: &mut Checker, name: &str, skb: Expr, span: Span) -> Result<Expr
     }
     let missing = |what: &str| Diagnostic::error(format!("this kernel's BTF lacks {what}"), span, format!("`{name}` cannot be computed"));
     match name {
-        "tuple" => {
+        "tuple" | "flow" => {
             let layout = skb_layout(cx).ok_or_else(|| missing("the sk_buff header offsets"))?;
-            Ok(mk(T::SkbTuple { skb: Box::new(skb), layout }, Type::Tuple, span))
+            let canonical = name == "flow";
+            let ty = if canonical { Type::Flow } else { Type::Tuple };
+            Ok(mk(T::SkbTuple { skb: Box::new(skb), layout, canonical }, ty, span))
         }
         "ct" => {
             let layout = ct_layout(cx).ok_or_else(|| missing("struct nf_conn (conntrack)"))?;
@@ -172,10 +174,10 @@ pub(crate) fn field(cx: &mut Checker, base: Expr, field: &Ident) -> Result<Expr>
     let span = base.span.to(field.span);
     let u = |size: u8| Type::Int { size, signed: false };
     let (offset, size, ty) = match (&base.ty, field.name.as_str()) {
-        (Type::Tuple, "family") => (layout::TUPLE_FAMILY, 1, u(1)),
-        (Type::Tuple, "proto") => (layout::TUPLE_PROTO, 1, u(1)),
-        (Type::Tuple, "sport") => (layout::TUPLE_SPORT, 2, u(2)),
-        (Type::Tuple, "dport") => (layout::TUPLE_DPORT, 2, u(2)),
+        (Type::Tuple | Type::Flow, "family") => (layout::TUPLE_FAMILY, 1, u(1)),
+        (Type::Tuple | Type::Flow, "proto") => (layout::TUPLE_PROTO, 1, u(1)),
+        (Type::Tuple | Type::Flow, "sport") => (layout::TUPLE_SPORT, 2, u(2)),
+        (Type::Tuple | Type::Flow, "dport") => (layout::TUPLE_DPORT, 2, u(2)),
         (Type::Ct, "state") => (layout::CT_STATE, 1, Type::Enum(ct_state_enum(cx))),
         (Type::Ct, "tcp") => match cx.kernel.enum_by_name("tcp_conntrack") {
             Some(KType::Enum { id, .. }) => (layout::CT_TCP, 1, Type::Enum(super::ktypes::register_enum(cx, id))),
@@ -186,7 +188,7 @@ pub(crate) fn field(cx: &mut Checker, base: Expr, field: &Ident) -> Result<Expr>
         (Type::Ct, "status") => (layout::CT_STATUS, 8, Type::Flags(ct_status_enum(cx))),
         (Type::Ct, "orig") => (layout::CT_ORIG, layout::TUPLE_SIZE as u8, Type::Tuple),
         (ty, _) => {
-            let names = if *ty == Type::Tuple { "family, proto, sport, dport" } else { "state, tcp, status, mark, zone, orig" };
+            let names = if *ty != Type::Ct { "family, proto, sport, dport" } else { "state, tcp, status, mark, zone, orig" };
             return Err(Diagnostic::error(format!("a {} has no field `{}`", type_name(ty), field.name), field.span, "unknown field")
                 .with_help(format!("its fields: {names}")));
         }

@@ -28,7 +28,16 @@ pub(crate) fn check_probe_body(cx: &mut Checker, r: Resolved, block: &ast::Probe
 
 pub(crate) fn check_stmts(cx: &mut Checker, p: &mut ProbeCx, stmts: &[ast::Stmt]) -> Result<Vec<Stmt>> {
     p.push_scope();
-    let out = stmts.iter().map(|s| check_stmt(cx, p, s)).collect();
+    // After an error, the rest is still checked (its errors unreported):
+    // assignments further down give maps the types a retry needs.
+    let mut out = Ok(Vec::new());
+    for s in stmts {
+        match (check_stmt(cx, p, s), &mut out) {
+            (Ok(stmt), Ok(list)) => list.push(stmt),
+            (Err(d), Ok(_)) => out = Err(d),
+            (_, Err(_)) => {}
+        }
+    }
     p.pop_scope();
     out
 }

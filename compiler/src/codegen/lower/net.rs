@@ -200,6 +200,30 @@ impl Lower<'_> {
         Ok(out)
     }
 
+    /// Put the lower endpoint (address words, then port) first, so both
+    /// directions of a connection give the same flow.
+    pub(super) fn order_endpoints(&mut self, m: Mem, span: Span) {
+        let (swap, done) = (self.b.block(), self.b.block());
+        let pairs = [(TUPLE_SADDR, TUPLE_DADDR, Size::W), (TUPLE_SADDR + 4, TUPLE_DADDR + 4, Size::W), (TUPLE_SADDR + 8, TUPLE_DADDR + 8, Size::W), (TUPLE_SADDR + 12, TUPLE_DADDR + 12, Size::W), (TUPLE_SPORT, TUPLE_DPORT, Size::H)];
+        for (a, b, size) in pairs {
+            let x = self.b.load(m, a, size, span);
+            let y = self.b.load(m, b, size, span);
+            let (not_less, next) = (self.b.block(), self.b.block());
+            self.b.branch(Cond::Lt, x, Operand::Reg(y), done, not_less, span);
+            self.b.cur = not_less;
+            self.b.branch(Cond::Gt, x, Operand::Reg(y), swap, next, span);
+            self.b.cur = next;
+        }
+        self.b.jump(done, span, swap);
+        for (a, b, size) in [(TUPLE_SADDR, TUPLE_DADDR, Size::DW), (TUPLE_SADDR + 8, TUPLE_DADDR + 8, Size::DW), (TUPLE_SPORT, TUPLE_DPORT, Size::H)] {
+            let x = self.b.load(m, a, size, span);
+            let y = self.b.load(m, b, size, span);
+            self.b.store(m, a, Operand::Reg(y), size, span);
+            self.b.store(m, b, Operand::Reg(x), size, span);
+        }
+        self.b.jump(done, span, done);
+    }
+
     /// Branch to `t` when the tuple passes every test, else to `f`.
     pub(super) fn tuple_match(&mut self, tuple: &Expr, tests: &[TupleTest], t: BlockId, f: BlockId, span: Span) -> Result<()> {
         let m = self.mem(tuple)?;
