@@ -87,3 +87,32 @@ fn conntrack_follows_the_flow_until_its_packets_lose_their_entry() {
     drop(inc);
     assert_nothing_left();
 }
+
+#[test]
+fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
+    let _k = kernel_lock();
+    let mut inc = Incident::new();
+    inc.start_server(9418, 10);
+    let run = run_with(&["run", "skbtrace", "-p", "port=9418", "--duration", "6s"], || {
+        inc.start_download(9418, 5);
+        std::thread::sleep(Duration::from_millis(1500));
+        inc.forget_flow(9418);
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    run.ok();
+    let out = &run.stdout;
+    let step = |ns: &str, dev: &str, what: &str| -> Option<usize> {
+        out.lines().position(|l| l.contains(&format!(" {ns}/{dev} {what:<8} tcp 10.0.2.2:9418 -> 10.0.1.2:")))
+    };
+    let into_pod = step(&inc.pod, "eth0", "receive").unwrap_or_else(|| panic!("server packets reach the pod:\n{out}"));
+    let into_node = step(&inc.node, "srv0", "receive").unwrap_or_else(|| panic!("server packets reach the node:\n{out}"));
+    let dropped = out
+        .lines()
+        .position(|l| l.contains(&format!(" {}/srv0 dropped  tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node)) && l.contains("reason NETFILTER_DROP ct INVALID hook FORWARD"))
+        .unwrap_or_else(|| panic!("server packets die in FORWARD:\n{out}"));
+    assert!(into_node < into_pod && into_pod < dropped, "earlier packets crossed into the pod before the drops:\n{out}");
+    let server_queue = step(&inc.server, "eth0", "queue").unwrap_or_else(|| panic!("{out}"));
+    assert!(server_queue < into_node, "{out}");
+    drop(inc);
+    assert_nothing_left();
+}

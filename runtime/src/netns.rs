@@ -85,6 +85,9 @@ pub fn all() -> Vec<Netns> {
 
 /// Display name for a netns inode: its name when one is found, else the inode.
 pub fn display(inode: u64) -> String {
+    if inode == 0 {
+        return "-".into();
+    }
     lookup(inode).map(|n| n.name).unwrap_or_else(|| format!("netns:{inode}"))
 }
 

@@ -5,6 +5,7 @@
 const SCRIPTS: &[(&str, &str)] = &[
     ("dropwatch", include_str!("../scripts/dropwatch.ntr")),
     ("conntrack", include_str!("../scripts/conntrack.ntr")),
+    ("skbtrace", include_str!("../scripts/skbtrace.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).

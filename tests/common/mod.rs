@@ -46,11 +46,32 @@ impl Run {
     }
 }
 
+/// An ntr process stopped (SIGINT, so it detaches) if a test fails while it runs.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: signalling our own child, which has not been reaped.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Run ntr with `args` while `traffic` runs once the probes are attached.
 /// Attachment is detected by the runtime's "Attached N probes" line on stderr.
 pub fn run_with<F: FnOnce()>(args: &[&str], traffic: F) -> Run {
     use std::io::{BufRead, BufReader, Read};
-    let mut child = ntr().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn ntr");
+    let mut child = Running(ntr().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn ntr"));
+    let child = &mut child.0;
+    // Drain stdout meanwhile: a full pipe would block ntr.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).ok();
+        text
+    });
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut err_text = String::new();
     let mut line = String::new();
@@ -68,10 +89,8 @@ pub fn run_with<F: FnOnce()>(args: &[&str], traffic: F) -> Run {
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).ok();
     err_text.push_str(&rest);
-    let out = child.wait_with_output().expect("wait ntr");
-    let mut run = Run::from(out);
-    run.stderr = err_text;
-    run
+    let status = child.wait().expect("wait ntr");
+    Run { status: status.code().unwrap_or(-1), stdout: reader.join().expect("stdout reader"), stderr: err_text }
 }
 
 /// Send `n` UDP datagrams of `size` bytes to a closed port on 127.0.0.1.

@@ -126,7 +126,8 @@ enum Raw {
     Struct,
     #[token("enum")]
     Enum,
-    #[regex("[us](8|16|32|64)", |l| l.slice().to_string())]
+    /// Scalar type names: what may follow `(` in a cast.
+    #[regex("[us](8|16|32|64)|addr|bool", |l| l.slice().to_string())]
     IntType(String),
     #[regex("[A-Za-z_][A-Za-z0-9_]*", |l| l.slice().to_string(), priority = 1)]
     Ident(String),
