@@ -8,6 +8,9 @@ use std::time::Duration;
 use common::topology::Incident;
 use common::*;
 
+const CLOSED_ICMP: u16 = 39_413;
+const CLOSED_IFDROPS: u16 = 39_414;
+
 #[test]
 fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     let _k = kernel_lock();
@@ -114,5 +117,59 @@ fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
     let server_queue = step(&inc.server, "eth0", "queue").unwrap_or_else(|| panic!("{out}"));
     assert!(server_queue < into_node, "{out}");
     drop(inc);
+    assert_nothing_left();
+}
+
+#[test]
+fn tcpstates_shows_a_refused_connection_and_its_resets() {
+    let _k = kernel_lock();
+    let run = run_with(&["run", "tcpstates", "-p", "port=9", "--duration", "2s"], || {
+        assert!(std::net::TcpStream::connect("127.0.0.1:9").is_err());
+    });
+    run.ok();
+    let out = &run.stdout;
+    assert!(out.lines().any(|l| l.starts_with("host tcp 127.0.0.1:") && l.ends_with(" -> 127.0.0.1:9: CLOSE -> SYN_SENT")), "{out}");
+    assert!(out.lines().any(|l| l.ends_with(" -> 127.0.0.1:9: SYN_SENT -> CLOSE")), "{out}");
+    assert!(out.lines().any(|l| l.contains(" -> 127.0.0.1:9: reset sent, reason NO_SOCKET")), "{out}");
+    assert!(out.lines().any(|l| l.contains(" -> 127.0.0.1:9: reset received (state SYN_SENT)")), "{out}");
+    assert_eq!(row_value(out, &["@resets_received[tcp 127.0.0.1:", "-> 127.0.0.1:9]"]), Some(1), "{out}");
+    assert_nothing_left();
+}
+
+#[test]
+fn icmperrors_explains_port_unreachable_and_names_reject_rules() {
+    let _k = kernel_lock();
+    let run = run_with(&["run", "icmperrors", "-p", "proto=udp", "--duration", "2s"], || udp_to_closed_port(CLOSED_ICMP, 2, 8));
+    run.ok();
+    let out = &run.stdout;
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains(&format!(" -> 127.0.0.1:{CLOSED_ICMP}: type 3 code 3, port unreachable"))).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("host answering udp 127.0.0.1:") && lines[0].ends_with("(hook -)"), "{}", lines[0]);
+    assert!(out.contains("@errors[3, 3, -]: 2"), "{out}");
+
+    // The incident's REJECT answers the server's packets from FORWARD.
+    let mut inc = Incident::new();
+    inc.start_server(9418, 10);
+    let run = run_with(&["run", "icmperrors", "-p", "port=9418", "--duration", "5s"], || {
+        inc.start_download(9418, 4);
+        std::thread::sleep(Duration::from_millis(1500));
+        inc.forget_flow(9418);
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    run.ok();
+    let reject = format!("{} answering tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node);
+    assert!(run.stdout.lines().any(|l| l.starts_with(&reject) && l.contains("port unreachable") && l.ends_with("(hook FORWARD)")), "{}", run.stdout);
+    drop(inc);
+    assert_nothing_left();
+}
+
+#[test]
+fn ifdrops_counts_per_interface_every_second() {
+    let _k = kernel_lock();
+    let run = run_with(&["run", "ifdrops", "-p", "ifname=lo", "-p", "reason=NO_SOCKET", "--duration", "3s"], || udp_to_closed_port(CLOSED_IFDROPS, 12, 8));
+    run.ok();
+    let counts: Vec<u64> = run.stdout.lines().filter(|l| l.starts_with("@drops[host, lo, NO_SOCKET]: ")).map(|l| l.rsplit(' ').next().unwrap().parse().unwrap()).collect();
+    assert!(!counts.is_empty(), "{}", run.stdout);
+    assert_eq!(counts.iter().sum::<u64>(), 12, "each second's counts, then cleared: {}", run.stdout);
     assert_nothing_left();
 }

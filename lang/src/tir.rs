@@ -211,6 +211,8 @@ pub enum ExprKind {
     /// `tuple(skb)`: the flow parsed from the packet's headers (`net::TUPLE_*`).
     /// `flow(skb)` when `canonical`: endpoints ordered, lower first.
     SkbTuple { skb: Box<Expr>, layout: SkbLayout, canonical: bool },
+    /// `tuple(sk)`: a socket's flow, local end first.
+    SockTuple { sk: Box<Expr>, layout: SockLayout },
     /// `ct(skb)`: the packet's conntrack entry (`net::CT_*`).
     SkbCt { skb: Box<Expr>, layout: CtLayout },
     /// `size` bytes at `offset` of a memory value: an unsigned integer when
@@ -229,6 +231,21 @@ pub struct SkbLayout {
     pub network_header: u32,
     pub transport_header: u32,
     pub protocol: u32,
+}
+
+/// Offsets in `struct sock` that `tuple(sk)` reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SockLayout {
+    pub family: u32,
+    pub protocol: u32,
+    /// Local port, host order.
+    pub num: u32,
+    /// Remote port, network order.
+    pub dport: u32,
+    pub rcv_saddr: u32,
+    pub daddr: u32,
+    pub v6_rcv_saddr: u32,
+    pub v6_daddr: u32,
 }
 
 /// Offsets in `struct nf_conn` (and `skb->_nfct`) that `ct(skb)` reads.

@@ -6,6 +6,9 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("dropwatch", include_str!("../scripts/dropwatch.ntr")),
     ("conntrack", include_str!("../scripts/conntrack.ntr")),
     ("skbtrace", include_str!("../scripts/skbtrace.ntr")),
+    ("tcpstates", include_str!("../scripts/tcpstates.ntr")),
+    ("icmperrors", include_str!("../scripts/icmperrors.ntr")),
+    ("ifdrops", include_str!("../scripts/ifdrops.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).

@@ -271,7 +271,7 @@ impl Lower<'_> {
             ExprKind::Bytes(_) | ExprKind::LoadStr { .. } | ExprKind::ReadStr { .. } | ExprKind::CtxDataLocStr { .. } => {
                 return self.unsupported(span, "a string used as a number")
             }
-            ExprKind::SkbTuple { .. } | ExprKind::SkbCt { .. } | ExprKind::Pack(_) => {
+            ExprKind::SkbTuple { .. } | ExprKind::SockTuple { .. } | ExprKind::SkbCt { .. } | ExprKind::Pack(_) => {
                 return self.unsupported(span, "a composite value used as a number")
             }
         })
@@ -542,6 +542,7 @@ impl Lower<'_> {
                 m
             }
             ExprKind::SkbCt { skb, layout } => self.skb_ct(skb, layout, span)?,
+            ExprKind::SockTuple { sk, layout } => self.sock_tuple(sk, layout, span)?,
             ExprKind::Part { base, offset, .. } => {
                 let src = self.mem(base)?;
                 let m = self.b.alloc(len, span);

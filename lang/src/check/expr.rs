@@ -440,12 +440,14 @@ fn cast(cx: &mut Checker, p: &mut ProbeCx, ty: &ast::TypeName, operand: &ast::Ex
             Some(k) => Ok(Expr { ty: Type::Ptr { target: Box::new(k), trusted: false }, span, ..v }),
             None => Err(Diagnostic::error(format!("unknown kernel struct `{name}`"), ty.span, "not in this kernel's BTF")),
         },
-        TypeNameKind::Enum(name) => match cx.kernel.enum_by_name(name) {
+        // An anonymous enum is named by one of its constants: `(enum TCP_ESTABLISHED)`.
+        TypeNameKind::Enum(name) => match cx.kernel.enum_by_name(name).or_else(|| cx.kernel.enum_constant(name).map(|(k, _)| k)) {
             Some(KType::Enum { id, .. }) => {
                 let eid = super::ktypes::register_enum(cx, id);
                 Ok(Expr { ty: Type::Enum(eid), span, ..v })
             }
-            _ => Err(Diagnostic::error(format!("unknown kernel enum `{name}`"), ty.span, "not in this kernel's BTF")),
+            _ => Err(Diagnostic::error(format!("unknown kernel enum `{name}`"), ty.span, "not in this kernel's BTF")
+                .with_help("name an enum, or an anonymous one by a constant it defines: `(enum TCP_ESTABLISHED)state`")),
         },
     }
 }

@@ -49,7 +49,8 @@ pub(crate) fn register_enum(cx: &mut Checker, id: TypeId) -> EnumId {
 }
 
 /// The prefix to drop from enum value names when printing: the longest
-/// `_`-terminated prefix most values (a majority) share (`SKB_DROP_REASON_` in
+/// `_`-terminated prefix a majority shares, nearly as many as the most
+/// common prefix (`SKB_DROP_REASON_` in
 /// skb_drop_reason, whose first values are `SKB_NOT_DROPPED_YET` and
 /// `SKB_CONSUMED`). Values without it keep their full name.
 fn common_prefix(values: &[(String, i64)]) -> String {
@@ -62,10 +63,13 @@ fn common_prefix(values: &[(String, i64)]) -> String {
             *counts.entry(&name[..=i]).or_default() += 1;
         }
     }
+    // Nearly as common as the most common prefix: `SK_RST_REASON_TCP_` is
+    // shared by half of sk_rst_reason, not by nearly all.
     let quorum = (values.len() / 2 + 1).max(2);
+    let most = counts.values().copied().max().unwrap_or(0);
     counts
         .into_iter()
-        .filter(|(p, n)| *n >= quorum && values.iter().all(|(v, _)| v.len() > p.len() || !v.starts_with(p)))
+        .filter(|(p, n)| *n >= quorum && *n * 10 >= most * 9 && values.iter().all(|(v, _)| v.len() > p.len() || !v.starts_with(p)))
         .max_by_key(|(p, _)| p.len())
         .map(|(p, _)| p.to_string())
         .unwrap_or_default()
@@ -94,9 +98,13 @@ mod tests {
     #[test]
     fn strips_the_prefix_most_values_share() {
         let v = |names: &[&str]| names.iter().map(|n| (n.to_string(), 0)).collect::<Vec<_>>();
-        let reasons = v(&["SKB_NOT_DROPPED_YET", "SKB_CONSUMED", "SKB_DROP_REASON_NOT_SPECIFIED", "SKB_DROP_REASON_NO_SOCKET", "SKB_DROP_REASON_NETFILTER_DROP", "SKB_DROP_REASON_TCP_CSUM", "SKB_DROP_REASON_MAX"]);
+        // skb_drop_reason: two values without the prefix among many with it.
+        let mut reasons = v(&["SKB_NOT_DROPPED_YET", "SKB_CONSUMED", "SKB_DROP_REASON_TCP_CSUM", "SKB_DROP_REASON_TCP_FLAGS"]);
+        reasons.extend((0..20).map(|i| (format!("SKB_DROP_REASON_R{i}"), 0)));
         assert_eq!(common_prefix(&reasons), "SKB_DROP_REASON_");
         assert_eq!(common_prefix(&v(&["TCP_ESTABLISHED", "TCP_SYN_SENT"])), "TCP_");
+        let rst = v(&["SK_RST_REASON_NOT_SPECIFIED", "SK_RST_REASON_NO_SOCKET", "SK_RST_REASON_TCP_FLAGS", "SK_RST_REASON_TCP_STATE", "SK_RST_REASON_TCP_OLD_ACK", "SK_RST_REASON_ERROR"]);
+        assert_eq!(common_prefix(&rst), "SK_RST_REASON_");
         assert_eq!(common_prefix(&v(&["A_B", "A_"])), "");
         assert_eq!(common_prefix(&v(&["ONLY"])), "");
     }

@@ -10,7 +10,7 @@ use crate::diag::Diagnostic;
 use crate::kernel::KType;
 use crate::net::{self as layout, AF_INET, AF_INET6};
 use crate::source::Span;
-use crate::tir::{CtLayout, Expr, ExprKind as T, Side, SkbLayout, TupleTest};
+use crate::tir::{CtLayout, Expr, ExprKind as T, Side, SkbLayout, SockLayout, TupleTest};
 use crate::types::{EnumDef, Type};
 
 use super::expr::{check_expr, type_name, Result};
@@ -76,8 +76,18 @@ fn one<'e>(name: &Ident, args: &[&'e ast::Expr], span: Span, usage: &str) -> Res
     }
 }
 
-/// The value `name(skb)` for a `struct sk_buff *`.
+/// The value `name(skb)` for a `struct sk_buff *` (`tuple` and `netns`
+/// take a `struct sock *` too).
 fn skb_value(cx: &mut Checker, name: &str, skb: Expr, span: Span) -> Result<Expr> {
+    let is_sock = matches!(&skb.ty, Type::Ptr { target, .. } if matches!(&**target, KType::Struct { name, .. } if name == "sock"));
+    if name == "netns" && is_sock {
+        let ns = fields(cx, skb, &["__sk_common", "skc_net", "net", "ns", "inum"], span)?;
+        return Ok(Expr { ty: Type::Netns, ..ns });
+    }
+    if name == "tuple" && is_sock {
+        let layout = sock_layout(cx).ok_or_else(|| Diagnostic::error("this kernel's BTF lacks the struct sock address fields", span, "`tuple(sk)` cannot be computed"))?;
+        return Ok(mk(T::SockTuple { sk: Box::new(skb), layout }, Type::Tuple, span));
+    }
     let is_skb = matches!(&skb.ty, Type::Ptr { target, .. } if matches!(&**target, KType::Struct { name, .. } if name == "sk_buff"));
     if !is_skb {
         return Err(Diagnostic::error(format!("`{name}` needs a `struct sk_buff *`, not a {}", type_name(&skb.ty)), skb.span, "not a packet")
@@ -148,6 +158,20 @@ fn offset_of(cx: &Checker, root: &str, path: &[&str]) -> Option<u32> {
 fn skb_layout(cx: &Checker) -> Option<SkbLayout> {
     let at = |f: &str| offset_of(cx, "sk_buff", &[f]);
     Some(SkbLayout { head: at("head")?, network_header: at("network_header")?, transport_header: at("transport_header")?, protocol: at("protocol")? })
+}
+
+fn sock_layout(cx: &Checker) -> Option<SockLayout> {
+    let common = |f: &str| offset_of(cx, "sock", &["__sk_common", f]);
+    Some(SockLayout {
+        family: common("skc_family")?,
+        protocol: offset_of(cx, "sock", &["sk_protocol"])?,
+        num: common("skc_num")?,
+        dport: common("skc_dport")?,
+        rcv_saddr: common("skc_rcv_saddr")?,
+        daddr: common("skc_daddr")?,
+        v6_rcv_saddr: common("skc_v6_rcv_saddr")?,
+        v6_daddr: common("skc_v6_daddr")?,
+    })
 }
 
 fn ct_layout(cx: &Checker) -> Option<CtLayout> {

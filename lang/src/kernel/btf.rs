@@ -63,7 +63,13 @@ impl KernelBtf {
                 .parameters
                 .iter()
                 .filter(|p| !p.is_variadic())
-                .map(|p| ProbeArg { name: self.name_of(p), ty: self.resolve(p.get_type_id().unwrap_or(0)) })
+                // `skb__nullable`: the kernel marks arguments that may be NULL
+                // (ntr checks every pointer anyway).
+                .map(|p| {
+                    let name = self.name_of(p);
+                    let name = name.strip_suffix("__nullable").map(String::from).unwrap_or(name);
+                    ProbeArg { name, ty: self.resolve(p.get_type_id().unwrap_or(0)) }
+                })
                 .collect();
             return Some((args, self.resolve(proto.return_type_id())));
         }

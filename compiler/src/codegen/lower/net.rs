@@ -3,7 +3,7 @@
 
 use ntr_lang::net::*;
 use ntr_lang::source::Span;
-use ntr_lang::tir::{Access, CtLayout, Expr, Side, SkbLayout, TupleTest};
+use ntr_lang::tir::{Access, CtLayout, Expr, Side, SkbLayout, SockLayout, TupleTest};
 use ntr_lang::types::Type;
 
 use super::{Lower, Result};
@@ -144,6 +144,40 @@ impl Lower<'_> {
             let v = self.b.load(l4hdr, from, Size::H, span);
             self.swap16(v, span);
             self.b.store(out, to, Operand::Reg(v), Size::H, span);
+        }
+        self.b.jump(done, span, done);
+        Ok(out)
+    }
+
+    /// `tuple(sk)`: family, protocol, local then remote address and port.
+    pub(super) fn sock_tuple(&mut self, sk: &Expr, l: &SockLayout, span: Span) -> Result<Mem> {
+        let out = self.b.alloc(TUPLE_SIZE, span);
+        self.b.zero(out, 0, TUPLE_SIZE, span);
+        let done = self.b.block();
+        let family = self.skb_field(sk, l.family, 2, span)?;
+        self.b.store(out, TUPLE_FAMILY, Operand::Reg(family), Size::B, span);
+        let proto = self.skb_field(sk, l.protocol, 2, span)?;
+        self.b.store(out, TUPLE_PROTO, Operand::Reg(proto), Size::B, span);
+        let sport = self.skb_field(sk, l.num, 2, span)?;
+        self.b.store(out, TUPLE_SPORT, Operand::Reg(sport), Size::H, span);
+        let dport = self.skb_field(sk, l.dport, 2, span)?;
+        self.swap16(dport, span);
+        self.b.store(out, TUPLE_DPORT, Operand::Reg(dport), Size::H, span);
+        let (v4, not4, v6) = (self.b.block(), self.b.block(), self.b.block());
+        self.b.branch(Cond::Eq, family, Operand::Imm(AF_INET as i32), v4, not4, span);
+        self.b.cur = not4;
+        self.b.branch(Cond::Eq, family, Operand::Imm(AF_INET6 as i32), v6, done, span);
+        self.b.cur = v4;
+        for (from, to) in [(l.rcv_saddr, TUPLE_SADDR), (l.daddr, TUPLE_DADDR)] {
+            let a = self.skb_field(sk, from, 4, span)?;
+            self.b.store(out, to, Operand::Reg(a), Size::W, span);
+        }
+        self.b.jump(done, span, v6);
+        for (from, to) in [(l.v6_rcv_saddr, TUPLE_SADDR), (l.v6_daddr, TUPLE_DADDR)] {
+            for half in [0, 8] {
+                let a = self.skb_field(sk, from + half, 8, span)?;
+                self.b.store(out, to + half, Operand::Reg(a), Size::DW, span);
+            }
         }
         self.b.jump(done, span, done);
         Ok(out)
