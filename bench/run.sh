@@ -59,3 +59,17 @@ PY
 read -r ntr_ns ntr_cnt ntr_pps < <(per_event ntr_ "$NTR" -e 'on kfree_skb { @[sym(location), reason] = count(); }')
 read -r bt_ns bt_cnt bt_pps < <(per_event kfree_skb bpftrace -e 'tracepoint:skb:kfree_skb { @[ksym(args->location), args->reason] = count(); }')
 python3 -c "print(f'ntr {$ntr_ns:.0f} ns/event over {$ntr_cnt} events ({$ntr_pps} pkt/s), bpftrace {$bt_ns:.0f} ns/event over {$bt_cnt} events ({$bt_pps} pkt/s), ratio = {$ntr_ns/$bt_ns:.3f} (goal <= 1)')"
+
+echo "== dropwatch: flood rate with a filter the flood does not match (goal >= 0.95 of nothing attached)"
+base_pps=$(python3 bench/udp_flood.py 39999 3)
+"$NTR" run dropwatch -p port=9418 >/dev/null 2>&1 &
+pid=$!
+sleep 3
+filtered_pps=$(python3 bench/udp_flood.py 39999 3)
+kill -INT $pid; wait $pid || true
+python3 -c "print(f'nothing attached {$base_pps} pkt/s, filtered dropwatch {$filtered_pps} pkt/s, ratio = {$filtered_pps/$base_pps:.3f}')"
+
+echo "== dropwatch unfiltered (flows, conntrack, hook, backtraces) against bpftrace @[kstack, args->reason] = count()"
+read -r dw_ns dw_cnt dw_pps < <(per_event ntr_p0 "$NTR" run dropwatch)
+read -r bk_ns bk_cnt bk_pps < <(per_event kfree_skb bpftrace -e 'tracepoint:skb:kfree_skb { @[kstack, args->reason] = count(); }')
+python3 -c "print(f'dropwatch {$dw_ns:.0f} ns/event over {$dw_cnt} events ({$dw_pps} pkt/s), bpftrace {$bk_ns:.0f} ns/event over {$bk_cnt} events ({$bk_pps} pkt/s), ratio = {$dw_ns/$bk_ns:.3f} (goal <= 1)')"

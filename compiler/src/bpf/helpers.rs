@@ -18,6 +18,7 @@ pub const RINGBUF_OUTPUT: u32 = 130;
 pub const BPF_ANY: i32 = 0;
 pub const BPF_NOEXIST: i32 = 1;
 pub const BPF_F_USER_STACK: i32 = 0x100;
+pub const BPF_F_FAST_STACK_CMP: i32 = 0x200;
 
 pub fn name(id: u32) -> &'static str {
     match id {

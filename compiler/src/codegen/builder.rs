@@ -160,6 +160,23 @@ impl Builder {
         self.emit(Inst::Store { base, off: o, src, size }, span);
     }
 
+    /// Store `src` as the first instructions of the current block (for
+    /// values every later use must find set).
+    pub fn prepend_store(&mut self, m: Mem, src: Operand, span: Span) {
+        let cur = self.cur;
+        let before = std::mem::take(&mut self.f.blocks[cur].insts);
+        let (base, off) = match m.place {
+            Place::Stack(buf) => {
+                let v = self.vreg();
+                self.f.blocks[cur].insts.push((Inst::StackAddr { dst: v, buf, off: 0 }, span));
+                (v, 0)
+            }
+            Place::Scratch(o) => (self.scratch, o as i16),
+        };
+        self.f.blocks[cur].insts.push((Inst::Store { base, off, src, size: Size::DW }, span));
+        self.f.blocks[cur].insts.extend(before);
+    }
+
     pub fn load(&mut self, m: Mem, off: u32, size: Size, span: Span) -> Vreg {
         let (base, o) = self.addr(m, off, span);
         let dst = self.vreg();

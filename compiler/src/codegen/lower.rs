@@ -44,6 +44,8 @@ struct Lower<'a> {
     returns: Vec<BlockId>,
     exit: BlockId,
     uses_stacks: bool,
+    /// Where the kernel and user stack ids are kept once taken.
+    stack_slots: [Option<Mem>; 2],
 }
 
 pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<EventInfo>) -> Result<Lowered> {
@@ -54,7 +56,7 @@ pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<Eve
         .iter()
         .map(|l| if l.ty.is_memory() { LocalSlot::Mem(b.alloc(layout::slot_size(&l.ty), l.span)) } else { LocalSlot::Reg(b.vreg()) })
         .collect();
-    let mut lw = Lower { b, maps, events, locals, returns: Vec::new(), exit, uses_stacks: false };
+    let mut lw = Lower { b, maps, events, locals, returns: Vec::new(), exit, uses_stacks: false, stack_slots: [None, None] };
     lw.stmts(&probe.body)?;
     let end = lw.b.block();
     lw.b.jump(exit, probe.span, end);
@@ -64,6 +66,10 @@ pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<Eve
     let function = lw.b.finish(super::SCRATCH, exit, probe.span);
     Ok(Lowered { function, scratch_size, uses_stacks })
 }
+
+/// A stack slot's value before the stack is taken (stack ids are >= 0,
+/// errors small negatives).
+const NOT_TAKEN: i32 = i32::MIN;
 
 fn fits_i32(v: u64) -> Option<i32> {
     i32::try_from(v as i64).ok()
@@ -329,6 +335,21 @@ impl Lower<'_> {
         Ok(v)
     }
 
+    /// The slot for `kstack` or `ustack`, set to `NOT_TAKEN` in the entry block.
+    fn stack_slot(&mut self, b: Builtin, span: Span) -> Mem {
+        let i = (b == Builtin::UStack) as usize;
+        if let Some(m) = self.stack_slots[i] {
+            return m;
+        }
+        let m = self.b.alloc(8, span);
+        let here = self.b.cur;
+        self.b.cur = 1; // the body's first block, run once at entry
+        self.b.prepend_store(m, Operand::Imm(NOT_TAKEN), span);
+        self.b.cur = here;
+        self.stack_slots[i] = Some(m);
+        m
+    }
+
     fn builtin(&mut self, b: Builtin, span: Span) -> Result<Vreg> {
         Ok(match b {
             Builtin::Pid | Builtin::Tid => {
@@ -354,13 +375,24 @@ impl Lower<'_> {
             Builtin::Cpu => self.b.call(h::GET_SMP_PROCESSOR_ID, vec![], span),
             Builtin::Nsecs => self.b.call(h::KTIME_GET_NS, vec![], span),
             Builtin::KStack | Builtin::UStack => {
+                // Walking the stack is costly: once per run of the probe,
+                // remembered in a slot that starts out as `NOT_TAKEN`.
+                let slot = self.stack_slot(b, span);
+                let v = self.b.load(slot, 0, Size::DW, span);
+                let (take, join) = (self.b.block(), self.b.block());
+                self.b.branch(Cond::Eq, v, Operand::Imm(NOT_TAKEN), take, join, span);
+                self.b.cur = take;
                 self.uses_stacks = true;
                 let m = self.b.map_ptr(super::STACKS, span);
                 // Kernel stacks skip the program's own frame: its address
                 // differs at each use, and would split identical stacks.
-                let flags = if b == Builtin::UStack { h::BPF_F_USER_STACK } else { 1 };
+                // Stacks that hash alike are taken as equal (no frame compare).
+                let flags = if b == Builtin::UStack { h::BPF_F_USER_STACK } else { 1 } | h::BPF_F_FAST_STACK_CMP;
                 let ctx = self.b.ctx;
-                self.b.call(h::GET_STACKID, vec![Operand::Reg(ctx), Operand::Reg(m), Operand::Imm(flags)], span)
+                let id = self.b.call(h::GET_STACKID, vec![Operand::Reg(ctx), Operand::Reg(m), Operand::Imm(flags)], span);
+                self.b.store(slot, 0, Operand::Reg(id), Size::DW, span);
+                self.b.jump(join, span, join);
+                self.b.load(slot, 0, Size::DW, span)
             }
             Builtin::Comm => return self.unsupported(span, "`comm` used as a number"),
             Builtin::Retval => return self.unsupported(span, "`retval` here"),

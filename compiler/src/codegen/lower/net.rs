@@ -260,6 +260,12 @@ impl Lower<'_> {
 
     /// Branch to `t` when the tuple passes every test, else to `f`.
     pub(super) fn tuple_match(&mut self, tuple: &Expr, tests: &[TupleTest], t: BlockId, f: BlockId, span: Span) -> Result<()> {
+        if tests.is_empty() {
+            // Every filter left at its default: no need to parse the packet.
+            let next = self.b.block();
+            self.b.jump(t, span, next);
+            return Ok(());
+        }
         let m = self.mem(tuple)?;
         for test in tests {
             match test {
