@@ -173,3 +173,17 @@ fn ifdrops_counts_per_interface_every_second() {
     assert_eq!(counts.iter().sum::<u64>(), 12, "each second's counts, then cleared: {}", run.stdout);
     assert_nothing_left();
 }
+
+#[test]
+fn dropwatch_rate_limits_lines_and_counts_the_rest() {
+    let _k = kernel_lock();
+    let run = run_with(&["run", "dropwatch", "-p", "port=39415", "-p", "rate=5", "--duration", "2s"], || udp_to_closed_port(39_415, 40, 8));
+    run.ok();
+    let lines = run.stdout.lines().filter(|l| l.starts_with("drop ")).count();
+    // The 40 drops take milliseconds: one per-second window, two at most.
+    assert!((5..=10).contains(&lines), "{lines} lines:\n{}", run.stdout);
+    let suppressed = row_value(&run.stdout, &["@suppressed:"]).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert_eq!(lines as u64 + suppressed, 40, "{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &["@drops[__udp4_lib_rcv+0x", "NO_SOCKET, -]"]), Some(40), "{}", run.stdout);
+    assert_nothing_left();
+}

@@ -21,8 +21,9 @@ pub struct Artifact {
     pub enums: Vec<EnumDef>,
     /// Symbol of the ring buffer every program writes events to.
     pub ringbuf: String,
-    /// Symbol of the stack-trace map, when any program takes stacks.
-    pub stack_map: Option<String>,
+    /// The stack-trace maps programs take stacks into: (depth in frames,
+    /// 0 = full; symbol).
+    pub stack_maps: Vec<(u8, String)>,
     /// Symbol of a per-CPU array of `u64` counters that make losses visible:
     /// index `LOST_EVENTS` counts events dropped because the ring buffer was
     /// full, `MAP_FULL` map updates that failed because the map was full.

@@ -158,7 +158,8 @@ pub enum Builtin {
     Cpu,
     /// bpf_ktime_get_ns.
     Nsecs,
-    KStack,
+    /// Kernel stack up to this many frames (0: the full depth).
+    KStack(u8),
     UStack,
     /// fexit/kretprobe/uretprobe return value.
     Retval,

@@ -29,8 +29,9 @@ pub enum Type {
     /// IPv4 address (4 bytes, network order) or IPv6 (16 bytes).
     Ip4,
     Ip6,
-    /// A kernel stack: an id in the program's stack-trace map.
-    KStack,
+    /// A kernel stack: an id in the program's stack-trace map for this
+    /// depth in frames (0: the full depth).
+    KStack(u8),
     /// A user stack: an id in the program's stack-trace map (with the pid).
     UStack,
     /// A packet's flow (`tuple(skb)`), laid out as `net::TUPLE_*`.
@@ -44,10 +45,10 @@ pub enum Type {
     Netns,
     /// The netfilter hook a stack went through: a kernel stack id, named
     /// at print time from the frames (`FORWARD`).
-    NfHook,
+    NfHook(u8),
     /// The netfilter rules that matched in a namespace and hook: (netns
     /// inode, stack id), named at print time from the ruleset's counters.
-    NfRule,
+    NfRule(u8),
     /// A set of bits of enum `EnumId` (values are bit numbers).
     Flags(EnumId),
     /// Statements have no value.
@@ -67,7 +68,7 @@ impl Type {
             Type::Ip6 => 16,
             Type::Tuple | Type::Flow => crate::net::TUPLE_SIZE,
             Type::Ct => crate::net::CT_SIZE,
-            Type::NfRule => 16,
+            Type::NfRule(_) => 16,
             Type::Void => 0,
             _ => 8,
         }
@@ -76,7 +77,7 @@ impl Type {
     /// Values that live in memory (a pointer to them is passed around)
     /// rather than in a register.
     pub fn is_memory(&self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Ip6 | Type::Tuple | Type::Flow | Type::Ct | Type::NfRule)
+        matches!(self, Type::Str { .. } | Type::Ip6 | Type::Tuple | Type::Flow | Type::Ct | Type::NfRule(_))
     }
 
     pub fn is_integer(&self) -> bool {

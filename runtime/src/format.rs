@@ -18,7 +18,8 @@ use crate::symbols::KernelSymbols;
 pub struct Printer {
     pub enums: Vec<EnumDef>,
     pub syms: KernelSymbols,
-    pub stacks: Option<StackTraceMap<MapData>>,
+    /// Stack-trace maps by depth (0: full).
+    pub stacks: Vec<(u8, StackTraceMap<MapData>)>,
     netns_names: HashMap<u64, String>,
     rules: Option<RuleWatch>,
 }
@@ -41,7 +42,7 @@ fn c_string(bytes: &[u8]) -> String {
 }
 
 impl Printer {
-    pub fn new(enums: Vec<EnumDef>, stacks: Option<StackTraceMap<MapData>>, rules: Option<RuleWatch>) -> Printer {
+    pub fn new(enums: Vec<EnumDef>, stacks: Vec<(u8, StackTraceMap<MapData>)>, rules: Option<RuleWatch>) -> Printer {
         Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules }
     }
 
@@ -49,8 +50,8 @@ impl Printer {
         self.netns_names.entry(inode).or_insert_with(|| crate::netns::display(inode)).clone()
     }
 
-    fn hook(&mut self, stack: u64) -> Option<&'static str> {
-        let frames = self.stack(stack as i64);
+    fn hook(&mut self, depth: u8, stack: u64) -> Option<&'static str> {
+        let frames = self.stack_of(depth, stack as i64);
         net::hook_of(&frames)
     }
 
@@ -58,12 +59,17 @@ impl Printer {
         self.enums.get(id)?.values.iter().find(|(val, _)| *val == v).map(|(_, n)| n.as_str())
     }
 
-    /// Kernel stack frames of stack id `id`, innermost first.
+    /// Kernel stack frames of stack id `id` (full depth), innermost first.
     pub fn stack(&mut self, id: i64) -> Vec<String> {
+        self.stack_of(0, id)
+    }
+
+    /// Frames of stack id `id` in the map of `depth`.
+    pub fn stack_of(&mut self, depth: u8, id: i64) -> Vec<String> {
         if id < 0 {
             return vec![format!("[stack unavailable: error {id}]")];
         }
-        let ips: Vec<u64> = match &self.stacks {
+        let ips: Vec<u64> = match self.stacks.iter().find(|(d, _)| *d == depth).map(|(_, m)| m) {
             Some(map) => match map.get(&(id as u32), 0) {
                 Ok(trace) => trace.frames().iter().map(|f| f.ip).collect(),
                 Err(_) => return vec!["[stack evicted]".into()],
@@ -91,8 +97,8 @@ impl Printer {
             Type::Duration => duration(raw),
             Type::Ip4 => Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
             Type::Ip6 => bytes.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(|b| Ipv6Addr::from(b).to_string()).unwrap_or_default(),
-            Type::KStack => {
-                let frames = self.stack(raw as i64);
+            Type::KStack(depth) => {
+                let frames = self.stack_of(*depth, raw as i64);
                 frames.iter().map(|f| format!("\n    {f}")).collect::<String>() + "\n"
             }
             Type::UStack => format!("[user stack {}]", raw as i64),
@@ -100,9 +106,9 @@ impl Printer {
             Type::Flow => Flow::parse(bytes).text_both_ways(),
             Type::Ct => Conntrack::parse(bytes, &self.enums).text(),
             Type::Netns => self.netns(raw),
-            Type::NfHook => self.hook(raw).unwrap_or("-").to_string(),
-            Type::NfRule => {
-                let hook = self.hook(u64_at(bytes, 8));
+            Type::NfHook(depth) => self.hook(*depth, raw).unwrap_or("-").to_string(),
+            Type::NfRule(depth) => {
+                let hook = self.hook(*depth, u64_at(bytes, 8));
                 match (hook, self.rules.as_mut()) {
                     (None, _) => "-".into(),
                     (Some(h), Some(rules)) => rules.describe(raw, Some(h)),
@@ -120,7 +126,7 @@ impl Printer {
             Type::Int { signed: true, .. } => json!(raw as i64),
             Type::Int { .. } | Type::Duration => json!(raw),
             Type::Bool => json!(raw != 0),
-            Type::KStack => json!(self.stack(raw as i64)),
+            Type::KStack(depth) => json!(self.stack_of(*depth, raw as i64)),
             Type::Tuple | Type::Flow => Flow::parse(bytes).json(),
             Type::Ct => Conntrack::parse(bytes, &self.enums).json(),
             Type::Flags(id) => json!(net::flags(self.enums.get(*id), raw)),
@@ -191,7 +197,7 @@ mod tests {
     use super::*;
 
     fn printer() -> Printer {
-        Printer::new(vec![EnumDef { name: "r".into(), values: vec![(2, "NO_SOCKET".into())] }], None, None)
+        Printer::new(vec![EnumDef { name: "r".into(), values: vec![(2, "NO_SOCKET".into())] }], Vec::new(), None)
     }
 
     #[test]

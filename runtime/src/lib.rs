@@ -195,10 +195,12 @@ impl Session<'_> {
     }
 }
 
-/// Whether any event or map of the program holds a value of type `ty`.
-fn uses_type(artifact: &Artifact, ty: &Type) -> bool {
-    let in_events = artifact.events.iter().flat_map(|e| &e.fields).any(|f| f.ty == *ty);
-    let in_maps = artifact.maps.iter().any(|m| m.key.iter().any(|f| f.ty == *ty) || matches!(&m.kind, MapKind::Value(v) if v == ty));
+/// Whether any event or map of the program holds `nfrule` values (which
+/// need the rulesets read at start).
+fn uses_nfrule(artifact: &Artifact) -> bool {
+    let is = |ty: &Type| matches!(ty, Type::NfRule(_));
+    let in_events = artifact.events.iter().flat_map(|e| &e.fields).any(|f| is(&f.ty));
+    let in_maps = artifact.maps.iter().any(|m| m.key.iter().any(|f| is(&f.ty)) || matches!(&m.kind, MapKind::Value(v) if is(v)));
     in_events || in_maps
 }
 
@@ -232,14 +234,15 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         let raw = RawMap::new(raw_fd(&data), info.key_size, info.value_size, info.per_cpu);
         user_maps.push(UserMap { info: info.clone(), raw, _data: data });
     }
-    let stacks = match &artifact.stack_map {
-        Some(sym) => Some(StackTraceMap::try_from(Map::StackTraceMap(take(&mut ebpf, sym)?)).map_err(|e| RuntimeError::Other(e.to_string()))?),
-        None => None,
-    };
+    let mut stacks = Vec::new();
+    for (depth, sym) in &artifact.stack_maps {
+        let map = StackTraceMap::try_from(Map::StackTraceMap(take(&mut ebpf, sym)?)).map_err(|e| RuntimeError::Other(e.to_string()))?;
+        stacks.push((*depth, map));
+    }
     let mut session = Session {
         artifact,
         json: opts.json,
-        printer: Printer::new(artifact.enums.clone(), stacks, uses_type(artifact, &Type::NfRule).then(net::RuleWatch::start)),
+        printer: Printer::new(artifact.enums.clone(), stacks, uses_nfrule(artifact).then(net::RuleWatch::start)),
         maps: user_maps,
         events: 0,
         exit: false,

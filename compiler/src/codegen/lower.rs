@@ -19,7 +19,8 @@ type Result<T> = std::result::Result<T, CompileError>;
 pub struct Lowered {
     pub function: Function,
     pub scratch_size: u32,
-    pub uses_stacks: bool,
+    /// Depths of the stack maps the probe takes stacks into (0: full).
+    pub stack_depths: Vec<u8>,
 }
 
 /// A value: in a register, or in memory.
@@ -43,9 +44,9 @@ struct Lower<'a> {
     /// Where `return` jumps: innermost inlined fn last; empty = leave the probe.
     returns: Vec<BlockId>,
     exit: BlockId,
-    uses_stacks: bool,
-    /// Where the kernel and user stack ids are kept once taken.
-    stack_slots: [Option<Mem>; 2],
+    stack_depths: Vec<u8>,
+    /// Where each kind of stack's id is kept once taken.
+    stack_slots: Vec<(Builtin, Mem)>,
 }
 
 pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<EventInfo>) -> Result<Lowered> {
@@ -56,15 +57,15 @@ pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<Eve
         .iter()
         .map(|l| if l.ty.is_memory() { LocalSlot::Mem(b.alloc(layout::slot_size(&l.ty), l.span)) } else { LocalSlot::Reg(b.vreg()) })
         .collect();
-    let mut lw = Lower { b, maps, events, locals, returns: Vec::new(), exit, uses_stacks: false, stack_slots: [None, None] };
+    let mut lw = Lower { b, maps, events, locals, returns: Vec::new(), exit, stack_depths: Vec::new(), stack_slots: Vec::new() };
     lw.stmts(&probe.body)?;
     let end = lw.b.block();
     lw.b.jump(exit, probe.span, end);
     lw.b.f.blocks[exit].term = (Terminator::Exit { value: Operand::Imm(0) }, probe.span);
     let scratch_size = lw.b.scratch_size;
-    let uses_stacks = lw.uses_stacks;
+    let stack_depths = lw.stack_depths;
     let function = lw.b.finish(super::SCRATCH, exit, probe.span);
-    Ok(Lowered { function, scratch_size, uses_stacks })
+    Ok(Lowered { function, scratch_size, stack_depths })
 }
 
 /// A stack slot's value before the stack is taken (stack ids are >= 0,
@@ -335,18 +336,17 @@ impl Lower<'_> {
         Ok(v)
     }
 
-    /// The slot for `kstack` or `ustack`, set to `NOT_TAKEN` in the entry block.
+    /// The slot for `kstack(N)` or `ustack`, set to `NOT_TAKEN` in the entry block.
     fn stack_slot(&mut self, b: Builtin, span: Span) -> Mem {
-        let i = (b == Builtin::UStack) as usize;
-        if let Some(m) = self.stack_slots[i] {
-            return m;
+        if let Some((_, m)) = self.stack_slots.iter().find(|(k, _)| *k == b) {
+            return *m;
         }
         let m = self.b.alloc(8, span);
         let here = self.b.cur;
         self.b.cur = 1; // the body's first block, run once at entry
         self.b.prepend_store(m, Operand::Imm(NOT_TAKEN), span);
         self.b.cur = here;
-        self.stack_slots[i] = Some(m);
+        self.stack_slots.push((b, m));
         m
     }
 
@@ -374,7 +374,7 @@ impl Lower<'_> {
             }
             Builtin::Cpu => self.b.call(h::GET_SMP_PROCESSOR_ID, vec![], span),
             Builtin::Nsecs => self.b.call(h::KTIME_GET_NS, vec![], span),
-            Builtin::KStack | Builtin::UStack => {
+            Builtin::KStack(_) | Builtin::UStack => {
                 // Walking the stack is costly: once per run of the probe,
                 // remembered in a slot that starts out as `NOT_TAKEN`.
                 let slot = self.stack_slot(b, span);
@@ -382,8 +382,11 @@ impl Lower<'_> {
                 let (take, join) = (self.b.block(), self.b.block());
                 self.b.branch(Cond::Eq, v, Operand::Imm(NOT_TAKEN), take, join, span);
                 self.b.cur = take;
-                self.uses_stacks = true;
-                let m = self.b.map_ptr(super::STACKS, span);
+                let depth = if let Builtin::KStack(d) = b { d } else { 0 };
+                if !self.stack_depths.contains(&depth) {
+                    self.stack_depths.push(depth);
+                }
+                let m = self.b.map_ptr(&super::stack_map(depth), span);
                 // Kernel stacks skip the program's own frame: its address
                 // differs at each use, and would split identical stacks.
                 // Stacks that hash alike are taken as equal (no frame compare).
@@ -838,8 +841,8 @@ impl Lower<'_> {
         let mut types: Vec<Type> = args.iter().map(|a| a.ty.clone()).collect();
         let mut vals = args.iter().map(|a| self.expr(a)).collect::<Result<Vec<_>>>()?;
         if let Output::Stack = output {
-            types = vec![Type::KStack];
-            vals = vec![Val::Reg(self.builtin(Builtin::KStack, span)?)];
+            types = vec![Type::KStack(0)];
+            vals = vec![Val::Reg(self.builtin(Builtin::KStack(0), span)?)];
         }
         let (fields, size) = layout::fields(&types, EVENT_HEADER);
         let id = self.events.len();

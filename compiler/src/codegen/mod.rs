@@ -14,7 +14,15 @@ use crate::elf::{self, MapDef, ProgramDef};
 use crate::error::CompileError;
 
 pub const RINGBUF: &str = "ntr_events";
-pub const STACKS: &str = "ntr_stacks";
+/// The stack-trace map for stacks of `depth` frames (0: the full depth):
+/// the kernel walks only as many frames as the map's values hold.
+pub fn stack_map(depth: u8) -> String {
+    if depth == 0 {
+        "ntr_stacks".into()
+    } else {
+        format!("ntr_stacks_{depth}")
+    }
+}
 pub const COUNTERS_MAP: &str = "ntr_counters";
 pub const SCRATCH: &str = "ntr_scratch";
 
@@ -77,12 +85,16 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
     let mut programs = Vec::new();
     let mut compiled = Vec::new();
     let mut scratch = 0;
-    let mut stacks = false;
+    let mut stacks: Vec<u8> = Vec::new();
     for (i, probe) in program.probes.iter().enumerate() {
         let sym = symbol(i, &probe.name);
         let out = lower::lower(probe, &sym, &maps, &mut events)?;
         scratch = scratch.max(out.scratch_size);
-        stacks |= out.uses_stacks;
+        for d in &out.stack_depths {
+            if !stacks.contains(d) {
+                stacks.push(*d);
+            }
+        }
         let code = crate::encode::compile(&out.function)?;
         programs.push(ProgramInfo {
             symbol: sym,
@@ -110,8 +122,9 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
     let def = |symbol: &str, map_type, key_size, value_size, max_entries| MapDef { symbol: symbol.into(), map_type, key_size, value_size, max_entries, flags: 0 };
     defs.push(def(RINGBUF, RINGBUF_TYPE, 0, 0, RINGBUF_BYTES));
     defs.push(def(COUNTERS_MAP, PERCPU_ARRAY, 4, 8, COUNTERS));
-    if stacks {
-        defs.push(def(STACKS, STACK_TRACE, 4, STACK_DEPTH * 8, 4096));
+    for &depth in &stacks {
+        let frames = if depth == 0 { STACK_DEPTH } else { depth as u32 };
+        defs.push(def(&stack_map(depth), STACK_TRACE, 4, frames * 8, 4096));
     }
     if scratch > 0 {
         defs.push(def(SCRATCH, PERCPU_ARRAY, 4, scratch.div_ceil(8) * 8, 1));
@@ -129,7 +142,7 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
         events,
         enums: program.enums.clone(),
         ringbuf: RINGBUF.into(),
-        stack_map: stacks.then(|| STACKS.to_string()),
+        stack_maps: stacks.iter().map(|&d| (d, stack_map(d))).collect(),
         counters: COUNTERS_MAP.into(),
     })
 }

@@ -103,10 +103,20 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             }
         }
         n if super::net::NET_FNS.contains(&n) => super::net::check_net_call(cx, p, name, args, span),
-        "kstack" | "ustack" => {
-            arity(name, args.len(), 0, 0, span, &format!("{}()", name.name))?;
-            let (b, ty) = if name.name == "kstack" { (Builtin::KStack, Type::KStack) } else { (Builtin::UStack, Type::UStack) };
-            Ok(Expr { kind: T::Builtin(b), ty, span })
+        "ustack" => {
+            arity(name, args.len(), 0, 0, span, "ustack()")?;
+            Ok(Expr { kind: T::Builtin(Builtin::UStack), ty: Type::UStack, span })
+        }
+        "kstack" => {
+            // `kstack(N)`: only the innermost N frames, much cheaper to take.
+            let a = positional(name, args)?;
+            arity(name, a.len(), 0, 1, span, "kstack() or kstack(frames)")?;
+            let depth = match a.first().map(|e| &e.kind) {
+                None => 0,
+                Some(A::Int(n)) if (1..=127).contains(n) => *n as u8,
+                Some(_) => return Err(Diagnostic::error("the depth of `kstack` must be a number from 1 to 127", a[0].span, "not a constant depth")),
+            };
+            Ok(Expr { kind: T::Builtin(Builtin::KStack(depth)), ty: Type::KStack(depth), span })
         }
         n if AGG_FNS.contains(&n) => Err(Diagnostic::error(format!("`{n}()` is an aggregation"), span, "only valid as a map's value")
             .with_help(format!("assign it to a map, e.g. `@x[comm] = {n}({})`", if n == "count" { "" } else { "value" }))),

@@ -39,11 +39,11 @@ pub(crate) fn check_net_call(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, ar
         "nfhook" => {
             let [stack] = one(name, &positional, span, "nfhook(kstack)")?;
             let v = check_expr(cx, p, stack, None)?;
-            if v.ty != Type::KStack {
+            let Type::KStack(depth) = v.ty else {
                 return Err(Diagnostic::error(format!("`nfhook` needs a kernel stack, not a {}", type_name(&v.ty)), v.span, "not a kstack")
                     .with_help("the hook is read from the stack's frames: `nfhook(kstack)`"));
-            }
-            Ok(Expr { ty: Type::NfHook, span, ..v })
+            };
+            Ok(Expr { ty: Type::NfHook(depth), span, ..v })
         }
         "nfrule" => {
             if positional.len() != 2 {
@@ -55,10 +55,10 @@ pub(crate) fn check_net_call(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, ar
                     .with_help("e.g. `nfrule(netns(skb), kstack)`"));
             }
             let stack = check_expr(cx, p, positional[1], None)?;
-            if stack.ty != Type::KStack {
+            let Type::KStack(depth) = stack.ty else {
                 return Err(Diagnostic::error(format!("`nfrule` needs a kernel stack, not a {}", type_name(&stack.ty)), stack.span, "not a kstack"));
-            }
-            Ok(mk(T::Pack(vec![ns, stack]), Type::NfRule, span))
+            };
+            Ok(mk(T::Pack(vec![ns, stack]), Type::NfRule(depth), span))
         }
         _ => {
             let usage = format!("{}(skb)", name.name);
