@@ -33,11 +33,12 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut Option<
     let missing = || RuntimeError::Other(format!("program {} missing from the object", program.symbol));
     let prog = ebpf.program_mut(&program.symbol).ok_or_else(missing)?;
     let wrong = |e: ProgramError| RuntimeError::Other(format!("program {}: {e}", program.symbol));
-    let kernel_btf = |btf: &mut Option<Btf>| -> Result<Btf, RuntimeError> {
+    // Parsed once, when the first typed probe needs it: it is large.
+    let kernel_btf = |btf: &mut Option<Btf>| -> Result<(), RuntimeError> {
         if btf.is_none() {
             *btf = Some(Btf::from_sys_fs().map_err(|e| RuntimeError::Other(format!("cannot read kernel BTF: {e}")))?);
         }
-        Ok(btf.clone().expect("just set"))
+        Ok(())
     };
     match &program.attach {
         Attach::Begin | Attach::End => {
@@ -50,9 +51,9 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut Option<
             p.attach(name).map_err(|e| attach_error(program, e, None))?;
         }
         Attach::TpBtf { name, .. } => {
-            let btf = kernel_btf(btf)?;
+            kernel_btf(btf)?;
             let p: &mut BtfTracePoint = prog.try_into().map_err(wrong)?;
-            p.load(name, &btf).map_err(|e| load_error(program, e))?;
+            p.load(name, btf.as_ref().expect("parsed above")).map_err(|e| load_error(program, e))?;
             p.attach().map_err(|e| attach_error(program, e, None))?;
         }
         Attach::Tracepoint { category, name } => {
@@ -89,15 +90,15 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut Option<
             p.attach(function, 0).map_err(|e| attach_error(program, e, None))?;
         }
         Attach::Fentry { function } => {
-            let btf = kernel_btf(btf)?;
+            kernel_btf(btf)?;
             let p: &mut FEntry = prog.try_into().map_err(wrong)?;
-            p.load(function, &btf).map_err(|e| load_error(program, e))?;
+            p.load(function, btf.as_ref().expect("parsed above")).map_err(|e| load_error(program, e))?;
             p.attach().map_err(|e| attach_error(program, e, None))?;
         }
         Attach::Fexit { function } => {
-            let btf = kernel_btf(btf)?;
+            kernel_btf(btf)?;
             let p: &mut FExit = prog.try_into().map_err(wrong)?;
-            p.load(function, &btf).map_err(|e| load_error(program, e))?;
+            p.load(function, btf.as_ref().expect("parsed above")).map_err(|e| load_error(program, e))?;
             p.attach().map_err(|e| attach_error(program, e, None))?;
         }
         Attach::Uprobe { path, symbol, offset, .. } => {

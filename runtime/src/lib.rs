@@ -214,7 +214,9 @@ fn poll(fd: RawFd, timeout: Duration) {
 pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
     raise_memlock();
     let signals = Signals::install();
-    let mut ebpf = aya::EbpfLoader::new().load(&artifact.elf).map_err(|e| {
+    // The object carries no BTF relocations: the loader needs no kernel BTF
+    // (parsing it costs tens of milliseconds and megabytes).
+    let mut ebpf = aya::EbpfLoader::new().btf(None).load(&artifact.elf).map_err(|e| {
         let text = e.to_string();
         if text.contains("Operation not permitted") {
             RuntimeError::Privileges { message: format!("cannot create BPF maps: {text}: ntr needs root, or CAP_BPF and CAP_PERFMON") }
