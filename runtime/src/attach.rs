@@ -9,6 +9,31 @@ use ntr_lang::tir::Attach;
 
 use crate::RuntimeError;
 
+/// The kernel's BTF for typed attach points, parsed on another thread from
+/// the start of a run: aya's parse of it is the slowest step of starting.
+pub struct KernelBtf {
+    pending: Option<std::thread::JoinHandle<Result<Btf, String>>>,
+    btf: Option<Btf>,
+}
+
+impl KernelBtf {
+    pub fn start(needed: bool) -> KernelBtf {
+        let pending = needed.then(|| std::thread::spawn(|| Btf::from_sys_fs().map_err(|e| e.to_string())));
+        KernelBtf { pending, btf: None }
+    }
+
+    fn get(&mut self) -> Result<&Btf, RuntimeError> {
+        if self.btf.is_none() {
+            let parsed = match self.pending.take() {
+                Some(thread) => thread.join().unwrap_or_else(|_| Err("the BTF parser panicked".into())),
+                None => Btf::from_sys_fs().map_err(|e| e.to_string()),
+            };
+            self.btf = Some(parsed.map_err(|e| RuntimeError::Other(format!("cannot read kernel BTF: {e}")))?);
+        }
+        Ok(self.btf.as_ref().expect("set above"))
+    }
+}
+
 /// Turn a load failure into a verifier or privilege error.
 pub fn load_error(program: &ProgramInfo, e: ProgramError) -> RuntimeError {
     match e {
@@ -29,17 +54,10 @@ fn attach_error(program: &ProgramInfo, e: impl std::fmt::Display, hint: Option<&
 }
 
 /// Load `program`; attach it unless it is `begin`/`end` (run by test-run).
-pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut Option<Btf>) -> Result<(), RuntimeError> {
+pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut KernelBtf) -> Result<(), RuntimeError> {
     let missing = || RuntimeError::Other(format!("program {} missing from the object", program.symbol));
     let prog = ebpf.program_mut(&program.symbol).ok_or_else(missing)?;
     let wrong = |e: ProgramError| RuntimeError::Other(format!("program {}: {e}", program.symbol));
-    // Parsed once, when the first typed probe needs it: it is large.
-    let kernel_btf = |btf: &mut Option<Btf>| -> Result<(), RuntimeError> {
-        if btf.is_none() {
-            *btf = Some(Btf::from_sys_fs().map_err(|e| RuntimeError::Other(format!("cannot read kernel BTF: {e}")))?);
-        }
-        Ok(())
-    };
     match &program.attach {
         Attach::Begin | Attach::End => {
             let p: &mut RawTracePoint = prog.try_into().map_err(wrong)?;
@@ -51,9 +69,8 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut Option<
             p.attach(name).map_err(|e| attach_error(program, e, None))?;
         }
         Attach::TpBtf { name, .. } => {
-            kernel_btf(btf)?;
             let p: &mut BtfTracePoint = prog.try_into().map_err(wrong)?;
-            p.load(name, btf.as_ref().expect("parsed above")).map_err(|e| load_error(program, e))?;
+            p.load(name, btf.get()?).map_err(|e| load_error(program, e))?;
             p.attach().map_err(|e| attach_error(program, e, None))?;
         }
         Attach::Tracepoint { category, name } => {
@@ -90,15 +107,13 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut Option<
             p.attach(function, 0).map_err(|e| attach_error(program, e, None))?;
         }
         Attach::Fentry { function } => {
-            kernel_btf(btf)?;
             let p: &mut FEntry = prog.try_into().map_err(wrong)?;
-            p.load(function, btf.as_ref().expect("parsed above")).map_err(|e| load_error(program, e))?;
+            p.load(function, btf.get()?).map_err(|e| load_error(program, e))?;
             p.attach().map_err(|e| attach_error(program, e, None))?;
         }
         Attach::Fexit { function } => {
-            kernel_btf(btf)?;
             let p: &mut FExit = prog.try_into().map_err(wrong)?;
-            p.load(function, btf.as_ref().expect("parsed above")).map_err(|e| load_error(program, e))?;
+            p.load(function, btf.get()?).map_err(|e| load_error(program, e))?;
             p.attach().map_err(|e| attach_error(program, e, None))?;
         }
         Attach::Uprobe { path, symbol, offset, .. } => {

@@ -213,6 +213,8 @@ fn poll(fd: RawFd, timeout: Duration) {
 /// Load, attach, stream events until exit()/duration/signal, then print maps.
 pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
     raise_memlock();
+    let typed = artifact.programs.iter().any(|p| matches!(p.attach, Attach::TpBtf { .. } | Attach::Fentry { .. } | Attach::Fexit { .. }));
+    let mut btf = attach::KernelBtf::start(typed);
     let signals = Signals::install();
     // The object carries no BTF relocations: the loader needs no kernel BTF
     // (parsing it costs tens of milliseconds and megabytes).
@@ -250,7 +252,6 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         exit: false,
     };
 
-    let mut btf = None;
     let mut attached = 0;
     for p in &artifact.programs {
         attach::load_and_attach(&mut ebpf, p, &mut btf)?;
