@@ -47,7 +47,8 @@ per_event() {
     local pps
     pps=$(python3 bench/udp_flood.py 39999 3)
     bpftool -j prog show > "$work/progs.json"
-    kill -INT $pid; wait $pid || true
+    # SIGTERM: background jobs of a script ignore SIGINT.
+    kill -TERM $pid; wait $pid || true
     python3 - "$work/progs.json" "$prefix" "$pps" <<'PY'
 import json, sys
 progs = [p for p in json.load(open(sys.argv[1])) if p.get("name", "").startswith(sys.argv[2])]
@@ -66,7 +67,7 @@ base_pps=$(python3 bench/udp_flood.py 39999 3)
 pid=$!
 sleep 3
 filtered_pps=$(python3 bench/udp_flood.py 39999 3)
-kill -INT $pid; wait $pid || true
+kill -TERM $pid; wait $pid || true
 python3 -c "print(f'nothing attached {$base_pps} pkt/s, filtered dropwatch {$filtered_pps} pkt/s, ratio = {$filtered_pps/$base_pps:.3f}')"
 
 echo "== dropwatch unfiltered (flows, conntrack, hook, backtraces) against bpftrace @[kstack, args->reason] = count()"

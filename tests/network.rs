@@ -24,7 +24,7 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     });
     run.ok();
     let out = &run.stdout;
-    let line = out.lines().find(|l| l.starts_with("drop ") && l.contains("tcp 10.0.2.2:9418 -> 10.0.1.2:")).unwrap_or_else(|| panic!("no drop of the server's packets:\n{out}"));
+    let line = out.lines().find(|l| l.contains("us drop ") && l.contains("tcp 10.0.2.2:9418 -> 10.0.1.2:")).unwrap_or_else(|| panic!("no drop of the server's packets:\n{out}"));
     assert!(line.contains(&format!("{}/srv0", inc.node)), "namespace and device: {line}");
     assert!(line.contains("at nft_do_chain+0x") || line.contains("at nf_hook_slow+0x"), "drop site: {line}");
     assert!(line.contains("reason NETFILTER_DROP"), "{line}");
@@ -47,7 +47,7 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
 #[test]
 fn dropwatch_shows_ipv6_flows_and_filters_by_protocol_and_port() {
     let _k = kernel_lock();
-    let run = run_with(&["run", "dropwatch", "-p", "port=9", "-p", "proto=udp", "--duration", "2s"], || {
+    let run = run_with(&["run", "dropwatch", "-p", "port=9", "-p", "proto=udp", "-p", "dst=::1/128", "--duration", "2s"], || {
         let sock = std::net::UdpSocket::bind("[::1]:0").expect("bind ::1");
         for _ in 0..3 {
             sock.send_to(b"ping", "[::1]:9").expect("send");
@@ -57,7 +57,7 @@ fn dropwatch_shows_ipv6_flows_and_filters_by_protocol_and_port() {
         let _ = std::net::TcpStream::connect("[::1]:9");
     });
     run.ok();
-    let drops: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("drop ")).collect();
+    let drops: Vec<&str> = run.stdout.lines().filter(|l| l.contains("us drop ")).collect();
     assert_eq!(drops.len(), 3, "{}", run.stdout);
     for d in drops {
         assert!(d.contains("udp [::1]:") && d.contains(" -> [::1]:9 "), "{d}");
@@ -179,11 +179,26 @@ fn dropwatch_rate_limits_lines_and_counts_the_rest() {
     let _k = kernel_lock();
     let run = run_with(&["run", "dropwatch", "-p", "port=39415", "-p", "rate=5", "--duration", "2s"], || udp_to_closed_port(39_415, 40, 8));
     run.ok();
-    let lines = run.stdout.lines().filter(|l| l.starts_with("drop ")).count();
+    let lines = run.stdout.lines().filter(|l| l.contains("us drop ")).count();
     // The 40 drops take milliseconds: one per-second window, two at most.
     assert!((5..=10).contains(&lines), "{lines} lines:\n{}", run.stdout);
     let suppressed = row_value(&run.stdout, &["@suppressed:"]).unwrap_or_else(|| panic!("{}", run.stdout));
     assert_eq!(lines as u64 + suppressed, 40, "{}", run.stdout);
     assert_eq!(row_value(&run.stdout, &["@drops[__udp4_lib_rcv+0x", "NO_SOCKET, -]"]), Some(40), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn icmp_errors_carry_the_flow_they_answer() {
+    let _k = kernel_lock();
+    let script = "on net_dev_xmit if tuple(skb).proto == 1 || tuple(skb).proto == 58 { printf(\"%s\\n\", tuple(skb)); }";
+    let run = run_with(&["-e", script, "--duration", "2s"], || {
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"v4", "127.0.0.1:39416").unwrap();
+        std::net::UdpSocket::bind("[::1]:0").unwrap().send_to(b"v6", "[::1]:39416").unwrap();
+    });
+    run.ok();
+    let out = &run.stdout;
+    assert!(out.lines().any(|l| l.starts_with("icmp 127.0.0.1 -> 127.0.0.1 type 3 code 3 about udp 127.0.0.1:") && l.ends_with(" -> 127.0.0.1:39416")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("icmpv6 ::1 -> ::1 type 1 code 4 about udp [::1]:") && l.ends_with(" -> [::1]:39416")), "{out}");
     assert_nothing_left();
 }

@@ -2,8 +2,10 @@
 //! builds them in BPF) and the runtime (which prints them), and the names
 //! of their parts.
 
-/// `tuple(skb)`: 40 bytes.
-pub const TUPLE_SIZE: u32 = 40;
+/// `tuple(skb)`: a flow of 40 bytes, then for an ICMP error the flow of
+/// the packet it answers (`TUPLE_INNER`, zero otherwise).
+pub const TUPLE_SIZE: u32 = 80;
+pub const TUPLE_INNER: u32 = 40;
 /// Address family: 2 (AF_INET), 10 (AF_INET6), 0 when not IP.
 pub const TUPLE_FAMILY: u32 = 0;
 /// IP protocol number (6 tcp, 17 udp, 1 icmp, 58 icmpv6, …).
@@ -16,8 +18,8 @@ pub const TUPLE_DPORT: u32 = 4;
 pub const TUPLE_SADDR: u32 = 8;
 pub const TUPLE_DADDR: u32 = 24;
 
-/// `ct(skb)`: 56 bytes.
-pub const CT_SIZE: u32 = 56;
+/// `ct(skb)`: up to the original-direction tuple at `CT_ORIG`.
+pub const CT_SIZE: u32 = CT_ORIG + TUPLE_SIZE;
 /// `ip_conntrack_info` (0…7), or `CT_INVALID` when the skb has no entry.
 pub const CT_STATE: u32 = 0;
 /// `enum tcp_conntrack` of the entry (TCP flows only).

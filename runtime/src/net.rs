@@ -33,12 +33,16 @@ pub struct Flow {
     pub dst: String,
     pub sport: u16,
     pub dport: u16,
+    /// The packet an ICMP error answers.
+    pub about: Option<Box<Flow>>,
 }
 
 impl Flow {
     pub fn parse(b: &[u8]) -> Flow {
         let family = b.first().copied().unwrap_or(0);
+        let quoted = b.get(TUPLE_INNER as usize..).filter(|q| q.first().is_some_and(|f| *f != 0));
         Flow {
+            about: quoted.map(|q| Box::new(Flow::parse(&q[..q.len().min(TUPLE_INNER as usize)]))),
             family,
             proto: b.get(TUPLE_PROTO as usize).copied().unwrap_or(0),
             src: addr(b, TUPLE_SADDR, family),
@@ -68,7 +72,8 @@ impl Flow {
         }
         let end = |a: &str, port: u16| if self.family == AF_INET6 { format!("[{a}]:{port}") } else { format!("{a}:{port}") };
         if is_icmp(self.proto) {
-            format!("{} {} {arrow} {} type {} code {}", self.proto_name(), self.src, self.dst, self.sport, self.dport)
+            let about = self.about.as_ref().map(|a| format!(" about {}", a.text())).unwrap_or_default();
+            format!("{} {} {arrow} {} type {} code {}{about}", self.proto_name(), self.src, self.dst, self.sport, self.dport)
         } else if matches!(self.proto, 6 | 17 | 132 | 136) {
             format!("{} {} {arrow} {}", self.proto_name(), end(&self.src, self.sport), end(&self.dst, self.dport))
         } else {
@@ -84,6 +89,9 @@ impl Flow {
         if is_icmp(self.proto) {
             v["type"] = json!(self.sport);
             v["code"] = json!(self.dport);
+            if let Some(a) = &self.about {
+                v["about"] = a.json();
+            }
         } else {
             v["sport"] = json!(self.sport);
             v["dport"] = json!(self.dport);

@@ -582,7 +582,10 @@ impl Lower<'_> {
                 let src = self.mem(base)?;
                 let m = self.b.alloc(len, span);
                 self.b.zero(m, 0, len, span);
-                self.b.copy_bytes(m, 0, src, *offset, e.ty.size(), span);
+                // A part may be shorter than its type (a conntrack entry's
+                // tuple has no ICMP quote): the rest stays zero.
+                let n = e.ty.size().min(src.len.saturating_sub(*offset));
+                self.b.copy_bytes(m, 0, src, *offset, n, span);
                 m
             }
             ExprKind::Pack(parts) => {

@@ -45,7 +45,8 @@ impl Lower<'_> {
     /// `tuple(skb)`: IPv4/IPv6 addresses and protocol from the network
     /// header, ports (or ICMP type/code) from the transport header, found
     /// from `transport_header` when the stack has set it, else right after
-    /// the IP header (no IPv6 extension headers).
+    /// the IP header (no IPv6 extension headers). An ICMP error also gets
+    /// the flow of the packet it answers (`TUPLE_INNER`).
     pub(super) fn skb_tuple(&mut self, skb: &Expr, l: &SkbLayout, span: Span) -> Result<Mem> {
         let out = self.b.alloc(TUPLE_SIZE, span);
         self.b.zero(out, 0, TUPLE_SIZE, span);
@@ -66,44 +67,8 @@ impl Lower<'_> {
         self.require(Cond::Ne, nh, Operand::Imm(UNSET), done, span);
         let ip = self.b.copy(head, span);
         self.b.alu(AluOp::Add, ip, Operand::Reg(nh), span);
-        let hdr = self.b.alloc(40, span);
-        let dst = self.b.ptr(hdr, 0, span);
-        let r = self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(40), Operand::Reg(ip)], span);
-        self.require(Cond::Eq, r, Operand::Imm(0), done, span);
+        let (l4proto, l4off) = self.ip_header(out, 0, ip, done, span);
 
-        let first = self.b.load(hdr, 0, Size::B, span);
-        let version = self.b.copy(first, span);
-        self.b.alu(AluOp::Rsh, version, Operand::Imm(4), span);
-        let (v4, not4, v6, l4) = (self.b.block(), self.b.block(), self.b.block(), self.b.block());
-        let (l4proto, l4off) = (self.b.vreg(), self.b.vreg());
-        self.b.branch(Cond::Eq, version, Operand::Imm(4), v4, not4, span);
-        self.b.cur = not4;
-        self.b.branch(Cond::Eq, version, Operand::Imm(6), v6, done, span);
-
-        self.b.cur = v4;
-        self.b.store(out, TUPLE_FAMILY, Operand::Imm(AF_INET as i32), Size::B, span);
-        let p = self.b.load(hdr, 9, Size::B, span);
-        self.b.emit(Inst::Mov { dst: l4proto, src: Operand::Reg(p) }, span);
-        for (from, to) in [(12, TUPLE_SADDR), (16, TUPLE_DADDR)] {
-            let a = self.b.load(hdr, from, Size::W, span);
-            self.b.store(out, to, Operand::Reg(a), Size::W, span);
-        }
-        self.b.emit(Inst::Mov { dst: l4off, src: Operand::Reg(first) }, span);
-        self.b.alu(AluOp::And, l4off, Operand::Imm(0xf), span);
-        self.b.alu(AluOp::Lsh, l4off, Operand::Imm(2), span);
-        self.b.jump(l4, span, v6);
-
-        self.b.store(out, TUPLE_FAMILY, Operand::Imm(AF_INET6 as i32), Size::B, span);
-        let p = self.b.load(hdr, 6, Size::B, span);
-        self.b.emit(Inst::Mov { dst: l4proto, src: Operand::Reg(p) }, span);
-        for i in (0..32).step_by(8) {
-            let a = self.b.load(hdr, 8 + i, Size::DW, span);
-            self.b.store(out, TUPLE_SADDR + i, Operand::Reg(a), Size::DW, span);
-        }
-        self.b.emit(Inst::Mov { dst: l4off, src: Operand::Imm(40) }, span);
-        self.b.jump(l4, span, l4);
-
-        self.b.store(out, TUPLE_PROTO, Operand::Reg(l4proto), Size::B, span);
         // A transport header set past the network header is authoritative.
         let (use_th, ports) = (self.b.block(), self.b.block());
         let set = self.b.block();
@@ -114,7 +79,84 @@ impl Lower<'_> {
         self.b.emit(Inst::Mov { dst: l4off, src: Operand::Reg(th) }, span);
         self.b.alu(AluOp::Sub, l4off, Operand::Reg(nh), span);
         self.b.jump(ports, span, ports);
+        let l4 = self.b.copy(ip, span);
+        self.b.alu(AluOp::Add, l4, Operand::Reg(l4off), span);
+        let icmp_type = self.transport(out, 0, l4proto, l4, done, span);
 
+        // ICMP errors (v4: unreachable, time exceeded, parameter problem;
+        // v6: the same plus packet too big) quote the packet they answer
+        // after their 8-byte header.
+        let (inner, check6) = (self.b.block(), self.b.block());
+        let is4 = self.b.block();
+        self.b.branch(Cond::Eq, l4proto, Operand::Imm(1), is4, check6, span);
+        self.b.cur = is4;
+        for t in [3, 11] {
+            let next = self.b.block();
+            self.b.branch(Cond::Eq, icmp_type, Operand::Imm(t), inner, next, span);
+            self.b.cur = next;
+        }
+        self.b.branch(Cond::Eq, icmp_type, Operand::Imm(12), inner, done, span);
+        self.b.cur = check6;
+        self.require(Cond::Eq, l4proto, Operand::Imm(58), done, span);
+        self.require(Cond::Ge, icmp_type, Operand::Imm(1), done, span);
+        self.b.branch(Cond::Le, icmp_type, Operand::Imm(4), inner, done, span);
+        self.b.cur = inner;
+        let quoted = self.b.copy(l4, span);
+        self.b.alu(AluOp::Add, quoted, Operand::Imm(8), span);
+        let (p, off) = self.ip_header(out, TUPLE_INNER, quoted, done, span);
+        self.b.alu(AluOp::Add, off, Operand::Reg(quoted), span);
+        self.transport(out, TUPLE_INNER, p, off, done, span);
+        self.b.jump(done, span, done);
+        Ok(out)
+    }
+
+    /// Parse the IPv4/IPv6 header at kernel address `ip` into the tuple at
+    /// `base` of `out` (family, protocol, addresses); returns the protocol
+    /// and the header's length. Continues at `done` when it is not IP.
+    fn ip_header(&mut self, out: Mem, base: u32, ip: Vreg, done: BlockId, span: Span) -> (Vreg, Vreg) {
+        let hdr = self.b.alloc(40, span);
+        let dst = self.b.ptr(hdr, 0, span);
+        let r = self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(40), Operand::Reg(ip)], span);
+        self.require(Cond::Eq, r, Operand::Imm(0), done, span);
+        let first = self.b.load(hdr, 0, Size::B, span);
+        let version = self.b.copy(first, span);
+        self.b.alu(AluOp::Rsh, version, Operand::Imm(4), span);
+        let (v4, not4, v6, parsed) = (self.b.block(), self.b.block(), self.b.block(), self.b.block());
+        let (l4proto, l4off) = (self.b.vreg(), self.b.vreg());
+        self.b.branch(Cond::Eq, version, Operand::Imm(4), v4, not4, span);
+        self.b.cur = not4;
+        self.b.branch(Cond::Eq, version, Operand::Imm(6), v6, done, span);
+
+        self.b.cur = v4;
+        self.b.store(out, base + TUPLE_FAMILY, Operand::Imm(AF_INET as i32), Size::B, span);
+        let p = self.b.load(hdr, 9, Size::B, span);
+        self.b.emit(Inst::Mov { dst: l4proto, src: Operand::Reg(p) }, span);
+        for (from, to) in [(12, TUPLE_SADDR), (16, TUPLE_DADDR)] {
+            let a = self.b.load(hdr, from, Size::W, span);
+            self.b.store(out, base + to, Operand::Reg(a), Size::W, span);
+        }
+        self.b.emit(Inst::Mov { dst: l4off, src: Operand::Reg(first) }, span);
+        self.b.alu(AluOp::And, l4off, Operand::Imm(0xf), span);
+        self.b.alu(AluOp::Lsh, l4off, Operand::Imm(2), span);
+        self.b.jump(parsed, span, v6);
+
+        self.b.store(out, base + TUPLE_FAMILY, Operand::Imm(AF_INET6 as i32), Size::B, span);
+        let p = self.b.load(hdr, 6, Size::B, span);
+        self.b.emit(Inst::Mov { dst: l4proto, src: Operand::Reg(p) }, span);
+        for i in (0..32).step_by(8) {
+            let a = self.b.load(hdr, 8 + i, Size::DW, span);
+            self.b.store(out, base + TUPLE_SADDR + i, Operand::Reg(a), Size::DW, span);
+        }
+        self.b.emit(Inst::Mov { dst: l4off, src: Operand::Imm(40) }, span);
+        self.b.jump(parsed, span, parsed);
+        self.b.store(out, base + TUPLE_PROTO, Operand::Reg(l4proto), Size::B, span);
+        (l4proto, l4off)
+    }
+
+    /// Ports (or ICMP type and code) of the transport header at kernel
+    /// address `l4` into the tuple at `base` of `out`; returns the first
+    /// byte (the ICMP type). Continues at `done` for other protocols.
+    fn transport(&mut self, out: Mem, base: u32, l4proto: Vreg, l4: Vreg, done: BlockId, span: Span) -> Vreg {
         let read = self.b.block();
         for p in [6, 17, 132, 136, 1, 58] {
             let next = self.b.block();
@@ -124,12 +166,10 @@ impl Lower<'_> {
         self.b.jump(done, span, read);
         let l4hdr = self.b.alloc(8, span);
         self.b.zero(l4hdr, 0, 8, span);
-        let src = self.b.copy(ip, span);
-        self.b.alu(AluOp::Add, src, Operand::Reg(l4off), span);
         let dst = self.b.ptr(l4hdr, 0, span);
-        let r = self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(4), Operand::Reg(src)], span);
+        let r = self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(4), Operand::Reg(l4)], span);
         self.require(Cond::Eq, r, Operand::Imm(0), done, span);
-        let (icmp_fields, port_fields) = (self.b.block(), self.b.block());
+        let (icmp_fields, port_fields, next) = (self.b.block(), self.b.block(), self.b.block());
         let not1 = self.b.block();
         self.b.branch(Cond::Eq, l4proto, Operand::Imm(1), icmp_fields, not1, span);
         self.b.cur = not1;
@@ -137,16 +177,16 @@ impl Lower<'_> {
         self.b.cur = icmp_fields;
         for (from, to) in [(0, TUPLE_SPORT), (1, TUPLE_DPORT)] {
             let v = self.b.load(l4hdr, from, Size::B, span);
-            self.b.store(out, to, Operand::Reg(v), Size::H, span);
+            self.b.store(out, base + to, Operand::Reg(v), Size::H, span);
         }
-        self.b.jump(done, span, port_fields);
+        self.b.jump(next, span, port_fields);
         for (from, to) in [(0, TUPLE_SPORT), (2, TUPLE_DPORT)] {
             let v = self.b.load(l4hdr, from, Size::H, span);
             self.swap16(v, span);
-            self.b.store(out, to, Operand::Reg(v), Size::H, span);
+            self.b.store(out, base + to, Operand::Reg(v), Size::H, span);
         }
-        self.b.jump(done, span, done);
-        Ok(out)
+        self.b.jump(next, span, next);
+        self.b.load(l4hdr, 0, Size::B, span)
     }
 
     /// `tuple(sk)`: family, protocol, local then remote address and port.
