@@ -70,8 +70,17 @@ pub enum Command {
         #[command(flatten)]
         params: ParamArgs,
     },
-    /// List probes matching a glob (`ntr list 'kfree*'`), or `ntr list scripts`
+    /// List probes matching a glob (`ntr list 'kfree*'`, `ntr list 'tracepoint:skb:*'`)
+    /// with the attach method this kernel allows, or `ntr list scripts`
     List { pattern: Option<String> },
+    /// A probe's arguments and types (`ntr info kfree_skb`), or a struct's
+    /// fields (`ntr info struct sk_buff`)
+    Info {
+        #[arg(required = true, num_args = 1..=2)]
+        what: Vec<String>,
+    },
+    /// Print a shell completion script: `ntr completions bash > /etc/bash_completion.d/ntr`
+    Completions { shell: clap_complete::Shell },
     /// Show a stdlib script's help, or ntr's
     Help { name: Option<String> },
 }
@@ -111,7 +120,13 @@ pub fn dispatch(cli: Cli) -> u8 {
             Ok(s) => pipeline::compile(s, &params.params, output.as_deref(), dump),
             Err(d) => report::global(&d),
         },
-        Some(Command::List { pattern }) => pipeline::list(pattern.as_deref()),
+        Some(Command::List { pattern }) => crate::discover::list(pattern.as_deref()),
+        Some(Command::Info { what }) => crate::discover::info(&what),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "ntr", &mut std::io::stdout());
+            0
+        }
         Some(Command::Help { name }) => pipeline::help(name.as_deref()),
     }
 }

@@ -3,6 +3,7 @@
 //! failure, 2 script error).
 
 mod cli;
+mod discover;
 mod pipeline;
 mod report;
 
@@ -11,6 +12,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `ntr list | head`: a closed pipe ends ntr quietly, as it does `ls`.
+    // SAFETY: setting a signal's disposition before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args = cli::Cli::parse();
     ExitCode::from(cli::dispatch(args))
 }

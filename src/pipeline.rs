@@ -155,42 +155,6 @@ pub fn compile(script: Script, params: &[(String, String)], output: Option<&Path
     0
 }
 
-pub fn list(pattern: Option<&str>) -> u8 {
-    if pattern == Some("scripts") {
-        for (name, text) in ntr_stdlib::scripts() {
-            let doc = script_doc(name, text).unwrap_or_default();
-            println!("{name:<16} {}", doc.lines().next().unwrap_or(""));
-        }
-        return 0;
-    }
-    let kernel = match KernelBtf::from_sys() {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("ntr: cannot read this kernel's types: {e}");
-            return 1;
-        }
-    };
-    let pattern = pattern.unwrap_or("*");
-    let glob = match glob::Pattern::new(pattern) {
-        Ok(g) => g,
-        Err(e) => return report::global(&Diagnostic::global(format!("invalid pattern `{pattern}`: {e}"))),
-    };
-    let mut shown = 0;
-    for tp in ntr_lang::kernel::KernelTypes::tracepoints(&kernel) {
-        let name = tp.rsplit(':').next().unwrap_or(&tp);
-        if glob.matches(&tp) || glob.matches(name) {
-            println!("tracepoint:{tp}");
-            shown += 1;
-        }
-    }
-    if shown == 0 {
-        eprintln!("ntr: no probe matches `{pattern}`");
-        return 1;
-    }
-    0
-}
-
-
 pub fn help(name: Option<&str>) -> u8 {
     match name {
         None => {
@@ -209,7 +173,7 @@ pub fn help(name: Option<&str>) -> u8 {
 }
 
 /// A stdlib script's `##` help text.
-fn script_doc(name: &str, text: &str) -> Option<String> {
+pub fn script_doc(name: &str, text: &str) -> Option<String> {
     let mut sources = Sources::new();
     let file = sources.add(name, text);
     ntr_lang::syntax::parse(&sources, file).ok().and_then(|s| s.doc)

@@ -47,7 +47,7 @@ fn every_example_checks() {
 fn list_probes_and_scripts() {
     let run = Run::from(ntr().args(["list", "kfree*"]).output().unwrap());
     run.ok();
-    assert!(run.stdout.lines().any(|l| l == "tracepoint:skb:kfree_skb"), "{}", run.stdout);
+    assert!(run.stdout.lines().any(|l| l.starts_with("tracepoint:skb:kfree_skb ")), "{}", run.stdout);
     let run = Run::from(ntr().args(["list", "scripts"]).output().unwrap());
     run.ok();
     assert!(run.stdout.starts_with("dropwatch "), "{}", run.stdout);
@@ -74,4 +74,41 @@ fn unknown_script_names_the_stdlib() {
     let run = Run::from(ntr().args(["run", "dropwach"]).output().unwrap());
     assert_eq!(run.status, 2);
     assert!(run.stderr.contains("no script file or stdlib script named `dropwach`") && run.stderr.contains("dropwatch"), "{}", run.stderr);
+}
+
+#[test]
+fn list_names_the_attach_method_this_kernel_allows() {
+    let run = Run::from(ntr().args(["list", "kfree*"]).output().unwrap());
+    run.ok();
+    let tp = run.stdout.lines().find(|l| l.starts_with("tracepoint:skb:kfree_skb ")).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(tp.ends_with(" tp_btf"), "{tp}");
+    // No kprobes and no fentry here: functions say why they cannot be probed.
+    let f = run.stdout.lines().find(|l| l.starts_with("function:kfree_skb_list_reason ")).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(f.contains("unavailable: this kernel was built without kprobes") && f.contains("fentry"), "{f}");
+    let run = Run::from(ntr().args(["list", "tracepoint:syscalls:sys_enter_openat"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.trim_end().ends_with("tracepoint (arguments from tracefs)"), "{}", run.stdout);
+}
+
+#[test]
+fn info_shows_probe_arguments_and_struct_fields() {
+    let run = Run::from(ntr().args(["info", "kfree_skb"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.starts_with("tracepoint:skb:kfree_skb (tp_btf)\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("\n  skb: struct sk_buff *\n") && run.stdout.contains("\n  reason: enum skb_drop_reason\n"), "{}", run.stdout);
+    let run = Run::from(ntr().args(["info", "struct", "sk_buff"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.lines().any(|l| l.trim_start().split_once("  ").is_some_and(|(_, f)| f == "len: u32")), "{}", run.stdout);
+    let run = Run::from(ntr().args(["info", "kfre_skb"]).output().unwrap());
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("no probe named `kfre_skb`") && run.stderr.contains("skb:kfree_skb"), "{}", run.stderr);
+}
+
+#[test]
+fn shell_completions_are_generated() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = Run::from(ntr().args(["completions", shell]).output().unwrap());
+        run.ok();
+        assert!(run.stdout.contains("ntr") && run.stdout.contains("completions") && run.stdout.contains("info"), "{shell}: {}", run.stdout);
+    }
 }

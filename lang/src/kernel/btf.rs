@@ -16,6 +16,24 @@ pub struct KernelBtf {
 }
 
 impl KernelBtf {
+    /// Whether tracepoint `name` has a BTF prototype (attachable as tp_btf).
+    pub fn has_btf_tracepoint(&self, name: &str) -> bool {
+        self.btf.resolve_ids_by_name(&format!("btf_trace_{name}")).is_ok_and(|ids| !ids.is_empty())
+    }
+
+    /// Names of the kernel functions BTF describes (kprobe/fentry targets).
+    pub fn functions(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut id = 1;
+        while let Ok(t) = self.btf.resolve_type_by_id(id) {
+            if let Type::Func(f) = t {
+                names.push(self.name_of(&f));
+            }
+            id += 1;
+        }
+        names
+    }
+
     pub fn from_sys() -> Result<KernelBtf, String> {
         KernelBtf::from_file(Path::new("/sys/kernel/btf/vmlinux"))
     }
