@@ -121,8 +121,8 @@ impl Drop for Signals {
     }
 }
 
-struct Session<'a> {
-    artifact: &'a Artifact,
+struct Session {
+    artifact: Artifact,
     json: bool,
     printer: Printer,
     maps: Vec<UserMap>,
@@ -130,7 +130,7 @@ struct Session<'a> {
     exit: bool,
 }
 
-impl Session<'_> {
+impl Session {
     /// Print one ring-buffer record.
     fn event(&mut self, rec: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
         self.events += 1;
@@ -210,64 +210,163 @@ fn poll(fd: RawFd, timeout: Duration) {
     unsafe { libc::poll(&mut pfd, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
 }
 
+/// An artifact in the kernel: its programs loaded and attached, its maps
+/// and ring buffer owned here so they outlive the programs (detaching
+/// keeps every map readable).
+pub struct Live {
+    session: Session,
+    /// `None` once detached.
+    ebpf: Option<aya::Ebpf>,
+    ringbuf: RingBuf<MapData>,
+    counters: RawMap,
+    _counters_data: MapData,
+    attached: usize,
+}
+
+impl Live {
+    /// Load and attach every probe, then run the `begin` blocks.
+    pub fn start(artifact: &Artifact, json: bool) -> Result<Live, RuntimeError> {
+        raise_memlock();
+        let typed = artifact.programs.iter().any(|p| matches!(p.attach, Attach::TpBtf { .. } | Attach::Fentry { .. } | Attach::Fexit { .. }));
+        let mut btf = attach::KernelBtf::start(typed);
+        // The object carries no BTF relocations: the loader needs no kernel BTF
+        // (parsing it costs tens of milliseconds and megabytes).
+        let mut ebpf = aya::EbpfLoader::new().btf(None).load(&artifact.elf).map_err(|e| {
+            let text = e.to_string();
+            if text.contains("Operation not permitted") {
+                RuntimeError::Privileges { message: format!("cannot create BPF maps: {text}: ntr needs root, or CAP_BPF and CAP_PERFMON") }
+            } else {
+                RuntimeError::Other(format!("cannot load the BPF object: {text}"))
+            }
+        })?;
+        let ring = ebpf.take_map(&artifact.ringbuf).ok_or_else(|| RuntimeError::Other("ring buffer missing from the object".into()))?;
+        let ringbuf = RingBuf::try_from(ring).map_err(|e| RuntimeError::Other(e.to_string()))?;
+        let counters_data = take(&mut ebpf, &artifact.counters)?;
+        let counters = RawMap::new(raw_fd(&counters_data), 4, 8, true);
+        let mut user_maps = Vec::new();
+        for info in &artifact.maps {
+            let data = take(&mut ebpf, &info.symbol)?;
+            let raw = RawMap::new(raw_fd(&data), info.key_size, info.value_size, info.per_cpu);
+            user_maps.push(UserMap { info: info.clone(), raw, _data: data });
+        }
+        let mut stacks = Vec::new();
+        for (depth, sym) in &artifact.stack_maps {
+            let map = StackTraceMap::try_from(Map::StackTraceMap(take(&mut ebpf, sym)?)).map_err(|e| RuntimeError::Other(e.to_string()))?;
+            stacks.push((*depth, map));
+        }
+        let session = Session {
+            artifact: artifact.clone(),
+            json,
+            printer: Printer::new(artifact.enums.clone(), stacks, uses_nfrule(artifact).then(net::RuleWatch::start)),
+            maps: user_maps,
+            events: 0,
+            exit: false,
+        };
+        let mut attached = 0;
+        for p in &artifact.programs {
+            attach::load_and_attach(&mut ebpf, p, &mut btf)?;
+            if !matches!(p.attach, Attach::Begin | Attach::End) {
+                attached += 1;
+            }
+        }
+        for p in artifact.programs.iter().filter(|p| p.attach == Attach::Begin) {
+            attach::test_run(&ebpf, p)?;
+        }
+        Ok(Live { session, ebpf: Some(ebpf), ringbuf, counters, _counters_data: counters_data, attached })
+    }
+
+    /// Probes attached (not counting `begin` and `end`).
+    pub fn attached(&self) -> usize {
+        self.attached
+    }
+
+    pub fn is_attached(&self) -> bool {
+        self.ebpf.is_some()
+    }
+
+    /// Events received so far.
+    pub fn events(&self) -> u64 {
+        self.session.events
+    }
+
+    /// Whether a probe called `exit()`.
+    pub fn exit_requested(&self) -> bool {
+        self.session.exit
+    }
+
+    /// Print the events waiting in the ring buffer.
+    pub fn drain(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        self.session.drain(&mut self.ringbuf, out)
+    }
+
+    /// Wait up to `timeout` for events.
+    pub fn wait(&self, timeout: Duration) {
+        poll(self.ringbuf.as_raw_fd(), timeout);
+    }
+
+    /// Run the `end` blocks, detach every probe, print the last events.
+    pub fn detach(&mut self, out: &mut dyn Write) -> Result<(), RuntimeError> {
+        let Some(ebpf) = self.ebpf.take() else { return Ok(()) };
+        for p in self.session.artifact.programs.iter().filter(|p| p.attach == Attach::End) {
+            attach::test_run(&ebpf, p)?;
+        }
+        drop(ebpf);
+        self.session.exit = false;
+        self.drain(out).map_err(|e| RuntimeError::Other(format!("cannot write output: {e}")))
+    }
+
+    /// Print every non-empty map.
+    pub fn print_maps(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        let Session { maps, printer, json, .. } = &mut self.session;
+        for m in maps.iter().filter(|m| !m.is_empty()) {
+            m.print(printer, None, *json, out)?;
+        }
+        Ok(())
+    }
+
+    /// Names of the maps, as written (`@drops`, `@`).
+    pub fn map_names(&self) -> Vec<String> {
+        self.session.maps.iter().map(|m| m.display_name()).collect()
+    }
+
+    /// Print map `name` (`@drops`); false when there is none.
+    pub fn print_map(&mut self, name: &str, out: &mut dyn Write) -> std::io::Result<bool> {
+        let Session { maps, printer, json, .. } = &mut self.session;
+        match maps.iter().find(|m| m.display_name() == name) {
+            Some(m) => m.print(printer, None, *json, out).map(|_| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Empty map `name`; false when there is none.
+    pub fn clear_map(&self, name: &str) -> bool {
+        match self.session.maps.iter().find(|m| m.display_name() == name) {
+            Some(m) => {
+                m.raw.clear();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Events lost to a full ring buffer, and map updates to full maps.
+    pub fn losses(&self) -> (u64, u64) {
+        let sum = |idx: u32| self.counters.get(&idx.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0);
+        (sum(LOST_EVENTS), sum(MAP_FULL))
+    }
+}
+
 /// Load, attach, stream events until exit()/duration/signal, then print maps.
 pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
-    raise_memlock();
-    let typed = artifact.programs.iter().any(|p| matches!(p.attach, Attach::TpBtf { .. } | Attach::Fentry { .. } | Attach::Fexit { .. }));
-    let mut btf = attach::KernelBtf::start(typed);
     let signals = Signals::install();
-    // The object carries no BTF relocations: the loader needs no kernel BTF
-    // (parsing it costs tens of milliseconds and megabytes).
-    let mut ebpf = aya::EbpfLoader::new().btf(None).load(&artifact.elf).map_err(|e| {
-        let text = e.to_string();
-        if text.contains("Operation not permitted") {
-            RuntimeError::Privileges { message: format!("cannot create BPF maps: {text}: ntr needs root, or CAP_BPF and CAP_PERFMON") }
-        } else {
-            RuntimeError::Other(format!("cannot load the BPF object: {text}"))
-        }
-    })?;
-    // Own the maps outside `ebpf`, so they outlive the programs: dropping
-    // `ebpf` detaches everything, then the maps are printed.
-    let ring = ebpf.take_map(&artifact.ringbuf).ok_or_else(|| RuntimeError::Other("ring buffer missing from the object".into()))?;
-    let mut ringbuf = RingBuf::try_from(ring).map_err(|e| RuntimeError::Other(e.to_string()))?;
-    let counters_data = take(&mut ebpf, &artifact.counters)?;
-    let counters = RawMap::new(raw_fd(&counters_data), 4, 8, true);
-    let mut user_maps = Vec::new();
-    for info in &artifact.maps {
-        let data = take(&mut ebpf, &info.symbol)?;
-        let raw = RawMap::new(raw_fd(&data), info.key_size, info.value_size, info.per_cpu);
-        user_maps.push(UserMap { info: info.clone(), raw, _data: data });
-    }
-    let mut stacks = Vec::new();
-    for (depth, sym) in &artifact.stack_maps {
-        let map = StackTraceMap::try_from(Map::StackTraceMap(take(&mut ebpf, sym)?)).map_err(|e| RuntimeError::Other(e.to_string()))?;
-        stacks.push((*depth, map));
-    }
-    let mut session = Session {
-        artifact,
-        json: opts.json,
-        printer: Printer::new(artifact.enums.clone(), stacks, uses_nfrule(artifact).then(net::RuleWatch::start)),
-        maps: user_maps,
-        events: 0,
-        exit: false,
-    };
-
-    let mut attached = 0;
-    for p in &artifact.programs {
-        attach::load_and_attach(&mut ebpf, p, &mut btf)?;
-        if !matches!(p.attach, Attach::Begin | Attach::End) {
-            attached += 1;
-        }
-    }
+    let mut live = Live::start(artifact, opts.json)?;
+    let attached = live.attached();
     eprintln!("Attached {attached} probe{}. Ctrl-C to stop.", if attached == 1 { "" } else { "s" });
     let io = |e: std::io::Error| RuntimeError::Other(format!("cannot write output: {e}"));
-    for p in artifact.programs.iter().filter(|p| p.attach == Attach::Begin) {
-        attach::test_run(&ebpf, p)?;
-    }
     let started = Instant::now();
     let reason = loop {
-        session.drain(&mut ringbuf, out).map_err(io)?;
-        if session.exit {
+        live.drain(out).map_err(io)?;
+        if live.exit_requested() {
             break ExitReason::ExitCalled;
         }
         if signals.flag.load(Ordering::SeqCst) {
@@ -278,22 +377,11 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
             Some(d) => d.saturating_sub(started.elapsed()).min(Duration::from_millis(100)),
             None => Duration::from_millis(100),
         };
-        poll(ringbuf.as_raw_fd(), wait);
+        live.wait(wait);
     };
-    for p in artifact.programs.iter().filter(|p| p.attach == Attach::End) {
-        attach::test_run(&ebpf, p)?;
-    }
-    // Detach before the final drain and printing: the maps stay open.
-    drop(ebpf);
-    session.exit = false;
-    session.drain(&mut ringbuf, out).map_err(io)?;
-    for m in &session.maps {
-        if !m.is_empty() {
-            m.print(&mut session.printer, None, opts.json, out).map_err(io)?;
-        }
-    }
-    let sum = |idx: u32| counters.get(&idx.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0);
-    let (lost, full) = (sum(LOST_EVENTS), sum(MAP_FULL));
+    live.detach(out)?;
+    live.print_maps(out).map_err(io)?;
+    let (lost, full) = live.losses();
     if lost > 0 {
         eprintln!("ntr: {lost} events lost: the ring buffer was full");
     }
@@ -301,8 +389,8 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         eprintln!("ntr: {full} map updates dropped: a map was full");
     }
     if opts.json {
-        writeln!(out, "{}", json!({"type": "summary", "events": session.events, "lost_events": lost, "map_full": full})).map_err(io)?;
+        writeln!(out, "{}", json!({"type": "summary", "events": live.events(), "lost_events": lost, "map_full": full})).map_err(io)?;
     }
     drop(signals);
-    Ok(RunSummary { events: session.events, lost_events: lost, map_full: full, exit_reason: reason })
+    Ok(RunSummary { events: live.events(), lost_events: lost, map_full: full, exit_reason: reason })
 }
