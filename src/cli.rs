@@ -79,6 +79,8 @@ pub enum Command {
         #[arg(required = true, num_args = 1..=2)]
         what: Vec<String>,
     },
+    /// Attach probe blocks as you type them
+    Repl,
     /// Print a shell completion script: `ntr completions bash > /etc/bash_completion.d/ntr`
     Completions { shell: clap_complete::Shell },
     /// Show a stdlib script's help, or ntr's
@@ -122,6 +124,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         },
         Some(Command::List { pattern }) => crate::discover::list(pattern.as_deref()),
         Some(Command::Info { what }) => crate::discover::info(&what),
+        Some(Command::Repl) => crate::repl::run(),
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "ntr", &mut std::io::stdout());

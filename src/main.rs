@@ -5,6 +5,7 @@
 mod cli;
 mod discover;
 mod pipeline;
+mod repl;
 mod report;
 
 use std::process::ExitCode;

@@ -131,7 +131,7 @@ pub fn assert_nothing_left() {
         std::thread::sleep(Duration::from_millis(100));
         left = ntr_programs();
     }
-    panic!("BPF programs left behind: {left:?}");
+    assert!(left.is_empty(), "BPF programs left behind: {left:?}");
 }
 
 /// The `count` of the map row whose text contains every needle.

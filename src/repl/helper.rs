@@ -1,0 +1,187 @@
+//! Editing help for the REPL: completion (keywords, builtins, probe names,
+//! the current probe's arguments, struct fields after `.`) and multi-line
+//! input while braces or parentheses are open.
+
+use std::rc::Rc;
+
+use ntr_lang::kernel::btf::KernelBtf;
+use ntr_lang::kernel::{KType, KernelTypes, TypeId};
+use rustyline::completion::{Completer, Pair};
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Context, Helper};
+
+const WORDS: &[&str] = &[
+    "on", "if", "else", "let", "return", "fn", "param", "use", "begin", "end", "every", "params", "pid", "tid", "uid", "gid", "comm",
+    "cpu", "nsecs", "kstack", "ustack", "probe", "sym", "str", "is_set", "printf", "print", "stack", "exit", "delete", "clear",
+    "count", "sum", "min", "max", "avg", "hist", "lhist", "tuple", "flow", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule",
+];
+
+pub struct ReplHelper {
+    kernel: Rc<KernelBtf>,
+    tracepoints: Vec<String>,
+    /// Names of `fn`s defined in the session.
+    pub fns: Vec<String>,
+}
+
+impl ReplHelper {
+    pub fn new(kernel: Rc<KernelBtf>) -> ReplHelper {
+        let tracepoints = kernel.tracepoints();
+        ReplHelper { kernel, tracepoints, fns: Vec::new() }
+    }
+
+    /// The probe of the block being typed: the spec after the last `on`.
+    fn current_probe<'a>(&self, before: &'a str) -> Option<&'a str> {
+        let at = before.rfind("on ")?;
+        before[at + 3..].split(|c: char| c.is_whitespace() || c == '{' || c == ',').find(|s| !s.is_empty())
+    }
+
+    fn probe_args(&self, probe: &str) -> Vec<(String, KType)> {
+        let spec = probe.strip_prefix("tracepoint:").unwrap_or(probe);
+        let (cat, name) = match spec.split_once(':') {
+            Some((c, n)) => (Some(c), n),
+            None => (None, spec),
+        };
+        match self.kernel.tracepoint(cat, name) {
+            Ok(tp) => tp.btf_args.unwrap_or_default().into_iter().map(|a| (a.name, a.ty)).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Fields of what `path` (`skb.dev`) points to, in the current probe.
+    fn fields(&self, probe: &str, path: &[&str]) -> Vec<String> {
+        let args = self.probe_args(probe);
+        let Some((_, mut ty)) = args.into_iter().find(|(n, _)| Some(n.as_str()) == path.first().copied()) else { return Vec::new() };
+        for step in path.iter().skip(1) {
+            let Some(id) = self.struct_id(&ty) else { return Vec::new() };
+            match self.kernel.members(id).into_iter().find(|m| m.name == *step) {
+                Some(m) => ty = m.ty,
+                None => return Vec::new(),
+            }
+        }
+        match self.struct_id(&ty) {
+            Some(id) => self.kernel.members(id).into_iter().map(|m| m.name).filter(|n| !n.is_empty()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The struct a value of type `ty` has fields of (through one pointer).
+    fn struct_id(&self, ty: &KType) -> Option<TypeId> {
+        match ty {
+            KType::Struct { id, .. } | KType::Union { id, .. } => Some(*id),
+            KType::Ptr { target } => match self.kernel.resolve(*target) {
+                KType::Struct { id, .. } | KType::Union { id, .. } => Some(id),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// Whether the word at the end of `before` names a probe (after `on` or a
+/// `,` in a probe list).
+fn in_probe_position(before: &str) -> bool {
+    let t = before.trim_end();
+    let last_on = t.rfind("on ").map(|i| i == 0 || !t.as_bytes()[i - 1].is_ascii_alphanumeric()).unwrap_or(false);
+    t.ends_with(" on") || t == "on" || (t.ends_with(',') && last_on && !t.contains('{'))
+}
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+
+    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = &line[..pos];
+        let start = before.rfind(|c: char| !(c.is_alphanumeric() || "_:.@*".contains(c))).map(|i| i + 1).unwrap_or(0);
+        let word = &before[start..];
+        let pair = |s: &str| Pair { display: s.to_string(), replacement: s.to_string() };
+        if in_probe_position(&before[..start]) {
+            let mut names: Vec<String> = Vec::new();
+            for tp in &self.tracepoints {
+                for n in [tp.as_str(), tp.rsplit(':').next().unwrap_or(tp)] {
+                    if n.starts_with(word) && !names.iter().any(|x| x == n) {
+                        names.push(n.to_string());
+                    }
+                }
+            }
+            names.sort();
+            return Ok((start, names.iter().map(|n| pair(n)).collect()));
+        }
+        if let Some(dot) = word.rfind('.') {
+            let path: Vec<&str> = word[..dot].split('.').collect();
+            let prefix = &word[dot + 1..];
+            let probe = self.current_probe(before).unwrap_or("");
+            let fields = self.fields(probe, &path);
+            return Ok((start + dot + 1, fields.iter().filter(|f| f.starts_with(prefix)).map(|f| pair(f)).collect()));
+        }
+        let probe_args = self.current_probe(before).map(|p| self.probe_args(p)).unwrap_or_default();
+        let mut words: Vec<String> = WORDS.iter().map(|w| w.to_string()).chain(self.fns.iter().cloned()).chain(probe_args.into_iter().map(|(n, _)| n)).collect();
+        words.retain(|w| w.starts_with(word));
+        words.sort();
+        words.dedup();
+        Ok((start, words.iter().map(|w| pair(w)).collect()))
+    }
+}
+
+/// Open `{` and `(` outside strings and comments.
+fn open_delimiters(text: &str) -> i32 {
+    let mut depth = 0;
+    let mut in_str = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => in_str = !in_str,
+            '\\' if in_str => {
+                chars.next();
+            }
+            '#' if !in_str => {
+                while chars.peek().is_some_and(|c| *c != '\n') {
+                    chars.next();
+                }
+            }
+            '/' if !in_str && chars.peek() == Some(&'/') => {
+                while chars.peek().is_some_and(|c| *c != '\n') {
+                    chars.next();
+                }
+            }
+            '{' | '(' if !in_str => depth += 1,
+            '}' | ')' if !in_str => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
+}
+
+impl Validator for ReplHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(if open_delimiters(ctx.input()) > 0 { ValidationResult::Incomplete } else { ValidationResult::Valid(None) })
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = String;
+}
+
+impl Highlighter for ReplHelper {}
+
+impl Helper for ReplHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_continues_while_blocks_are_open() {
+        assert_eq!(open_delimiters("on kfree_skb {"), 1);
+        assert_eq!(open_delimiters("on kfree_skb { printf(\"}\"); }"), 0);
+        assert_eq!(open_delimiters("on kfree_skb { # }\n"), 1);
+    }
+
+    #[test]
+    fn probe_positions() {
+        assert!(in_probe_position("on "));
+        assert!(in_probe_position("on kfree_skb, "));
+        assert!(!in_probe_position("on kfree_skb { x, "));
+        assert!(!in_probe_position("let "));
+    }
+}
