@@ -29,7 +29,19 @@ pub enum Request {
     Sources { reply: Sender<Vec<String>> },
 }
 
-pub fn run(requests: Receiver<Request>, mut printer: impl ExternalPrinter) {
+/// Prints events when there is no terminal to print above (input piped in).
+pub struct Plain;
+
+impl ExternalPrinter for Plain {
+    fn print(&mut self, msg: String) -> rustyline::Result<()> {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        out.write_all(msg.as_bytes())?;
+        Ok(out.flush()?)
+    }
+}
+
+pub fn run(requests: Receiver<Request>, mut printer: Box<dyn ExternalPrinter + Send>) {
     let mut blocks: Vec<Block> = Vec::new();
     let mut next = 1;
     loop {

@@ -78,12 +78,10 @@ pub fn run() -> u8 {
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    let printer = match editor.create_external_printer() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ntr: cannot print above the prompt: {e}");
-            return 1;
-        }
+    // Without a terminal (input piped in) events are simply printed.
+    let printer: Box<dyn rustyline::ExternalPrinter + Send> = match editor.create_external_printer() {
+        Ok(p) => Box::new(p),
+        Err(_) => Box::new(engine::Plain),
     };
     let (tx, rx) = mpsc::channel();
     let engine = std::thread::spawn(move || engine::run(rx, printer));
