@@ -84,25 +84,33 @@ fn a_hunt_in_the_repl_becomes_a_script() {
     udp_to_closed_port(39_420, 5, 8);
     t.line("@drops");
     t.wait_for("@drops[NO_SOCKET]: 5");
+    // Events stream above the prompt.
+    t.line(r#"on kfree_skb if reason == NO_SOCKET { printf("dropped: %s\n", reason); }"#);
+    t.wait_for("[2] attached 1 probe");
+    udp_to_closed_port(39_420, 1, 8);
+    t.wait_for("dropped: NO_SOCKET");
     t.line(":list");
-    t.wait_for("[1] attached");
-    assert!(t.screen().lines().any(|l| l.starts_with("[1] attached") && l.ends_with("tracepoint:skb:kfree_skb")), "{}", t.screen());
+    t.wait_for("[2] attached");
+    let screen = t.screen();
+    assert!(screen.lines().any(|l| l.starts_with("[1] attached") && l.ends_with("tracepoint:skb:kfree_skb")), "{screen}");
+    assert!(screen.lines().any(|l| l.starts_with("[2] attached") && l.contains(" 1 events ")), "{screen}");
 
     // Completion of struct fields after `.`: two tabs list the candidates.
-    t.keys(&["-l", "on kfree_skb { print(skb.le"]);
-    t.keys(&["Tab"]);
-    t.wait_for("print(skb.len");
+    t.keys(&["-l", "on kfree_skb { print(skb.l"]);
+    t.keys(&["Tab", "Tab"]);
+    let screen = t.wait_for("ll_node");
+    assert!(screen.split_whitespace().any(|w| w == "len"), "{screen}");
     t.keys(&["C-u"]);
 
     // A syntax error is a diagnostic; the session goes on.
     t.line("on kfree_skb { @x = ; }");
     t.wait_for("error: unexpected `;`");
     t.line(":save saved.ntr");
-    t.wait_for("saved 0 definitions and 1 block");
+    t.wait_for("saved 0 definitions and 2 blocks");
 
     // Ctrl-C detaches (the maps print and stay readable); nothing stays loaded.
     t.keys(&["C-c"]);
-    t.wait_for("[1] detached");
+    t.wait_for("[2] detached");
     assert_nothing_left();
     t.line(":print @drops");
     t.line(":help");
@@ -115,5 +123,6 @@ fn a_hunt_in_the_repl_becomes_a_script() {
     let run = run_with(&["run", script.to_str().unwrap(), "--duration", "2s"], || udp_to_closed_port(39_421, 5, 8));
     run.ok();
     assert!(run.stdout.contains("@drops[NO_SOCKET]: 5"), "{}", run.stdout);
+    assert_eq!(run.stdout.matches("dropped: NO_SOCKET").count(), 5, "{}", run.stdout);
     assert_nothing_left();
 }
