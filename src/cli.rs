@@ -41,6 +41,9 @@ pub struct RunArgs {
     /// Show raw verifier logs and other details
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// uprobes fire only in this process
+    #[arg(long)]
+    pub pid: Option<std::num::NonZeroU32>,
 }
 
 #[derive(Subcommand)]

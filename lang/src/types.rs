@@ -32,7 +32,8 @@ pub enum Type {
     /// A kernel stack: an id in the program's stack-trace map for this
     /// depth in frames (0: the full depth).
     KStack(u8),
-    /// A user stack: an id in the program's stack-trace map (with the pid).
+    /// A user stack: the process id in the upper 32 bits, the id in the
+    /// program's full-depth stack-trace map in the lower (negative: an error).
     UStack,
     /// A packet's flow (`tuple(skb)`), laid out as `net::TUPLE_*`.
     Tuple,

@@ -54,7 +54,7 @@ fn attach_error(program: &ProgramInfo, e: impl std::fmt::Display, hint: Option<&
 }
 
 /// Load `program`; attach it unless it is `begin`/`end` (run by test-run).
-pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut KernelBtf) -> Result<(), RuntimeError> {
+pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut KernelBtf, pid: Option<std::num::NonZeroU32>) -> Result<(), RuntimeError> {
     let missing = || RuntimeError::Other(format!("program {} missing from the object", program.symbol));
     let prog = ebpf.program_mut(&program.symbol).ok_or_else(missing)?;
     let wrong = |e: ProgramError| RuntimeError::Other(format!("program {}: {e}", program.symbol));
@@ -120,7 +120,11 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut KernelB
             let p: &mut UProbe = prog.try_into().map_err(wrong)?;
             p.load().map_err(|e| load_error(program, e))?;
             let location = aya::programs::uprobe::UProbeAttachLocation::SymbolOffset(symbol, *offset);
-            p.attach(location, path, aya::programs::uprobe::UProbeScope::AllProcesses).map_err(|e| attach_error(program, e, None))?;
+            let scope = match pid {
+                Some(pid) => aya::programs::uprobe::UProbeScope::OneProcess(pid),
+                None => aya::programs::uprobe::UProbeScope::AllProcesses,
+            };
+            p.attach(location, path, scope).map_err(|e| attach_error(program, e, None))?;
         }
     }
     Ok(())

@@ -64,6 +64,22 @@ impl Printer {
         self.stack_of(0, id)
     }
 
+    /// Frames of a user stack value (pid << 32 | id), innermost first.
+    pub fn ustack(&mut self, raw: u64) -> Vec<String> {
+        let (pid, id) = ((raw >> 32) as u32, raw as u32 as i32);
+        if id < 0 {
+            return vec![format!("[user stack unavailable: error {id}]")];
+        }
+        let ips: Vec<u64> = match self.stacks.iter().find(|(d, _)| *d == 0).map(|(_, m)| m) {
+            Some(map) => match map.get(&(id as u32), 0) {
+                Ok(trace) => trace.frames().iter().map(|f| f.ip).collect(),
+                Err(_) => return vec!["[stack evicted]".into()],
+            },
+            None => return Vec::new(),
+        };
+        self.syms.user_names(pid, &ips)
+    }
+
     /// Frames of stack id `id` in the map of `depth`.
     pub fn stack_of(&mut self, depth: u8, id: i64) -> Vec<String> {
         if id < 0 {
@@ -101,7 +117,10 @@ impl Printer {
                 let frames = self.stack_of(*depth, raw as i64);
                 frames.iter().map(|f| format!("\n    {f}")).collect::<String>() + "\n"
             }
-            Type::UStack => format!("[user stack {}]", raw as i64),
+            Type::UStack => {
+                let frames = self.ustack(raw);
+                frames.iter().map(|f| format!("\n    {f}")).collect::<String>() + "\n"
+            }
             Type::Tuple => Flow::parse(bytes).text(),
             Type::Flow => Flow::parse(bytes).text_both_ways(),
             Type::Ct => Conntrack::parse(bytes, &self.enums).text(),
@@ -127,6 +146,7 @@ impl Printer {
             Type::Int { .. } | Type::Duration => json!(raw),
             Type::Bool => json!(raw != 0),
             Type::KStack(depth) => json!(self.stack_of(*depth, raw as i64)),
+            Type::UStack => json!(self.ustack(raw)),
             Type::Tuple | Type::Flow => Flow::parse(bytes).json(),
             Type::Ct => Conntrack::parse(bytes, &self.enums).json(),
             Type::Flags(id) => json!(net::flags(self.enums.get(*id), raw)),

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub duration: Option<Duration>,
     pub json: bool,
     pub verbose: bool,
+    /// uprobes fire only in this process.
+    pub pid: Option<std::num::NonZeroU32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +227,7 @@ pub struct Live {
 
 impl Live {
     /// Load and attach every probe, then run the `begin` blocks.
-    pub fn start(artifact: &Artifact, json: bool) -> Result<Live, RuntimeError> {
+    pub fn start(artifact: &Artifact, json: bool, pid: Option<std::num::NonZeroU32>) -> Result<Live, RuntimeError> {
         raise_memlock();
         let typed = artifact.programs.iter().any(|p| matches!(p.attach, Attach::TpBtf { .. } | Attach::Fentry { .. } | Attach::Fexit { .. }));
         let mut btf = attach::KernelBtf::start(typed);
@@ -264,7 +266,7 @@ impl Live {
         };
         let mut attached = 0;
         for p in &artifact.programs {
-            attach::load_and_attach(&mut ebpf, p, &mut btf)?;
+            attach::load_and_attach(&mut ebpf, p, &mut btf, pid)?;
             if !matches!(p.attach, Attach::Begin | Attach::End) {
                 attached += 1;
             }
@@ -294,9 +296,22 @@ impl Live {
         self.session.exit
     }
 
-    /// Print the events waiting in the ring buffer.
+    /// Print the events waiting in the ring buffer, and note the processes
+    /// whose user stacks the maps hold while they still run.
     pub fn drain(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        self.session.drain(&mut self.ringbuf, out)
+        self.session.drain(&mut self.ringbuf, out)?;
+        let Session { maps, printer, .. } = &mut self.session;
+        for m in maps.iter() {
+            for f in m.info.key.iter().filter(|f| f.ty == Type::UStack) {
+                for key in m.raw.keys() {
+                    let pid = key.get(f.offset as usize + 4..f.offset as usize + 8).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                    if let Some(pid) = pid.filter(|p| *p != 0) {
+                        printer.syms.remember(pid);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Wait up to `timeout` for events.
@@ -359,7 +374,7 @@ impl Live {
 /// Load, attach, stream events until exit()/duration/signal, then print maps.
 pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
     let signals = Signals::install();
-    let mut live = Live::start(artifact, opts.json)?;
+    let mut live = Live::start(artifact, opts.json, opts.pid)?;
     let attached = live.attached();
     eprintln!("Attached {attached} probe{}. Ctrl-C to stop.", if attached == 1 { "" } else { "s" });
     let io = |e: std::io::Error| RuntimeError::Other(format!("cannot write output: {e}"));

@@ -393,6 +393,16 @@ impl Lower<'_> {
                 let flags = if b == Builtin::UStack { h::BPF_F_USER_STACK } else { 1 } | h::BPF_F_FAST_STACK_CMP;
                 let ctx = self.b.ctx;
                 let id = self.b.call(h::GET_STACKID, vec![Operand::Reg(ctx), Operand::Reg(m), Operand::Imm(flags)], span);
+                if b == Builtin::UStack {
+                    // A user stack is symbolized in its process: the pid
+                    // rides in the upper half (`ntr_lang::types::Type::UStack`).
+                    self.b.alu(AluOp::Lsh, id, Operand::Imm(32), span);
+                    self.b.alu(AluOp::Rsh, id, Operand::Imm(32), span);
+                    let pid = self.b.call(h::GET_CURRENT_PID_TGID, vec![], span);
+                    self.b.alu(AluOp::Rsh, pid, Operand::Imm(32), span);
+                    self.b.alu(AluOp::Lsh, pid, Operand::Imm(32), span);
+                    self.b.alu(AluOp::Or, id, Operand::Reg(pid), span);
+                }
                 self.b.store(slot, 0, Operand::Reg(id), Size::DW, span);
                 self.b.jump(join, span, join);
                 self.b.load(slot, 0, Size::DW, span)
