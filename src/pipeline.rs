@@ -72,7 +72,27 @@ fn read(script: &Script, sources: &mut Sources) -> Result<(usize, Option<PathBuf
     }
 }
 
-pub fn front(script: &Script, params: &[(String, String)]) -> Result<Checked, Failure> {
+/// Which attach methods the checker may use: this kernel's, or any (an
+/// object compiled to be loaded elsewhere).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    ThisKernel,
+    AnyKernel,
+}
+
+/// Every attach method, for `ntr compile`: the object is not loaded here.
+struct AnyKernel;
+
+impl ntr_lang::kernel::AttachSupport for AnyKernel {
+    fn kprobe(&self) -> Result<(), String> {
+        Ok(())
+    }
+    fn fentry(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+pub fn front(script: &Script, params: &[(String, String)], target: Target) -> Result<Checked, Failure> {
     let mut sources = Sources::new();
     let fail = |sources, diags, code| Failure { sources, diags, code };
     let (root, base) = match read(script, &mut sources) {
@@ -91,17 +111,18 @@ pub fn front(script: &Script, params: &[(String, String)]) -> Result<Checked, Fa
             return Err(fail(sources, vec![d], 1));
         }
     };
-    let attach = ntr_runtime::features::Features::default();
+    let features = ntr_runtime::features::Features::default();
+    let attach: &dyn ntr_lang::kernel::AttachSupport = if target == Target::AnyKernel { &AnyKernel } else { &features };
     let scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
-    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach: &attach });
+    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach });
     match checked {
         Ok(program) => Ok(Checked { sources, program }),
         Err(diags) => Err(fail(sources, diags, 2)),
     }
 }
 
-fn build(script: &Script, params: &[(String, String)]) -> Result<(Checked, Artifact), Failure> {
-    let checked = front(script, params)?;
+fn build(script: &Script, params: &[(String, String)], target: Target) -> Result<(Checked, Artifact), Failure> {
+    let checked = front(script, params, target)?;
     match ntr_compiler::compile(&checked.program) {
         Ok(a) => Ok((checked, a)),
         Err(e) => Err(Failure { diags: vec![e.to_diagnostic()], sources: checked.sources, code: 2 }),
@@ -109,7 +130,7 @@ fn build(script: &Script, params: &[(String, String)]) -> Result<(Checked, Artif
 }
 
 pub fn run(script: Script, args: &RunArgs) -> u8 {
-    let (checked, artifact) = match build(&script, &args.params.params) {
+    let (checked, artifact) = match build(&script, &args.params.params, Target::ThisKernel) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };
@@ -125,7 +146,7 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
 }
 
 pub fn check(script: Script, params: &[(String, String)]) -> u8 {
-    match build(&script, params) {
+    match build(&script, params, Target::ThisKernel) {
         Ok((checked, artifact)) => {
             let probes: Vec<&str> = checked.program.probes.iter().map(|p| p.name.as_str()).collect();
             let insns: usize = artifact.programs.iter().map(|p| p.insns.len()).sum();
@@ -137,7 +158,8 @@ pub fn check(script: Script, params: &[(String, String)]) -> u8 {
 }
 
 pub fn compile(script: Script, params: &[(String, String)], output: Option<&Path>, dump: bool) -> u8 {
-    let (checked, artifact) = match build(&script, params) {
+    // The object may be loaded on another kernel: any attach method goes.
+    let (checked, artifact) = match build(&script, params, Target::AnyKernel) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };

@@ -139,3 +139,74 @@ fn kernel_function_probes_are_refused_here_with_a_reason_and_alternatives() {
     }
     assert_nothing_left();
 }
+
+/// The byte offset of `field` in `struct NAME`, as `ntr info struct` shows it.
+fn field_offset(name: &str, field: &str) -> u32 {
+    let run = Run::from(ntr().args(["info", "struct", name]).output().unwrap());
+    run.ok();
+    run.stdout
+        .lines()
+        .find_map(|l| {
+            let (off, rest) = l.trim_start().split_once("  ")?;
+            rest.starts_with(&format!("{field}: ")).then(|| off.parse().ok()).flatten()
+        })
+        .unwrap_or_else(|| panic!("no {field} in struct {name}:\n{}", run.stdout))
+}
+
+const FUNCTION_PROBES: &str = "on fentry:ip_forward { @len = sum(skb.len); }
+on fexit:ip_forward { @ret[retval] = count(); }
+on kprobe:ip_forward { @a[arg0] = count(); }
+on kretprobe:ip_forward { @r[retval] = count(); }
+on ip_forward { @bare = count(); }
+";
+
+/// This kernel cannot load kernel-function probes, but ntr compiles them
+/// for kernels that can: check the object as aya will read it, and the
+/// argument reads against BTF and pt_regs offsets.
+#[test]
+fn kernel_function_probes_compile_to_the_right_programs() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let (src, obj) = (dir.join("fn_probes.ntr"), dir.join("fn_probes.o"));
+    std::fs::write(&src, FUNCTION_PROBES).unwrap();
+    let run = Run::from(ntr().arg("compile").arg(&src).arg("-o").arg(&obj).output().unwrap());
+    run.ok();
+    let elf = std::fs::read(&obj).unwrap();
+    let parsed = aya_obj::Object::parse(&elf).expect("aya reads the object");
+    let kind = |name: &str| format!("{:?}", parsed.programs.get(name).unwrap_or_else(|| panic!("no program {name}: {:?}", parsed.programs.keys())).section);
+    assert!(kind("ntr_p0_fentry_ip_forward").starts_with("FEntry"));
+    assert!(kind("ntr_p1_fexit_ip_forward").starts_with("FExit"));
+    assert_eq!(kind("ntr_p2_kprobe_ip_forward"), "KProbe");
+    assert_eq!(kind("ntr_p3_kretprobe_ip_forward"), "KRetProbe");
+    // A bare function name takes the best method a kernel may offer.
+    assert!(kind("ntr_p4_fentry_ip_forward").starts_with("FEntry"));
+
+    let run = Run::from(ntr().arg("compile").arg(&src).arg("--dump").output().unwrap());
+    run.ok();
+    let section = |title: &str| -> String {
+        let start = run.stdout.find(title).unwrap_or_else(|| panic!("{title}:\n{}", run.stdout));
+        let rest = &run.stdout[start + title.len()..];
+        rest[..rest.find("\n\n").unwrap_or(rest.len())].to_string()
+    };
+    // fentry: the argument is the first context slot, a typed pointer read directly.
+    let len = field_offset("sk_buff", "len");
+    let fentry = section("(ntr_p0_fentry_ip_forward, section fentry/ip_forward)");
+    assert!(fentry.contains("= *(u64 *)(r1 +0)") && fentry.contains(&format!("= *(u32 *)(r1 +{len})")), "{fentry}");
+    // fexit: the return value follows the one argument.
+    assert!(section("section fexit/ip_forward)").contains("= *(u64 *)(r1 +8)"));
+    // kprobe: arg0 is pt_regs->di; kretprobe: retval is pt_regs->ax.
+    assert!(section("section kprobe/ip_forward)").contains("= *(u64 *)(r1 +112)"));
+    assert!(section("section kretprobe/ip_forward)").contains("= *(u64 *)(r1 +80)"));
+}
+
+/// Where a kernel allows kernel-function probes (not this one), they load,
+/// attach and count: `cargo test -- --ignored` there.
+#[test]
+#[ignore = "this kernel has no kprobes and refuses fentry"]
+fn kernel_function_probes_load_where_the_kernel_allows() {
+    let _k = kernel_lock();
+    for probe in ["fentry:ip_rcv", "kprobe:ip_rcv", "ip_rcv"] {
+        let run = run_with(&["-e", &format!("on {probe} {{ @n = count(); }}"), "--duration", "1s"], || udp_to_closed_port(39_430, 3, 8));
+        run.ok();
+    }
+    assert_nothing_left();
+}

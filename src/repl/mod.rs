@@ -257,7 +257,7 @@ impl Session {
 
     fn load(&self, file: &str) {
         let script = crate::pipeline::Script::File(PathBuf::from(file));
-        match crate::pipeline::front(&script, &[]) {
+        match crate::pipeline::front(&script, &[], crate::pipeline::Target::ThisKernel) {
             Ok(checked) => match ntr_compiler::compile(&checked.program) {
                 Ok(a) => self.attach(a, std::fs::read_to_string(file).unwrap_or_default()),
                 Err(e) => report::diagnostics(&checked.sources, &[e.to_diagnostic()]),
