@@ -44,6 +44,12 @@ pub struct RunArgs {
     /// uprobes fire only in this process
     #[arg(long)]
     pub pid: Option<std::num::NonZeroU32>,
+    /// Write maps keyed by kstack/ustack as folded stacks
+    #[arg(long, value_name = "FILE")]
+    pub folded: Option<PathBuf>,
+    /// Write maps keyed by kstack/ustack as a flame graph
+    #[arg(long, value_name = "FILE.svg")]
+    pub flamegraph: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

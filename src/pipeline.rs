@@ -134,7 +134,7 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         Ok(b) => b,
         Err(f) => return f.report(),
     };
-    let options = ntr_runtime::RunOptions { duration: args.duration, json: args.json, verbose: args.verbose, pid: args.pid };
+    let options = ntr_runtime::RunOptions { duration: args.duration, json: args.json, verbose: args.verbose, pid: args.pid, folded: args.folded.clone(), flamegraph: args.flamegraph.clone() };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = ntr_runtime::run(&artifact, &options, &mut out);

@@ -106,7 +106,7 @@ fn profile_samples_every_cpu_with_kernel_and_user_frames() {
     let _k = kernel_lock();
     let bin = target();
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let script = "on profile:99hz { @cpus[cpu] = count(); } on profile:99hz if comm == \"ntr_probe_targe\" { @stacks[ustack] = count(); @k[kstack] = count(); }";
+    let script = "on profile:99hz { @cpus[cpu] = count(); @k[kstack] = count(); } on profile:99hz if comm == \"ntr_probe_targe\" { @stacks[ustack] = count(); }";
     let run = run_with(&["-e", script, "--duration", "2s"], || {
         // One busy process per CPU, so every CPU has something to sample.
         let spinners: Vec<_> = (0..cpus)
@@ -123,7 +123,9 @@ fn profile_samples_every_cpu_with_kernel_and_user_frames() {
         assert!(n >= 20, "cpu {c} sampled {n} times:\n{out}");
     }
     assert!(out.contains("    ntr_spin+0x") && out.contains("(ntr_probe_target)"), "user frames symbolized:\n{out}");
-    assert!(out.lines().any(|l| l.starts_with("@k[") || l.trim_start().contains("+0x")), "{out}");
+    // Kernel frames: `function+0xoff`, with no binary after them.
+    let kernel = out.split("@k[").skip(1).flat_map(|row| row.lines().skip(1).take_while(|l| l.starts_with("    "))).any(|f| f.contains("+0x") && !f.contains(" ("));
+    assert!(kernel, "kernel frames symbolized:\n{out}");
     assert_nothing_left();
 }
 
@@ -208,5 +210,29 @@ fn kernel_function_probes_load_where_the_kernel_allows() {
         let run = run_with(&["-e", &format!("on {probe} {{ @n = count(); }}"), "--duration", "1s"], || udp_to_closed_port(39_430, 3, 8));
         run.ok();
     }
+    assert_nothing_left();
+}
+
+#[test]
+fn sampled_stacks_become_folded_lines_and_a_flame_graph() {
+    let _k = kernel_lock();
+    let bin = target();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let (folded, svg) = (dir.join("cpu.folded"), dir.join("cpu.svg"));
+    let script = "on profile:99hz if comm == \"ntr_probe_targe\" { @[kstack, ustack] = count(); }";
+    let args = ["-e", script, "--duration", "2s", "--folded", folded.to_str().unwrap(), "--flamegraph", svg.to_str().unwrap()];
+    let run = run_with(&args, || run_target(&bin, &["spin", "2"]));
+    run.ok();
+    let lines = std::fs::read_to_string(&folded).unwrap();
+    let spin: u64 = lines
+        .lines()
+        .filter(|l| l.contains(";ntr_spin (ntr_probe_target)"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(spin >= 50, "about 99 samples a second land in ntr_spin:\n{lines}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<?xml") && text.contains("ntr_spin (ntr_probe_target)"), "{}", &text[..text.len().min(500)]);
+    let xml = Command::new("python3").args(["-c", "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])"]).arg(&svg).status().unwrap();
+    assert!(xml.success(), "the SVG is well-formed XML");
     assert_nothing_left();
 }

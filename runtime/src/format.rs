@@ -82,6 +82,9 @@ impl Printer {
 
     /// Frames of stack id `id` in the map of `depth`.
     pub fn stack_of(&mut self, depth: u8, id: i64) -> Vec<String> {
+        if id == -(libc::EFAULT as i64) {
+            return vec!["[no kernel stack: in user space]".into()];
+        }
         if id < 0 {
             return vec![format!("[stack unavailable: error {id}]")];
         }

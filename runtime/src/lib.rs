@@ -3,6 +3,7 @@
 //! leave nothing attached on any exit path.
 
 mod attach;
+mod folded;
 mod format;
 mod maps;
 mod net;
@@ -36,6 +37,10 @@ pub struct RunOptions {
     pub verbose: bool,
     /// uprobes fire only in this process.
     pub pid: Option<std::num::NonZeroU32>,
+    /// Write the stack-keyed maps as folded stacks here.
+    pub folded: Option<std::path::PathBuf>,
+    /// Write them as a flame graph SVG here.
+    pub flamegraph: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +344,11 @@ impl Live {
         Ok(())
     }
 
+    /// Folded stacks of the maps keyed by stacks.
+    pub fn folded(&mut self) -> Vec<String> {
+        folded::folded(&self.session.maps, &mut self.session.printer)
+    }
+
     /// Names of the maps, as written (`@drops`, `@`).
     pub fn map_names(&self) -> Vec<String> {
         self.session.maps.iter().map(|m| m.display_name()).collect()
@@ -371,6 +381,25 @@ impl Live {
     }
 }
 
+/// `--folded` and `--flamegraph`.
+fn write_stacks(live: &mut Live, opts: &RunOptions) -> Result<(), RuntimeError> {
+    let lines = live.folded();
+    if lines.is_empty() {
+        return Err(RuntimeError::Other("no stacks to draw: key a count() map by kstack or ustack, e.g. `@[kstack] = count()`".into()));
+    }
+    let write = |path: &std::path::Path, f: &dyn Fn(std::fs::File) -> Result<(), String>| {
+        let file = std::fs::File::create(path).map_err(|e| RuntimeError::Other(format!("cannot write {}: {e}", path.display())))?;
+        f(file).map_err(|e| RuntimeError::Other(format!("cannot write {}: {e}", path.display())))
+    };
+    if let Some(path) = &opts.folded {
+        write(path, &|mut file| lines.iter().try_for_each(|l| writeln!(file, "{l}")).map_err(|e| e.to_string()))?;
+    }
+    if let Some(path) = &opts.flamegraph {
+        write(path, &|file| folded::flamegraph(&lines, "ntr", std::io::BufWriter::new(file)))?;
+    }
+    Ok(())
+}
+
 /// Load, attach, stream events until exit()/duration/signal, then print maps.
 pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
     let signals = Signals::install();
@@ -396,6 +425,9 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
     };
     live.detach(out)?;
     live.print_maps(out).map_err(io)?;
+    if opts.folded.is_some() || opts.flamegraph.is_some() {
+        write_stacks(&mut live, opts)?;
+    }
     let (lost, full) = live.losses();
     if lost > 0 {
         eprintln!("ntr: {lost} events lost: the ring buffer was full");

@@ -38,6 +38,21 @@ impl UserMap {
         }
     }
 
+    /// (key, total) of each row of a `count()` or `sum()` map.
+    pub fn totals(&self) -> Vec<(Vec<u8>, i128)> {
+        if !matches!(self.info.kind, MapKind::Agg { func: AggFunc::Count | AggFunc::Sum, .. }) {
+            return Vec::new();
+        }
+        self.raw
+            .entries()
+            .into_iter()
+            .filter_map(|(k, v)| match self.combine(&v)? {
+                Combined::Num(n) => Some((k, n)),
+                Combined::Bytes(_) => None,
+            })
+            .collect()
+    }
+
     fn combine(&self, value: &[u8]) -> Option<Combined> {
         let vs = self.info.value_size;
         let signed = self.signed();
