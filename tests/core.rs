@@ -266,7 +266,7 @@ fn str_reads_user_space_pointers_of_syscall_arguments() {
 #[test]
 fn raw_tracepoints_count_events() {
     let _k = kernel_lock();
-    let run = run_with(&["-e", "on raw_tp:kfree_skb { @n = count(); }", "--duration", "2s"], || udp_to_closed_port(CLOSED + 7, 5, 8));
+    let run = run_with(&["-e", "on raw_tracepoint:kfree_skb { @n = count(); }", "--duration", "2s"], || udp_to_closed_port(CLOSED + 7, 5, 8));
     run.ok();
     let n = row_value(&run.stdout, &["@n:"]).unwrap_or_else(|| panic!("{}", run.stdout));
     assert!(n >= 5, "every drop, and any other skb freed meanwhile: {n}");
