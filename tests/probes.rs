@@ -90,11 +90,11 @@ fn a_uprobe_on_libc_resolved_by_name() {
 fn pid_limits_uprobes_to_one_process() {
     let _k = kernel_lock();
     let bin = target();
-    // A process that waits for ntr to attach, then calls ntr_target 4 times.
-    let mut child = Command::new("sh").arg("-c").arg(format!("sleep 1; exec {} 4", bin.display())).stdout(std::process::Stdio::null()).spawn().unwrap();
+    // A process that waits (long enough for ntr to attach), then calls ntr_target 4 times.
+    let mut child = Command::new("sh").arg("-c").arg(format!("sleep 2; exec {} 4", bin.display())).stdout(std::process::Stdio::null()).spawn().unwrap();
     let pid = child.id().to_string();
     let script = format!("on uprobe:{}:ntr_target {{ @calls = count(); }}", bin.display());
-    let run = run_with(&["-e", &script, "--pid", &pid, "--duration", "3s"], || run_target(&bin, &["3"]));
+    let run = run_with(&["-e", &script, "--pid", &pid, "--duration", "4s"], || run_target(&bin, &["3"]));
     child.wait().unwrap();
     run.ok();
     assert_eq!(row_value(&run.stdout, &["@calls:"]), Some(4), "only the chosen process: {}", run.stdout);
