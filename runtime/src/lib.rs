@@ -349,11 +349,6 @@ impl Live {
         folded::folded(&self.session.maps, &mut self.session.printer)
     }
 
-    /// Names of the maps, as written (`@drops`, `@`).
-    pub fn map_names(&self) -> Vec<String> {
-        self.session.maps.iter().map(|m| m.display_name()).collect()
-    }
-
     /// Print map `name` (`@drops`); false when there is none.
     pub fn print_map(&mut self, name: &str, out: &mut dyn Write) -> std::io::Result<bool> {
         let Session { maps, printer, json, .. } = &mut self.session;
