@@ -104,9 +104,7 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    ntr_lang::check::parse_duration(text)
-        .map(Duration::from_nanos)
-        .ok_or_else(|| format!("`{text}` is not a duration: write e.g. 500ms, 3s, 1m"))
+    ntr_lang::check::parse_duration(text).map(Duration::from_nanos).ok_or_else(|| format!("`{text}` is not a duration: write e.g. 500ms, 3s, 1m"))
 }
 
 /// Run the command; returns the process exit code.

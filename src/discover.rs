@@ -130,9 +130,9 @@ fn probe_info(kernel: &KernelBtf, probe: &str) -> u8 {
             let d = if suggestions.is_empty() { d } else { d.with_help(format!("did you mean {}?", suggestions.join(", "))) };
             report::global(&d)
         }
-        Err(LookupError::Ambiguous { candidates }) => {
-            report::global(&Diagnostic::global(format!("`{probe}` names several tracepoints")).with_help(format!("one of: {}", candidates.join(", "))))
-        }
+        Err(LookupError::Ambiguous { candidates }) => report::global(
+            &Diagnostic::global(format!("`{probe}` names several tracepoints")).with_help(format!("one of: {}", candidates.join(", "))),
+        ),
         Err(LookupError::Unavailable(why)) => report::global(&Diagnostic::global(why)),
     }
 }

@@ -59,8 +59,7 @@ impl Failure {
 fn read(script: &Script, sources: &mut Sources) -> Result<(usize, Option<PathBuf>), Diagnostic> {
     match script {
         Script::File(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Diagnostic::global(format!("cannot read `{}`: {e}", path.display())))?;
+            let text = std::fs::read_to_string(path).map_err(|e| Diagnostic::global(format!("cannot read `{}`: {e}", path.display())))?;
             let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).map(Path::to_path_buf);
             Ok((sources.add(path.display().to_string(), text), base))
         }
@@ -134,7 +133,14 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         Ok(b) => b,
         Err(f) => return f.report(),
     };
-    let options = ntr_runtime::RunOptions { duration: args.duration, json: args.json, verbose: args.verbose, pid: args.pid, folded: args.folded.clone(), flamegraph: args.flamegraph.clone() };
+    let options = ntr_runtime::RunOptions {
+        duration: args.duration,
+        json: args.json,
+        verbose: args.verbose,
+        pid: args.pid,
+        folded: args.folded.clone(),
+        flamegraph: args.flamegraph.clone(),
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = ntr_runtime::run(&artifact, &options, &mut out);
@@ -150,7 +156,13 @@ pub fn check(script: Script, params: &[(String, String)]) -> u8 {
         Ok((checked, artifact)) => {
             let probes: Vec<&str> = checked.program.probes.iter().map(|p| p.name.as_str()).collect();
             let insns: usize = artifact.programs.iter().map(|p| p.insns.len()).sum();
-            println!("ok: {} probe{} ({}), {} maps, {insns} instructions", probes.len(), if probes.len() == 1 { "" } else { "s" }, probes.join(", "), artifact.maps.len());
+            println!(
+                "ok: {} probe{} ({}), {} maps, {insns} instructions",
+                probes.len(),
+                if probes.len() == 1 { "" } else { "s" },
+                probes.join(", "),
+                artifact.maps.len()
+            );
             0
         }
         Err(f) => f.report(),

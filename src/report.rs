@@ -42,11 +42,7 @@ pub fn runtime_error(sources: &Sources, artifact: &Artifact, e: &RuntimeError, v
             if let Some(i) = insn {
                 d = d.with_note(format!("the verifier stopped at instruction {i} (`ntr compile --dump` shows it)"));
             }
-            d = if verbose {
-                d.with_note(format!("verifier log:\n{log}"))
-            } else {
-                d.with_note("run with --verbose for the verifier's log")
-            };
+            d = if verbose { d.with_note(format!("verifier log:\n{log}")) } else { d.with_note("run with --verbose for the verifier's log") };
             diagnostics(sources, &[d]);
             2
         }

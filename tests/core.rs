@@ -13,10 +13,8 @@ const CLOSED: u16 = 39_411;
 fn counts_drops_by_site_and_reason() {
     let _k = kernel_lock();
     let sent = 300;
-    let run = run_with(
-        &["-e", "on kfree_skb { @drops[sym(location), reason] = count(); }", "--duration", "3s"],
-        || udp_to_closed_port(CLOSED, sent, 32),
-    );
+    let run =
+        run_with(&["-e", "on kfree_skb { @drops[sym(location), reason] = count(); }", "--duration", "3s"], || udp_to_closed_port(CLOSED, sent, 32));
     run.ok();
     let row = run
         .stdout
@@ -37,10 +35,8 @@ fn counts_drops_by_site_and_reason() {
 fn stack_then_exit() {
     let _k = kernel_lock();
     let started = Instant::now();
-    let run = run_with(
-        &["-e", "on kfree_skb if reason == NO_SOCKET { stack(); exit(); }", "--duration", "20s"],
-        || udp_to_closed_port(CLOSED, 5, 16),
-    );
+    let run =
+        run_with(&["-e", "on kfree_skb if reason == NO_SOCKET { stack(); exit(); }", "--duration", "20s"], || udp_to_closed_port(CLOSED, 5, 16));
     run.ok();
     assert!(started.elapsed() < Duration::from_secs(15), "exit() did not stop the run");
     let frames: Vec<&str> = run.stdout.lines().map(str::trim).filter(|l| l.contains("+0x")).collect();
@@ -181,12 +177,8 @@ fn use_a_module_file() {
 fn signal_stops_and_prints(sig: i32) {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
-    let mut child = ntr()
-        .args(["-e", "on kfree_skb if reason == NO_SOCKET { @c = count(); }"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        ntr().args(["-e", "on kfree_skb if reason == NO_SOCKET { @c = count(); }"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while err.read_line(&mut line).unwrap() > 0 && !line.contains("Attached") {}

@@ -24,7 +24,10 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     });
     run.ok();
     let out = &run.stdout;
-    let line = out.lines().find(|l| l.contains("us drop ") && l.contains("tcp 10.0.2.2:9418 -> 10.0.1.2:")).unwrap_or_else(|| panic!("no drop of the server's packets:\n{out}"));
+    let line = out
+        .lines()
+        .find(|l| l.contains("us drop ") && l.contains("tcp 10.0.2.2:9418 -> 10.0.1.2:"))
+        .unwrap_or_else(|| panic!("no drop of the server's packets:\n{out}"));
     assert!(line.contains(&format!("{}/srv0", inc.node)), "namespace and device: {line}");
     assert!(line.contains("at nft_do_chain+0x") || line.contains("at nf_hook_slow+0x"), "drop site: {line}");
     assert!(line.contains("reason NETFILTER_DROP"), "{line}");
@@ -37,7 +40,8 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     assert!(frames.iter().any(|f| f.starts_with("nf_hook_slow+0x")), "{frames:?}");
     assert!(frames.iter().any(|f| f.starts_with("ip_forward+0x")), "{frames:?}");
     assert!(!frames[0].starts_with("bpf_"), "tracing frames are trimmed: {frames:?}");
-    let summary = out.lines().find(|l| l.starts_with("@drops[") && l.contains("NETFILTER_DROP, FORWARD]")).unwrap_or_else(|| panic!("no summary:\n{out}"));
+    let summary =
+        out.lines().find(|l| l.starts_with("@drops[") && l.contains("NETFILTER_DROP, FORWARD]")).unwrap_or_else(|| panic!("no summary:\n{out}"));
     assert!(summary.rsplit(':').next().unwrap().trim().parse::<u64>().unwrap() >= 1, "{summary}");
     assert!(!out.contains("@window") && !out.contains("@shown"), "bookkeeping maps stay hidden:\n{out}");
     drop(inc);
@@ -83,8 +87,12 @@ fn conntrack_follows_the_flow_until_its_packets_lose_their_entry() {
     let lines: Vec<&str> = out.lines().filter(|l| l.starts_with(&flow) && l.contains(" <-> 10.0.2.2:9418: ")).collect();
     assert!(lines.len() >= 3, "{out}");
     assert!(lines[0].contains(": NEW/SYN_SENT ["), "first seen as the SYN leaves: {}", lines[0]);
-    let established = lines.iter().position(|l| l.contains("-> ESTABLISHED/ESTABLISHED [") && l.contains("ASSURED")).unwrap_or_else(|| panic!("{out}"));
-    let invalid = lines.iter().position(|l| l.contains("ESTABLISHED/ESTABLISHED [") && l.contains("-> INVALID, no conntrack entry (tracepoint:skb:kfree_skb on srv0)")).unwrap_or_else(|| panic!("{out}"));
+    let established =
+        lines.iter().position(|l| l.contains("-> ESTABLISHED/ESTABLISHED [") && l.contains("ASSURED")).unwrap_or_else(|| panic!("{out}"));
+    let invalid = lines
+        .iter()
+        .position(|l| l.contains("ESTABLISHED/ESTABLISHED [") && l.contains("-> INVALID, no conntrack entry (tracepoint:skb:kfree_skb on srv0)"))
+        .unwrap_or_else(|| panic!("{out}"));
     assert!(established < invalid, "{out}");
     assert!(!out.lines().any(|l| l.starts_with(&inc.pod) || l.starts_with(&inc.server)), "namespaces without conntrack stay quiet:\n{out}");
     drop(inc);
@@ -111,7 +119,10 @@ fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
     let into_node = step(&inc.node, "srv0", "receive").unwrap_or_else(|| panic!("server packets reach the node:\n{out}"));
     let dropped = out
         .lines()
-        .position(|l| l.contains(&format!(" {}/srv0 dropped  tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node)) && l.contains("reason NETFILTER_DROP ct INVALID hook FORWARD"))
+        .position(|l| {
+            l.contains(&format!(" {}/srv0 dropped  tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node))
+                && l.contains("reason NETFILTER_DROP ct INVALID hook FORWARD")
+        })
         .unwrap_or_else(|| panic!("server packets die in FORWARD:\n{out}"));
     assert!(into_node < into_pod && into_pod < dropped, "earlier packets crossed into the pod before the drops:\n{out}");
     let server_queue = step(&inc.server, "eth0", "queue").unwrap_or_else(|| panic!("{out}"));
@@ -166,9 +177,15 @@ fn icmperrors_explains_port_unreachable_and_names_reject_rules() {
 #[test]
 fn ifdrops_counts_per_interface_every_second() {
     let _k = kernel_lock();
-    let run = run_with(&["run", "ifdrops", "-p", "ifname=lo", "-p", "reason=NO_SOCKET", "--duration", "3s"], || udp_to_closed_port(CLOSED_IFDROPS, 12, 8));
+    let run =
+        run_with(&["run", "ifdrops", "-p", "ifname=lo", "-p", "reason=NO_SOCKET", "--duration", "3s"], || udp_to_closed_port(CLOSED_IFDROPS, 12, 8));
     run.ok();
-    let counts: Vec<u64> = run.stdout.lines().filter(|l| l.starts_with("@drops[host, lo, NO_SOCKET]: ")).map(|l| l.rsplit(' ').next().unwrap().parse().unwrap()).collect();
+    let counts: Vec<u64> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("@drops[host, lo, NO_SOCKET]: "))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
     assert!(!counts.is_empty(), "{}", run.stdout);
     assert_eq!(counts.iter().sum::<u64>(), 12, "each second's counts, then cleared: {}", run.stdout);
     assert_nothing_left();
@@ -198,7 +215,10 @@ fn icmp_errors_carry_the_flow_they_answer() {
     });
     run.ok();
     let out = &run.stdout;
-    assert!(out.lines().any(|l| l.starts_with("icmp 127.0.0.1 -> 127.0.0.1 type 3 code 3 about udp 127.0.0.1:") && l.ends_with(" -> 127.0.0.1:39416")), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("icmp 127.0.0.1 -> 127.0.0.1 type 3 code 3 about udp 127.0.0.1:") && l.ends_with(" -> 127.0.0.1:39416")),
+        "{out}"
+    );
     assert!(out.lines().any(|l| l.starts_with("icmpv6 ::1 -> ::1 type 1 code 4 about udp [::1]:") && l.ends_with(" -> [::1]:39416")), "{out}");
     assert_nothing_left();
 }

@@ -91,7 +91,8 @@ fn pid_limits_uprobes_to_one_process() {
     let _k = kernel_lock();
     let bin = target();
     // A process that waits (long enough for ntr to attach), then calls ntr_target 4 times.
-    let mut child = Command::new("sh").arg("-c").arg(format!("sleep 2; exec {} 4", bin.display())).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut child =
+        Command::new("sh").arg("-c").arg(format!("sleep 2; exec {} 4", bin.display())).stdout(std::process::Stdio::null()).spawn().unwrap();
     let pid = child.id().to_string();
     let script = format!("on uprobe:{}:ntr_target {{ @calls = count(); }}", bin.display());
     let run = run_with(&["-e", &script, "--pid", &pid, "--duration", "4s"], || run_target(&bin, &["3"]));
@@ -109,9 +110,8 @@ fn profile_samples_every_cpu_with_kernel_and_user_frames() {
     let script = "on profile:99hz { @cpus[cpu] = count(); @k[kstack] = count(); } on profile:99hz if comm == \"ntr_probe_targe\" { @stacks[ustack] = count(); }";
     let run = run_with(&["-e", script, "--duration", "2s"], || {
         // One busy process per CPU, so every CPU has something to sample.
-        let spinners: Vec<_> = (0..cpus)
-            .map(|c| Command::new("taskset").args(["-c", &c.to_string()]).arg(&bin).args(["spin", "2"]).spawn().unwrap())
-            .collect();
+        let spinners: Vec<_> =
+            (0..cpus).map(|c| Command::new("taskset").args(["-c", &c.to_string()]).arg(&bin).args(["spin", "2"]).spawn().unwrap()).collect();
         for mut s in spinners {
             s.wait().unwrap();
         }
@@ -124,7 +124,11 @@ fn profile_samples_every_cpu_with_kernel_and_user_frames() {
     }
     assert!(out.contains("    ntr_spin+0x") && out.contains("(ntr_probe_target)"), "user frames symbolized:\n{out}");
     // Kernel frames: `function+0xoff`, with no binary after them.
-    let kernel = out.split("@k[").skip(1).flat_map(|row| row.lines().skip(1).take_while(|l| l.starts_with("    "))).any(|f| f.contains("+0x") && !f.contains(" ("));
+    let kernel = out
+        .split("@k[")
+        .skip(1)
+        .flat_map(|row| row.lines().skip(1).take_while(|l| l.starts_with("    ")))
+        .any(|f| f.contains("+0x") && !f.contains(" ("));
     assert!(kernel, "kernel frames symbolized:\n{out}");
     assert_nothing_left();
 }
@@ -174,7 +178,8 @@ fn kernel_function_probes_compile_to_the_right_programs() {
     run.ok();
     let elf = std::fs::read(&obj).unwrap();
     let parsed = aya_obj::Object::parse(&elf).expect("aya reads the object");
-    let kind = |name: &str| format!("{:?}", parsed.programs.get(name).unwrap_or_else(|| panic!("no program {name}: {:?}", parsed.programs.keys())).section);
+    let kind =
+        |name: &str| format!("{:?}", parsed.programs.get(name).unwrap_or_else(|| panic!("no program {name}: {:?}", parsed.programs.keys())).section);
     assert!(kind("ntr_p0_fentry_ip_forward").starts_with("FEntry"));
     assert!(kind("ntr_p1_fexit_ip_forward").starts_with("FExit"));
     assert_eq!(kind("ntr_p2_kprobe_ip_forward"), "KProbe");
@@ -224,11 +229,8 @@ fn sampled_stacks_become_folded_lines_and_a_flame_graph() {
     let run = run_with(&args, || run_target(&bin, &["spin", "2"]));
     run.ok();
     let lines = std::fs::read_to_string(&folded).unwrap();
-    let spin: u64 = lines
-        .lines()
-        .filter(|l| l.contains(";ntr_spin (ntr_probe_target)"))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum();
+    let spin: u64 =
+        lines.lines().filter(|l| l.contains(";ntr_spin (ntr_probe_target)")).map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap()).sum();
     assert!(spin >= 50, "about 99 samples a second land in ntr_spin:\n{lines}");
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<?xml") && text.contains("ntr_spin (ntr_probe_target)"), "{}", &text[..text.len().min(500)]);

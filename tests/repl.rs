@@ -21,7 +21,10 @@ impl Terminal {
         std::fs::create_dir_all(&dir).unwrap();
         let ntr = env!("CARGO_BIN_EXE_ntr");
         let cmd = format!("cd {d} && NO_COLOR=1 XDG_STATE_HOME={d} {ntr} repl; echo $? > {d}/exit; sleep 60", d = dir.display());
-        let ok = Command::new("tmux").args(["new-session", "-d", "-s", &name, "-x", "200", "-y", "60", &cmd]).status().expect("tmux is installed (.ci/run installs it)");
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "200", "-y", "60", &cmd])
+            .status()
+            .expect("tmux is installed (.ci/run installs it)");
         assert!(ok.success());
         let t = Terminal { name, dir };
         t.wait_for("ntr>");

@@ -45,10 +45,7 @@ pub fn write(programs: &[ProgramDef], maps: &[MapDef], license: &str) -> Vec<u8>
     let maps_sec = (!maps.is_empty()).then(|| obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data));
     let mut map_syms = std::collections::HashMap::new();
     for (m, sec) in maps.iter().zip(std::iter::repeat_with(|| maps_sec.expect("maps exist"))) {
-        let def: Vec<u8> = [m.map_type, m.key_size, m.value_size, m.max_entries, m.flags, 0, 0]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
+        let def: Vec<u8> = [m.map_type, m.key_size, m.value_size, m.max_entries, m.flags, 0, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
         let id = obj.add_symbol(symbol(&m.symbol, SymbolKind::Data));
         obj.add_symbol_data(id, sec, &def, 4);
         map_syms.insert(m.symbol.as_str(), id);

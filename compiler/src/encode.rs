@@ -34,7 +34,7 @@ pub fn compile(f: &Function) -> Result<CompiledFunction, BackendError> {
     let mut f = f.clone();
     let bufs: u32 = f.bufs.iter().map(|b| b.size.div_ceil(8) * 8).sum();
     if bufs > STACK_LIMIT {
-        let span = f.bufs.iter().map(|b| b.span).last().unwrap_or(f.span);
+        let span = f.bufs.iter().map(|b| b.span).next_back().unwrap_or(f.span);
         return Err(BackendError::StackOverflow { span, needed: bufs });
     }
     let max_slots = (STACK_LIMIT - bufs) / 8;

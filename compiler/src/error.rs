@@ -16,12 +16,10 @@ pub enum CompileError {
 impl CompileError {
     pub fn to_diagnostic(&self) -> Diagnostic {
         match self {
-            CompileError::StackOverflow { span, needed } => Diagnostic::error(
-                "this probe needs more than the 512 bytes of BPF stack",
-                *span,
-                format!("{needed} bytes needed with this value"),
-            )
-            .with_help("too many values are alive at once: split the probe, or keep values in a map (`@tmp[tid] = …`)"),
+            CompileError::StackOverflow { span, needed } => {
+                Diagnostic::error("this probe needs more than the 512 bytes of BPF stack", *span, format!("{needed} bytes needed with this value"))
+                    .with_help("too many values are alive at once: split the probe, or keep values in a map (`@tmp[tid] = …`)")
+            }
             CompileError::TooLarge { span } => Diagnostic::error("this probe is too large for one BPF program", *span, "jump out of range")
                 .with_help("split it into several probe blocks"),
             CompileError::Unsupported { span, what } => Diagnostic::error(format!("{what} is not supported"), *span, "cannot compile this"),

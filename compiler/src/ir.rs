@@ -91,29 +91,75 @@ pub enum Cond {
 pub enum Inst {
     /// `dst = r1` (the context pointer). Only valid as the first instruction
     /// of the entry block.
-    Ctx { dst: Vreg },
-    Mov { dst: Vreg, src: Operand },
-    LoadImm64 { dst: Vreg, imm: u64 },
+    Ctx {
+        dst: Vreg,
+    },
+    Mov {
+        dst: Vreg,
+        src: Operand,
+    },
+    LoadImm64 {
+        dst: Vreg,
+        imm: u64,
+    },
     /// `dst = &map` (an ld_imm64 relocated against the map symbol).
-    LoadMap { dst: Vreg, map: String },
+    LoadMap {
+        dst: Vreg,
+        map: String,
+    },
     /// `dst = dst <op> src`.
-    Alu { op: AluOp, dst: Vreg, src: Operand },
-    Neg { dst: Vreg },
+    Alu {
+        op: AluOp,
+        dst: Vreg,
+        src: Operand,
+    },
+    Neg {
+        dst: Vreg,
+    },
     /// `dst = *(size *)(base + off)`, zero-extended.
-    Load { dst: Vreg, base: Vreg, off: i16, size: Size },
+    Load {
+        dst: Vreg,
+        base: Vreg,
+        off: i16,
+        size: Size,
+    },
     /// `*(size *)(base + off) = src`.
-    Store { base: Vreg, off: i16, src: Operand, size: Size },
+    Store {
+        base: Vreg,
+        off: i16,
+        src: Operand,
+        size: Size,
+    },
     /// `lock *(size *)(base + off) += src` (W or DW).
-    AtomicAdd { base: Vreg, off: i16, src: Vreg, size: Size },
+    AtomicAdd {
+        base: Vreg,
+        off: i16,
+        src: Vreg,
+        size: Size,
+    },
     /// `dst = fp - <offset of buf> + off`.
-    StackAddr { dst: Vreg, buf: BufId, off: i16 },
+    StackAddr {
+        dst: Vreg,
+        buf: BufId,
+        off: i16,
+    },
     /// Call helper `helper` with up to five arguments (moved to r1–r5);
     /// r0 goes to `dst`.
-    Call { helper: u32, args: Vec<Operand>, dst: Option<Vreg> },
+    Call {
+        helper: u32,
+        args: Vec<Operand>,
+        dst: Option<Vreg>,
+    },
     /// Inserted by the register allocator: reload a spilled value.
-    Reload { dst: Vreg, slot: u32 },
+    Reload {
+        dst: Vreg,
+        slot: u32,
+    },
     /// Inserted by the register allocator: spill a value to its stack slot.
-    Spill { src: Vreg, slot: u32 },
+    Spill {
+        src: Vreg,
+        slot: u32,
+    },
 }
 
 impl Inst {
@@ -161,7 +207,9 @@ impl Inst {
             }
         };
         match self {
-            Inst::Ctx { dst } | Inst::LoadImm64 { dst, .. } | Inst::LoadMap { dst, .. } | Inst::StackAddr { dst, .. } | Inst::Reload { dst, .. } => *dst = def_map(*dst),
+            Inst::Ctx { dst } | Inst::LoadImm64 { dst, .. } | Inst::LoadMap { dst, .. } | Inst::StackAddr { dst, .. } | Inst::Reload { dst, .. } => {
+                *dst = def_map(*dst)
+            }
             Inst::Mov { dst, src } => {
                 op(src);
                 *dst = def_map(*dst);

@@ -291,7 +291,16 @@ fn remove_dead_code(f: &mut Function, live: &[bool]) {
             let mut keep = vec![true; block.insts.len()];
             for (i, (inst, _)) in block.insts.iter_mut().enumerate().rev() {
                 let dead_def = inst.def().is_some_and(|d| !now.contains(&d));
-                let pure = matches!(inst, Inst::Mov { .. } | Inst::LoadImm64 { .. } | Inst::LoadMap { .. } | Inst::Alu { .. } | Inst::Neg { .. } | Inst::Load { .. } | Inst::StackAddr { .. });
+                let pure = matches!(
+                    inst,
+                    Inst::Mov { .. }
+                        | Inst::LoadImm64 { .. }
+                        | Inst::LoadMap { .. }
+                        | Inst::Alu { .. }
+                        | Inst::Neg { .. }
+                        | Inst::Load { .. }
+                        | Inst::StackAddr { .. }
+                );
                 if dead_def && pure {
                     keep[i] = false;
                     changed = true;

@@ -112,12 +112,27 @@ pub enum AssignOp {
 
 #[derive(Clone, Debug)]
 pub enum StmtKind {
-    Let { name: Ident, value: Expr },
+    Let {
+        name: Ident,
+        value: Expr,
+    },
     /// `x = e`, `x += e` on a local.
-    Assign { name: Ident, op: AssignOp, value: Expr },
+    Assign {
+        name: Ident,
+        op: AssignOp,
+        value: Expr,
+    },
     /// `@m[k…] = e`, `@m = count()`, `@m[k] += e`.
-    MapAssign { map: MapRef, op: AssignOp, value: Expr },
-    If { cond: Expr, then: Block, otherwise: Option<Block> },
+    MapAssign {
+        map: MapRef,
+        op: AssignOp,
+        value: Expr,
+    },
+    If {
+        cond: Expr,
+        then: Block,
+        otherwise: Option<Block>,
+    },
     Return(Option<Expr>),
     Expr(Expr),
 }
@@ -182,13 +197,33 @@ pub enum ExprKind {
     Ip(std::net::IpAddr),
     Cidr(std::net::IpAddr, u8),
     Ident(String),
-    Field { base: Box<Expr>, field: Ident },
+    Field {
+        base: Box<Expr>,
+        field: Ident,
+    },
     Map(MapRef),
-    Call { name: Ident, args: Vec<Arg> },
-    Unary { op: UnOp, operand: Box<Expr> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    Cast { ty: TypeName, operand: Box<Expr> },
-    Cond { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Call {
+        name: Ident,
+        args: Vec<Arg>,
+    },
+    Unary {
+        op: UnOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Cast {
+        ty: TypeName,
+        operand: Box<Expr>,
+    },
+    Cond {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
 }
 
 #[derive(Clone, Debug)]

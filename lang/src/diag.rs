@@ -18,12 +18,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(message: impl Into<String>, span: Span, label: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            message: message.into(),
-            primary: Some((span, label.into())),
-            secondary: Vec::new(),
-            notes: Vec::new(),
-        }
+        Diagnostic { message: message.into(), primary: Some((span, label.into())), secondary: Vec::new(), notes: Vec::new() }
     }
 
     /// An error not tied to a place in the source.
@@ -65,8 +60,7 @@ impl Diagnostic {
 
     /// Plain-text rendering (no colour), as tests and `--json` consumers see it.
     pub fn render(&self, sources: &Sources) -> String {
-        term::emit_into_string(&term::Config::default(), &sources.files, &self.to_codespan())
-            .unwrap_or_else(|_| format!("error: {}\n", self.message))
+        term::emit_into_string(&term::Config::default(), &sources.files, &self.to_codespan()).unwrap_or_else(|_| format!("error: {}\n", self.message))
     }
 }
 

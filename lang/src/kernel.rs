@@ -14,16 +14,42 @@ pub type TypeId = u32;
 pub enum KType {
     Void,
     /// Integers, `char` and `_Bool` included.
-    Int { size: u8, signed: bool, is_char: bool, is_bool: bool },
+    Int {
+        size: u8,
+        signed: bool,
+        is_char: bool,
+        is_bool: bool,
+    },
     /// Pointer; `target` is the pointee's type id (qualifiers and typedefs
     /// already stripped by `resolve`).
-    Ptr { target: TypeId },
-    Struct { id: TypeId, name: String, size: u32 },
-    Union { id: TypeId, name: String, size: u32 },
-    Enum { id: TypeId, name: String, size: u8, signed: bool },
-    Array { elem: Box<KType>, len: u32 },
+    Ptr {
+        target: TypeId,
+    },
+    Struct {
+        id: TypeId,
+        name: String,
+        size: u32,
+    },
+    Union {
+        id: TypeId,
+        name: String,
+        size: u32,
+    },
+    Enum {
+        id: TypeId,
+        name: String,
+        size: u8,
+        signed: bool,
+    },
+    Array {
+        elem: Box<KType>,
+        len: u32,
+    },
     /// Function pointers' targets and anything else ntr cannot look into.
-    Opaque { name: String, size: u32 },
+    Opaque {
+        name: String,
+        size: u32,
+    },
 }
 
 impl KType {

@@ -2,6 +2,7 @@
 //! See README.md for what each module owns.
 
 pub mod ast;
+pub mod check;
 pub mod diag;
 pub mod kernel;
 pub mod net;
@@ -9,4 +10,3 @@ pub mod source;
 pub mod syntax;
 pub mod tir;
 pub mod types;
-pub mod check;

@@ -30,17 +30,43 @@ pub enum Attach {
     /// Run once before detaching.
     End,
     /// Every `period_ns` on one CPU.
-    Every { period_ns: u64 },
+    Every {
+        period_ns: u64,
+    },
     /// Sample at `hz` on every CPU.
-    Profile { hz: u64 },
-    TpBtf { category: String, name: String },
-    Tracepoint { category: String, name: String },
-    RawTracepoint { name: String },
-    Kprobe { function: String, offset: u64 },
-    Kretprobe { function: String },
-    Fentry { function: String },
-    Fexit { function: String },
-    Uprobe { path: String, symbol: String, offset: u64, ret: bool },
+    Profile {
+        hz: u64,
+    },
+    TpBtf {
+        category: String,
+        name: String,
+    },
+    Tracepoint {
+        category: String,
+        name: String,
+    },
+    RawTracepoint {
+        name: String,
+    },
+    Kprobe {
+        function: String,
+        offset: u64,
+    },
+    Kretprobe {
+        function: String,
+    },
+    Fentry {
+        function: String,
+    },
+    Fexit {
+        function: String,
+    },
+    Uprobe {
+        path: String,
+        symbol: String,
+        offset: u64,
+        ret: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -70,7 +96,11 @@ pub enum AggFunc {
     /// Power-of-two buckets.
     Hist,
     /// Linear buckets.
-    Lhist { lo: i64, hi: i64, step: i64 },
+    Lhist {
+        lo: i64,
+        hi: i64,
+        step: i64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +137,10 @@ pub enum FmtPiece {
     Lit(String),
     /// The next argument with its conversion: `%d %u %x %s %p`, with flags
     /// and width kept as written (e.g. `-8`, `08`).
-    Arg { conv: char, spec: String },
+    Arg {
+        conv: char,
+        spec: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -128,17 +161,38 @@ pub enum Output {
 
 #[derive(Clone, Debug)]
 pub enum StmtKind {
-    Let { local: LocalId, value: Expr },
-    If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
-    MapUpdate { map: MapId, keys: Vec<Expr>, update: MapUpdate },
-    MapDelete { map: MapId, keys: Vec<Expr> },
+    Let {
+        local: LocalId,
+        value: Expr,
+    },
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        otherwise: Vec<Stmt>,
+    },
+    MapUpdate {
+        map: MapId,
+        keys: Vec<Expr>,
+        update: MapUpdate,
+    },
+    MapDelete {
+        map: MapId,
+        keys: Vec<Expr>,
+    },
     /// Something for user space: the args are evaluated in the kernel and sent
     /// through the ring buffer.
-    Output { output: Output, args: Vec<Expr> },
+    Output {
+        output: Output,
+        args: Vec<Expr>,
+    },
     /// An inlined fn body; `Return` inside jumps to its end.
-    Inline { body: Vec<Stmt> },
+    Inline {
+        body: Vec<Stmt>,
+    },
     /// Leave the innermost `Inline` (or the probe), storing the value first.
-    Return { value: Option<(LocalId, Expr)> },
+    Return {
+        value: Option<(LocalId, Expr)>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -187,42 +241,100 @@ pub enum ExprKind {
     /// The i-th u64 slot of the program context (tp_btf, raw_tp, fentry).
     CtxSlot(u16),
     /// A field of a classic tracepoint record at this offset.
-    CtxField { offset: u16, size: u8, signed: bool },
+    CtxField {
+        offset: u16,
+        size: u8,
+        signed: bool,
+    },
     /// A `__data_loc char[]` field of a classic tracepoint record.
-    CtxDataLocStr { offset: u16 },
+    CtxDataLocStr {
+        offset: u16,
+    },
     Builtin(Builtin),
     /// An integer (or pointer) of `size` bytes at `base + offset`;
     /// bitfields are shifted/masked after the load.
-    Load { base: Box<Expr>, offset: u32, size: u8, signed: bool, bitfield: Option<(u8, u8)>, access: Access },
+    Load {
+        base: Box<Expr>,
+        offset: u32,
+        size: u8,
+        signed: bool,
+        bitfield: Option<(u8, u8)>,
+        access: Access,
+    },
     /// A char array at `base + offset`, copied as a string of the expr's type length.
-    LoadStr { base: Box<Expr>, offset: u32, access: Access },
+    LoadStr {
+        base: Box<Expr>,
+        offset: u32,
+        access: Access,
+    },
     /// `str(ptr[, len])`: a NUL-terminated kernel string.
-    ReadStr { ptr: Box<Expr> },
-    Unary { op: UnOp, operand: Box<Expr> },
+    ReadStr {
+        ptr: Box<Expr>,
+    },
+    Unary {
+        op: UnOp,
+        operand: Box<Expr>,
+    },
     /// Integer ops use `signed` for division, modulo, shifts and comparisons;
     /// `==`/`!=` on strings compare bytes up to the NUL.
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr>, signed: bool },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        signed: bool,
+    },
     /// Truncate/extend an integer to `size` bytes (8 = no-op except sign).
-    Convert { operand: Box<Expr>, size: u8, signed: bool },
+    Convert {
+        operand: Box<Expr>,
+        size: u8,
+        signed: bool,
+    },
     /// Read a plain-value map (`Value` kind): 0 / empty when the key is absent.
-    MapRead { map: MapId, keys: Vec<Expr> },
-    Cond { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    MapRead {
+        map: MapId,
+        keys: Vec<Expr>,
+    },
+    Cond {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     /// A call to an ntr `fn` used as a value: run `body`, then read `result`.
-    Inline { body: Vec<Stmt>, result: LocalId },
+    Inline {
+        body: Vec<Stmt>,
+        result: LocalId,
+    },
     /// `tuple(skb)`: the flow parsed from the packet's headers (`net::TUPLE_*`).
     /// `flow(skb)` when `canonical`: endpoints ordered, lower first.
-    SkbTuple { skb: Box<Expr>, layout: SkbLayout, canonical: bool },
+    SkbTuple {
+        skb: Box<Expr>,
+        layout: SkbLayout,
+        canonical: bool,
+    },
     /// `tuple(sk)`: a socket's flow, local end first.
-    SockTuple { sk: Box<Expr>, layout: SockLayout },
+    SockTuple {
+        sk: Box<Expr>,
+        layout: SockLayout,
+    },
     /// `ct(skb)`: the packet's conntrack entry (`net::CT_*`).
-    SkbCt { skb: Box<Expr>, layout: CtLayout },
+    SkbCt {
+        skb: Box<Expr>,
+        layout: CtLayout,
+    },
     /// `size` bytes at `offset` of a memory value: an unsigned integer when
     /// the expression's type is not a memory type, else a copy.
-    Part { base: Box<Expr>, offset: u32, size: u8 },
+    Part {
+        base: Box<Expr>,
+        offset: u32,
+        size: u8,
+    },
     /// A memory value made of integers, one per 8 bytes.
     Pack(Vec<Expr>),
     /// `tuple(port=…, …)`: whether a tuple passes every test.
-    TupleMatch { tuple: Box<Expr>, tests: Vec<TupleTest> },
+    TupleMatch {
+        tuple: Box<Expr>,
+        tests: Vec<TupleTest>,
+    },
 }
 
 /// Offsets in `struct sk_buff` that `tuple(skb)` and `ct(skb)` read (from BTF).
@@ -277,9 +389,17 @@ pub enum Side {
 /// One test of `tuple(…)`, with values known at compile time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TupleTest {
-    Port { side: Side, port: u16 },
+    Port {
+        side: Side,
+        port: u16,
+    },
     /// `addr` in network order; IPv4 uses the first 4 bytes.
-    Addr { side: Side, family: u8, addr: [u8; 16], prefix: u8 },
+    Addr {
+        side: Side,
+        family: u8,
+        addr: [u8; 16],
+        prefix: u8,
+    },
     Proto(u8),
 }
 

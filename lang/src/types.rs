@@ -10,10 +10,15 @@ pub type EnumId = usize;
 pub enum Type {
     /// 64-bit in registers; `size` is the width it came from (1, 2, 4, 8),
     /// used for map layouts and printing.
-    Int { size: u8, signed: bool },
+    Int {
+        size: u8,
+        signed: bool,
+    },
     Bool,
     /// A bounded NUL-terminated string of at most `len` bytes (buffer size).
-    Str { len: u16 },
+    Str {
+        len: u16,
+    },
     /// A kernel address printed in hex.
     Addr,
     /// A kernel address printed as `symbol+0xoff` (from `sym(addr)`).
@@ -21,7 +26,10 @@ pub enum Type {
     /// A kernel pointer whose target is known from BTF. `trusted` pointers
     /// (tp_btf/fentry arguments and struct pointers read from them) can be
     /// dereferenced directly; others go through bpf_probe_read_kernel.
-    Ptr { target: Box<KType>, trusted: bool },
+    Ptr {
+        target: Box<KType>,
+        trusted: bool,
+    },
     /// A kernel enum value, printed by its BTF name.
     Enum(EnumId),
     /// Nanoseconds.

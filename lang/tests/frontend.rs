@@ -70,7 +70,8 @@ fn fields_follow_pointers_through_btf() {
 
 #[test]
 fn params_fns_and_map_reads() {
-    let text = "param min: u32 = 10\nfn big(n) { return n > min; }\non kfree_skb if big(skb.len) { @last[cpu] = nsecs; @gap = hist(nsecs - @last[cpu]); }";
+    let text =
+        "param min: u32 = 10\nfn big(n) { return n > min; }\non kfree_skb if big(skb.len) { @last[cpu] = nsecs; @gap = hist(nsecs - @last[cpu]); }";
     let p = front(text, &[("min", "700")]).unwrap();
     assert_eq!(p.params, vec![("min".to_string(), "700".to_string())]);
     assert!(matches!(p.maps[0].kind, MapKind::Value(Type::Int { size: 8, signed: false })));

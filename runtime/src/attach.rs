@@ -40,7 +40,9 @@ pub fn load_error(program: &ProgramInfo, e: ProgramError) -> RuntimeError {
         ProgramError::LoadError { io_error, verifier_log } => {
             let log = verifier_log.to_string();
             if io_error.raw_os_error() == Some(libc::EPERM) && log.trim().is_empty() {
-                return RuntimeError::Privileges { message: format!("the kernel refused to load probe `{}` (EPERM): ntr needs root, or CAP_BPF and CAP_PERFMON", program.probe) };
+                return RuntimeError::Privileges {
+                    message: format!("the kernel refused to load probe `{}` (EPERM): ntr needs root, or CAP_BPF and CAP_PERFMON", program.probe),
+                };
             }
             let (insn, reason) = crate::verifier::explain(&log);
             RuntimeError::Verifier { program: program.symbol.clone(), insn, reason, log }
@@ -99,7 +101,8 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut KernelB
         Attach::Kprobe { function, offset } => {
             let p: &mut KProbe = prog.try_into().map_err(wrong)?;
             p.load().map_err(|e| load_error(program, e))?;
-            p.attach(function, *offset).map_err(|e| attach_error(program, e, Some("this kernel may lack kprobes: try the tracepoint `kfree_skb`")))?;
+            p.attach(function, *offset)
+                .map_err(|e| attach_error(program, e, Some("this kernel may lack kprobes: try the tracepoint `kfree_skb`")))?;
         }
         Attach::Kretprobe { function } => {
             let p: &mut KProbe = prog.try_into().map_err(wrong)?;

@@ -49,15 +49,16 @@ fn fentry() -> Result<(), String> {
     use ntr_compiler::bpf::Insn;
     use ntr_compiler::elf::{self, ProgramDef};
     use ntr_compiler::encode::CompiledFunction;
-    let code = CompiledFunction { insns: vec![Insn::mov_imm(0, 0), Insn::exit()], spans: vec![Default::default(); 2], map_relocs: Vec::new(), stack_size: 0 };
+    let code = CompiledFunction {
+        insns: vec![Insn::mov_imm(0, 0), Insn::exit()],
+        spans: vec![Default::default(); 2],
+        map_relocs: Vec::new(),
+        stack_size: 0,
+    };
     let bytes = elf::write(&[ProgramDef { section: "fentry/probe".into(), symbol: "ntr_feature".into(), code: &code }], &[], "GPL");
     let mut ebpf = aya::EbpfLoader::new().load(&bytes).map_err(|e| format!("cannot load a test program: {e}"))?;
     let btf = aya::Btf::from_sys_fs().map_err(|e| format!("no kernel BTF: {e}"))?;
-    let prog: &mut aya::programs::FEntry = ebpf
-        .program_mut("ntr_feature")
-        .ok_or("test program missing")?
-        .try_into()
-        .map_err(|e| format!("{e}"))?;
+    let prog: &mut aya::programs::FEntry = ebpf.program_mut("ntr_feature").ok_or("test program missing")?.try_into().map_err(|e| format!("{e}"))?;
     match prog.load("vfs_read", &btf) {
         Ok(()) => Ok(()),
         Err(aya::programs::ProgramError::LoadError { io_error, .. }) if io_error.raw_os_error() == Some(libc::EPERM) => {

@@ -62,9 +62,20 @@ pub struct RunSummary {
 pub enum RuntimeError {
     /// The verifier rejected a program: `insn` is the instruction it stopped
     /// at, `reason` its complaint in plain words, `log` the raw log.
-    Verifier { program: String, insn: Option<usize>, reason: String, log: String },
-    Attach { probe: String, message: String, hint: Option<String> },
-    Privileges { message: String },
+    Verifier {
+        program: String,
+        insn: Option<usize>,
+        reason: String,
+        log: String,
+    },
+    Attach {
+        probe: String,
+        message: String,
+        hint: Option<String>,
+    },
+    Privileges {
+        message: String,
+    },
     Other(String),
 }
 

@@ -85,7 +85,8 @@ impl Flow {
         if self.family != AF_INET && self.family != AF_INET6 {
             return Value::Null;
         }
-        let mut v = json!({"family": if self.family == AF_INET { "ipv4" } else { "ipv6" }, "proto": self.proto_name(), "src": self.src, "dst": self.dst});
+        let mut v =
+            json!({"family": if self.family == AF_INET { "ipv4" } else { "ipv6" }, "proto": self.proto_name(), "src": self.src, "dst": self.dst});
         if is_icmp(self.proto) {
             v["type"] = json!(self.sport);
             v["code"] = json!(self.dport);

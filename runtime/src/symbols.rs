@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use blazesym::symbolize::source::{Elf, Kernel, Process, Source};
-use blazesym::Pid;
 use blazesym::symbolize::{Input, Symbolizer};
+use blazesym::Pid;
 
+#[derive(Default)]
 pub struct KernelSymbols {
     symbolizer: Option<Symbolizer>,
     cache: HashMap<u64, String>,
@@ -23,12 +24,6 @@ struct Mapping {
     end: u64,
     offset: u64,
     path: PathBuf,
-}
-
-impl Default for KernelSymbols {
-    fn default() -> KernelSymbols {
-        KernelSymbols { symbolizer: None, cache: HashMap::new(), processes: HashMap::new() }
-    }
 }
 
 fn read_mappings(pid: u32) -> Option<Vec<Mapping>> {
@@ -77,9 +72,9 @@ impl KernelSymbols {
 
     /// Read the mappings of process `pid` now, if not yet done.
     pub fn remember(&mut self, pid: u32) {
-        if !self.processes.contains_key(&pid) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.processes.entry(pid) {
             if let Some(m) = read_mappings(pid) {
-                self.processes.insert(pid, m);
+                e.insert(m);
             }
         }
     }
@@ -114,7 +109,11 @@ impl KernelSymbols {
                     .get(i)
                     .and_then(|r| r.as_sym())
                     .map(|s| {
-                        let module = s.module.as_ref().and_then(|m| std::path::Path::new(m).file_name().map(|f| format!(" ({})", f.to_string_lossy()))).unwrap_or_default();
+                        let module = s
+                            .module
+                            .as_ref()
+                            .and_then(|m| std::path::Path::new(m).file_name().map(|f| format!(" ({})", f.to_string_lossy())))
+                            .unwrap_or_default();
                         format!("{}+{:#x}{module}", s.name, s.offset)
                     })
                     .unwrap_or_else(|| format!("[unknown] {addr:#x}"))

@@ -9,7 +9,14 @@ pub fn explain(log: &str) -> (Option<usize>, String) {
     let complaint = lines
         .iter()
         .rev()
-        .find(|l| !l.starts_with("processed ") && !l.starts_with("verification time") && !l.starts_with("stack depth") && !is_insn(l) && !l.starts_with(';') && !l.starts_with("from "))
+        .find(|l| {
+            !l.starts_with("processed ")
+                && !l.starts_with("verification time")
+                && !l.starts_with("stack depth")
+                && !is_insn(l)
+                && !l.starts_with(';')
+                && !l.starts_with("from ")
+        })
         .copied()
         .unwrap_or("");
     let at = lines.iter().position(|l| *l == complaint).unwrap_or(lines.len());

@@ -18,15 +18,32 @@ struct Block {
 }
 
 pub enum Request {
-    Attach { artifact: Artifact, source: String, reply: Sender<Result<(usize, usize), RuntimeError>> },
+    Attach {
+        artifact: Artifact,
+        source: String,
+        reply: Sender<Result<(usize, usize), RuntimeError>>,
+    },
     /// `None`: every block. Replies with what was printed on detaching.
-    Detach { id: Option<usize>, reply: Sender<Result<String, String>> },
-    List { reply: Sender<String> },
+    Detach {
+        id: Option<usize>,
+        reply: Sender<Result<String, String>>,
+    },
+    List {
+        reply: Sender<String>,
+    },
     /// Print map `name` from every block that has it (`None`: every map).
-    Print { name: Option<String>, reply: Sender<String> },
-    Clear { name: String, reply: Sender<bool> },
+    Print {
+        name: Option<String>,
+        reply: Sender<String>,
+    },
+    Clear {
+        name: String,
+        reply: Sender<bool>,
+    },
     /// The sources of the attached blocks, for `:save`.
-    Sources { reply: Sender<Vec<String>> },
+    Sources {
+        reply: Sender<Vec<String>>,
+    },
 }
 
 /// Prints events when there is no terminal to print above (input piped in).

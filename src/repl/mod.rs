@@ -40,7 +40,8 @@ param/fn/use lines apply to the blocks typed after them.
 
 /// `$XDG_STATE_HOME/ntr/history`, else `~/.local/state/ntr/history`.
 fn history_path() -> Option<PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")))?;
+    let state =
+        std::env::var_os("XDG_STATE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")))?;
     Some(state.join("ntr").join("history"))
 }
 
@@ -123,11 +124,9 @@ impl Session {
             ":help" => print!("{HELP}"),
             _ if first.starts_with(':') => self.command(first, input[first.len()..].trim()),
             "param" | "fn" | "use" => {
-                if self.try_defs(input) {
-                    if first == "fn" {
-                        if let (Some(h), Some(name)) = (editor.helper_mut(), input[2..].trim_start().split(['(', ' ']).next()) {
-                            h.fns.push(name.to_string());
-                        }
+                if self.try_defs(input) && first == "fn" {
+                    if let (Some(h), Some(name)) = (editor.helper_mut(), input[2..].trim_start().split(['(', ' ']).next()) {
+                        h.fns.push(name.to_string());
                     }
                 }
             }
@@ -281,7 +280,13 @@ impl Session {
             text.push('\n');
         }
         match std::fs::write(file, text) {
-            Ok(()) => println!("saved {} definition{} and {} block{} to {file}", self.defs.len(), if self.defs.len() == 1 { "" } else { "s" }, blocks.len(), if blocks.len() == 1 { "" } else { "s" }),
+            Ok(()) => println!(
+                "saved {} definition{} and {} block{} to {file}",
+                self.defs.len(),
+                if self.defs.len() == 1 { "" } else { "s" },
+                blocks.len(),
+                if blocks.len() == 1 { "" } else { "s" }
+            ),
             Err(e) => eprintln!("ntr: cannot write {file}: {e}"),
         }
     }

@@ -109,14 +109,7 @@ pub fn ntr_programs() -> Vec<String> {
     let out = Command::new("bpftool").args(["-j", "prog", "list"]).output().expect("bpftool is installed (.ci/run installs it)");
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
     list.as_array()
-        .map(|progs| {
-            progs
-                .iter()
-                .filter_map(|p| p["name"].as_str())
-                .filter(|n| n.starts_with("ntr_"))
-                .map(String::from)
-                .collect()
-        })
+        .map(|progs| progs.iter().filter_map(|p| p["name"].as_str()).filter(|n| n.starts_with("ntr_")).map(String::from).collect())
         .unwrap_or_default()
 }
 
@@ -136,9 +129,5 @@ pub fn assert_nothing_left() {
 
 /// The `count` of the map row whose text contains every needle.
 pub fn row_value(output: &str, needles: &[&str]) -> Option<u64> {
-    output
-        .lines()
-        .find(|l| needles.iter().all(|n| l.contains(n)))
-        .and_then(|l| l.rsplit(':').next())
-        .and_then(|v| v.trim().parse().ok())
+    output.lines().find(|l| needles.iter().all(|n| l.contains(n))).and_then(|l| l.rsplit(':').next()).and_then(|v| v.trim().parse().ok())
 }

@@ -58,7 +58,12 @@ impl Incident {
         }
         sh(&["ip", "link", "add", "eth0", "netns", p, "type", "veth", "peer", "name", "pod0", "netns", n]);
         sh(&["ip", "link", "add", "eth0", "netns", s, "type", "veth", "peer", "name", "srv0", "netns", n]);
-        for (ns, dev, addr, gw) in [(p, "eth0", "10.0.1.2/24", Some("10.0.1.1")), (s, "eth0", "10.0.2.2/24", Some("10.0.2.1")), (n, "pod0", "10.0.1.1/24", None), (n, "srv0", "10.0.2.1/24", None)] {
+        for (ns, dev, addr, gw) in [
+            (p, "eth0", "10.0.1.2/24", Some("10.0.1.1")),
+            (s, "eth0", "10.0.2.2/24", Some("10.0.2.1")),
+            (n, "pod0", "10.0.1.1/24", None),
+            (n, "srv0", "10.0.2.1/24", None),
+        ] {
             sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
             sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);

@@ -3,7 +3,6 @@
 pub mod disasm;
 pub mod helpers;
 
-
 /// One 8-byte BPF instruction slot (ld_imm64 takes two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Insn {

@@ -204,7 +204,15 @@ impl Builder {
         let (db, doff) = self.addr(dst, dst_off, span);
         let mut i = 0;
         while i < len {
-            let size = if len - i >= 8 { Size::DW } else if len - i >= 4 { Size::W } else if len - i >= 2 { Size::H } else { Size::B };
+            let size = if len - i >= 8 {
+                Size::DW
+            } else if len - i >= 4 {
+                Size::W
+            } else if len - i >= 2 {
+                Size::H
+            } else {
+                Size::B
+            };
             let t = self.vreg();
             self.emit(Inst::Load { dst: t, base: sb, off: so + i as i16, size }, span);
             self.emit(Inst::Store { base: db, off: doff + i as i16, src: Operand::Reg(t), size }, span);
@@ -222,7 +230,10 @@ impl Builder {
             self.store(key, 0, Operand::Imm(0), Size::DW, span);
             let map = self.map_ptr(scratch_map, span);
             let kp = self.ptr(key, 0, span);
-            self.emit(Inst::Call { helper: crate::bpf::helpers::MAP_LOOKUP_ELEM, args: vec![Operand::Reg(map), Operand::Reg(kp)], dst: Some(self.scratch) }, span);
+            self.emit(
+                Inst::Call { helper: crate::bpf::helpers::MAP_LOOKUP_ELEM, args: vec![Operand::Reg(map), Operand::Reg(kp)], dst: Some(self.scratch) },
+                span,
+            );
             let scratch = self.scratch;
             self.f.blocks[0].term = (Terminator::Branch { cond: Cond::Eq, lhs: scratch, rhs: Operand::Imm(0), then: exit, otherwise: body }, span);
         } else {

@@ -119,7 +119,14 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
             flags: 0,
         })
         .collect();
-    let def = |symbol: &str, map_type, key_size, value_size, max_entries| MapDef { symbol: symbol.into(), map_type, key_size, value_size, max_entries, flags: 0 };
+    let def = |symbol: &str, map_type, key_size, value_size, max_entries| MapDef {
+        symbol: symbol.into(),
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        flags: 0,
+    };
     defs.push(def(RINGBUF, RINGBUF_TYPE, 0, 0, RINGBUF_BYTES));
     defs.push(def(COUNTERS_MAP, PERCPU_ARRAY, 4, 8, COUNTERS));
     for &depth in &stacks {
@@ -129,11 +136,8 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
     if scratch > 0 {
         defs.push(def(SCRATCH, PERCPU_ARRAY, 4, scratch.div_ceil(8) * 8, 1));
     }
-    let prog_defs: Vec<ProgramDef> = programs
-        .iter()
-        .zip(&compiled)
-        .map(|(p, code)| ProgramDef { section: p.section.clone(), symbol: p.symbol.clone(), code })
-        .collect();
+    let prog_defs: Vec<ProgramDef> =
+        programs.iter().zip(&compiled).map(|(p, code)| ProgramDef { section: p.section.clone(), symbol: p.symbol.clone(), code }).collect();
     let elf = elf::write(&prog_defs, &defs, "GPL");
     Ok(Artifact {
         elf,

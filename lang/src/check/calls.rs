@@ -21,11 +21,7 @@ fn positional<'e>(name: &Ident, args: &'e [Arg]) -> Result<Vec<&'e ast::Expr>> {
     args.iter()
         .map(|a| match a {
             Arg::Positional(e) => Ok(e),
-            Arg::Named(n, _) => Err(Diagnostic::error(
-                format!("`{}` takes no named arguments", name.name),
-                n.span,
-                "named argument",
-            )),
+            Arg::Named(n, _) => Err(Diagnostic::error(format!("`{}` takes no named arguments", name.name), n.span, "named argument")),
         })
         .collect()
 }
@@ -33,7 +29,12 @@ fn positional<'e>(name: &Ident, args: &'e [Arg]) -> Result<Vec<&'e ast::Expr>> {
 fn arity(name: &Ident, got: usize, min: usize, max: usize, span: Span, usage: &str) -> Result<()> {
     if got < min || got > max {
         return Err(Diagnostic::error(
-            format!("`{}` takes {} argument{}, not {got}", name.name, if min == max { min.to_string() } else { format!("{min} to {max}") }, if max == 1 { "" } else { "s" }),
+            format!(
+                "`{}` takes {} argument{}, not {got}",
+                name.name,
+                if min == max { min.to_string() } else { format!("{min} to {max}") },
+                if max == 1 { "" } else { "s" }
+            ),
             span,
             "wrong number of arguments",
         )
@@ -98,8 +99,7 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             };
             match param.and_then(|n| cx.params.get(n)) {
                 Some(v) => Ok(Expr { kind: T::Const(!v.is_default as u64), ty: Type::Bool, span }),
-                None => Err(Diagnostic::error("`is_set` takes a parameter", a[0].span, "not a parameter")
-                    .with_help("e.g. `is_set(params.reason)`")),
+                None => Err(Diagnostic::error("`is_set` takes a parameter", a[0].span, "not a parameter").with_help("e.g. `is_set(params.reason)`")),
             }
         }
         n if super::net::NET_FNS.contains(&n) => super::net::check_net_call(cx, p, name, args, span),
@@ -120,8 +120,9 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
         }
         n if AGG_FNS.contains(&n) => Err(Diagnostic::error(format!("`{n}()` is an aggregation"), span, "only valid as a map's value")
             .with_help(format!("assign it to a map, e.g. `@x[comm] = {n}({})`", if n == "count" { "" } else { "value" }))),
-        n if STMT_FNS.contains(&n) => Err(Diagnostic::error(format!("`{n}` has no value"), span, "used as a value")
-            .with_help(format!("call it as a statement: `{n}(…);`"))),
+        n if STMT_FNS.contains(&n) => {
+            Err(Diagnostic::error(format!("`{n}` has no value"), span, "used as a value").with_help(format!("call it as a statement: `{n}(…);`")))
+        }
         _ => {
             let Some(decl) = cx.fns.get(name.name.as_str()).copied() else {
                 return Err(unknown_fn(cx, name));
@@ -143,8 +144,7 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
         "printf" => {
             let a = positional(name, args)?;
             let Some(first) = a.first() else {
-                return Err(Diagnostic::error("`printf` needs a format string", span, "no arguments")
-                    .with_help("usage: printf(\"format\", args…)"));
+                return Err(Diagnostic::error("`printf` needs a format string", span, "no arguments").with_help("usage: printf(\"format\", args…)"));
             };
             let A::Str(fmt) = &first.kind else {
                 return Err(Diagnostic::error("the first argument of `printf` must be a format string", first.span, "not a string literal"));
@@ -153,7 +153,13 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             let convs: Vec<char> = pieces.iter().filter_map(|p| if let FmtPiece::Arg { conv, .. } = p { Some(*conv) } else { None }).collect();
             if convs.len() != a.len() - 1 {
                 return Err(Diagnostic::error(
-                    format!("the format has {} conversion{} but {} argument{} follow", convs.len(), if convs.len() == 1 { "" } else { "s" }, a.len() - 1, if a.len() == 2 { "" } else { "s" }),
+                    format!(
+                        "the format has {} conversion{} but {} argument{} follow",
+                        convs.len(),
+                        if convs.len() == 1 { "" } else { "s" },
+                        a.len() - 1,
+                        if a.len() == 2 { "" } else { "s" }
+                    ),
                     span,
                     "arguments do not match the format",
                 ));
@@ -255,7 +261,14 @@ fn check_conversion(conv: char, v: &Expr) -> Result<()> {
 /// Inline fn `decl` at this call: parameters become locals of a fresh
 /// scope, `return` jumps to the end. Returns the body and, when the fn
 /// returns a value, the local holding it.
-fn inline(cx: &mut Checker, p: &mut ProbeCx, decl: &crate::ast::FnDecl, name: &Ident, args: &[Arg], span: Span) -> Result<(Vec<Stmt>, Option<usize>)> {
+fn inline(
+    cx: &mut Checker,
+    p: &mut ProbeCx,
+    decl: &crate::ast::FnDecl,
+    name: &Ident,
+    args: &[Arg],
+    span: Span,
+) -> Result<(Vec<Stmt>, Option<usize>)> {
     if p.inlining.iter().any(|f| f.name == name.name) || p.inlining.len() >= 16 {
         return Err(Diagnostic::error(format!("fn `{}` calls itself", name.name), span, "recursive call")
             .with_note("fns are inlined, so they cannot recurse"));
@@ -310,7 +323,9 @@ fn check_param_type(cx: &mut Checker, t: &crate::ast::TypeName, v: &Expr) -> Res
             n => super::params::int_type(n).is_some() && matches!(v.ty, Type::Int { .. }),
         },
         TypeNameKind::Enum(e) => matches!(v.ty, Type::Enum(id) if cx.enums[id].name == *e),
-        TypeNameKind::StructPtr(s) => matches!(&v.ty, Type::Ptr { target, .. } if matches!(&**target, crate::kernel::KType::Struct { name, .. } if name == s)),
+        TypeNameKind::StructPtr(s) => {
+            matches!(&v.ty, Type::Ptr { target, .. } if matches!(&**target, crate::kernel::KType::Struct { name, .. } if name == s))
+        }
     };
     if ok {
         Ok(())

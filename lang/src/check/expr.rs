@@ -45,11 +45,7 @@ pub(crate) fn type_name(t: &Type) -> String {
 
 /// Up to three candidates close to `name`, closest first.
 pub fn near_misses(name: &str, candidates: &[String]) -> Vec<String> {
-    let mut scored: Vec<(f64, &String)> = candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(s, _)| *s > 0.8)
-        .collect();
+    let mut scored: Vec<(f64, &String)> = candidates.iter().map(|c| (strsim::jaro_winkler(name, c), c)).filter(|(s, _)| *s > 0.8).collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut out: Vec<String> = Vec::new();
     for (_, c) in scored {
@@ -139,11 +135,7 @@ fn truthy(v: Expr) -> Result<Expr> {
         Type::Bool => Ok(v),
         t if t.is_integer() || matches!(t, Type::Ptr { .. }) => {
             let span = v.span;
-            Ok(mk(
-                T::Binary { op: BinOp::Ne, lhs: Box::new(v), rhs: Box::new(mk(T::Const(0), Type::U64, span)), signed: false },
-                Type::Bool,
-                span,
-            ))
+            Ok(mk(T::Binary { op: BinOp::Ne, lhs: Box::new(v), rhs: Box::new(mk(T::Const(0), Type::U64, span)), signed: false }, Type::Bool, span))
         }
         t => Err(Diagnostic::error(format!("a {} cannot be a condition", type_name(t)), v.span, "not true or false")
             .with_help("compare it with something, e.g. `x == \"name\"`")),
@@ -213,11 +205,7 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
             return Ok(mk(T::Const(v as u64), Type::Enum(*eid), span));
         }
         let near = near_misses(name, &cx.enum_names(*eid));
-        let mut d = Diagnostic::error(
-            format!("`{name}` is not a value of enum {}", cx.enums[*eid].name),
-            span,
-            "unknown enum value",
-        );
+        let mut d = Diagnostic::error(format!("`{name}` is not a value of enum {}", cx.enums[*eid].name), span, "unknown enum value");
         if !near.is_empty() {
             d = d.with_help(format!("did you mean {}?", super::probes::quote_list(&near)));
         }
@@ -272,7 +260,9 @@ pub(crate) fn field_access(cx: &mut Checker, base: Expr, field: &ast::Ident) -> 
         if !near.is_empty() {
             d = d.with_help(format!("did you mean {}?", super::probes::quote_list(&near)));
         }
-        return Err(d.with_note(format!("`ntr info struct {}` lists its fields", struct_name.trim_start_matches("struct ").trim_start_matches("union "))));
+        return Err(
+            d.with_note(format!("`ntr info struct {}` lists its fields", struct_name.trim_start_matches("struct ").trim_start_matches("union ")))
+        );
     };
     let (root, base_off) = match base.kind {
         T::Binary { op: BinOp::Add, lhs, rhs, .. } if matches!(base.ty, Type::Ptr { .. }) => match rhs.kind {
@@ -288,7 +278,14 @@ pub(crate) fn field_access(cx: &mut Checker, base: Expr, field: &ast::Ident) -> 
         let unit_off = m.offset_bits / (unit * 8) * unit;
         let shift = (m.offset_bits - unit_off * 8) as u8;
         let ty = super::ktypes::value_type(cx, &m.ty, false).unwrap_or(Type::U64);
-        let kind = T::Load { base: Box::new(root), offset: base_off + unit_off, size: unit as u8, signed: false, bitfield: Some((shift, width)), access: Access::ProbeRead };
+        let kind = T::Load {
+            base: Box::new(root),
+            offset: base_off + unit_off,
+            size: unit as u8,
+            signed: false,
+            bitfield: Some((shift, width)),
+            access: Access::ProbeRead,
+        };
         return Ok(mk(kind, ty, span));
     }
     match &m.ty {
@@ -335,7 +332,11 @@ fn unary(cx: &mut Checker, p: &mut ProbeCx, op: UnOp, operand: &ast::Expr, span:
         UnOp::Neg | UnOp::BitNot => {
             let v = check_expr(cx, p, operand, None)?;
             if !is_numeric(&v.ty) {
-                return Err(Diagnostic::error(format!("cannot apply `{}` to a {}", if op == UnOp::Neg { "-" } else { "~" }, type_name(&v.ty)), v.span, "not a number"));
+                return Err(Diagnostic::error(
+                    format!("cannot apply `{}` to a {}", if op == UnOp::Neg { "-" } else { "~" }, type_name(&v.ty)),
+                    v.span,
+                    "not a number",
+                ));
             }
             let ty = if op == UnOp::Neg { Type::S64 } else { Type::Int { size: 8, signed: v.ty.is_signed() } };
             Ok(mk(T::Unary { op, operand: Box::new(v) }, ty, span))
@@ -392,23 +393,15 @@ fn binary(cx: &mut Checker, p: &mut ProbeCx, op: BinOp, lhs: &ast::Expr, rhs: &a
             _ => false,
         };
         if !ok {
-            return Err(Diagnostic::error(
-                format!("cannot compare a {} with a {}", type_name(&l.ty), type_name(&r.ty)),
-                span,
-                "mismatched types",
-            )
-            .with_secondary(l.span, type_name(&l.ty))
-            .with_secondary(r.span, type_name(&r.ty)));
+            return Err(Diagnostic::error(format!("cannot compare a {} with a {}", type_name(&l.ty), type_name(&r.ty)), span, "mismatched types")
+                .with_secondary(l.span, type_name(&l.ty))
+                .with_secondary(r.span, type_name(&r.ty)));
         }
         return Ok(mk(T::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed }, Type::Bool, span));
     }
     for side in [&l, &r] {
         if !is_numeric(&side.ty) && !matches!(side.ty, Type::Ptr { .. }) {
-            return Err(Diagnostic::error(
-                format!("cannot do arithmetic on a {}", type_name(&side.ty)),
-                side.span,
-                "not a number",
-            ));
+            return Err(Diagnostic::error(format!("cannot do arithmetic on a {}", type_name(&side.ty)), side.span, "not a number"));
         }
     }
     let ty = match (&l.ty, &r.ty, op) {

@@ -103,7 +103,14 @@ mod tests {
         reasons.extend((0..20).map(|i| (format!("SKB_DROP_REASON_R{i}"), 0)));
         assert_eq!(common_prefix(&reasons), "SKB_DROP_REASON_");
         assert_eq!(common_prefix(&v(&["TCP_ESTABLISHED", "TCP_SYN_SENT"])), "TCP_");
-        let rst = v(&["SK_RST_REASON_NOT_SPECIFIED", "SK_RST_REASON_NO_SOCKET", "SK_RST_REASON_TCP_FLAGS", "SK_RST_REASON_TCP_STATE", "SK_RST_REASON_TCP_OLD_ACK", "SK_RST_REASON_ERROR"]);
+        let rst = v(&[
+            "SK_RST_REASON_NOT_SPECIFIED",
+            "SK_RST_REASON_NO_SOCKET",
+            "SK_RST_REASON_TCP_FLAGS",
+            "SK_RST_REASON_TCP_STATE",
+            "SK_RST_REASON_TCP_OLD_ACK",
+            "SK_RST_REASON_ERROR",
+        ]);
         assert_eq!(common_prefix(&rst), "SK_RST_REASON_");
         assert_eq!(common_prefix(&v(&["A_B", "A_"])), "");
         assert_eq!(common_prefix(&v(&["ONLY"])), "");

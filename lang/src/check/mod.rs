@@ -34,11 +34,7 @@ pub struct CheckOptions<'a> {
 /// Check a script and the modules it uses (`scripts` in dependency order,
 /// root last, as `modules::load` returns them). Probe blocks come from the
 /// root; params and fns from every module.
-pub fn check(
-    scripts: &[&Script],
-    kernel: &dyn KernelTypes,
-    options: &CheckOptions,
-) -> Result<tir::Program, Vec<Diagnostic>> {
+pub fn check(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOptions) -> Result<tir::Program, Vec<Diagnostic>> {
     let first = check_pass(scripts, kernel, options, None);
     match first {
         // A map was read above the assignment that types it: check again
@@ -108,12 +104,8 @@ impl<'a> Checker<'a> {
                     Item::Fn(f) => {
                         if let Some(prev) = self.fns.insert(f.name.name.clone(), f) {
                             self.diags.push(
-                                Diagnostic::error(
-                                    format!("function `{}` is defined twice", f.name.name),
-                                    f.name.span,
-                                    "second definition",
-                                )
-                                .with_secondary(prev.name.span, "first definition"),
+                                Diagnostic::error(format!("function `{}` is defined twice", f.name.name), f.name.span, "second definition")
+                                    .with_secondary(prev.name.span, "first definition"),
                             );
                         }
                     }
@@ -160,8 +152,7 @@ impl<'a> Checker<'a> {
             }
         };
         if probes.is_empty() {
-            let d = Diagnostic::global("the script has no probes")
-                .with_help("add a probe block, e.g. `on kfree_skb { @drops[reason] = count(); }`");
+            let d = Diagnostic::global("the script has no probes").with_help("add a probe block, e.g. `on kfree_skb { @drops[reason] = count(); }`");
             return Err((vec![d], maps));
         }
         let mut params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.display.clone())).collect();

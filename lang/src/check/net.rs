@@ -85,7 +85,8 @@ fn skb_value(cx: &mut Checker, name: &str, skb: Expr, span: Span) -> Result<Expr
         return Ok(Expr { ty: Type::Netns, ..ns });
     }
     if name == "tuple" && is_sock {
-        let layout = sock_layout(cx).ok_or_else(|| Diagnostic::error("this kernel's BTF lacks the struct sock address fields", span, "`tuple(sk)` cannot be computed"))?;
+        let layout = sock_layout(cx)
+            .ok_or_else(|| Diagnostic::error("this kernel's BTF lacks the struct sock address fields", span, "`tuple(sk)` cannot be computed"))?;
         return Ok(mk(T::SockTuple { sk: Box::new(skb), layout }, Type::Tuple, span));
     }
     let is_skb = matches!(&skb.ty, Type::Ptr { target, .. } if matches!(&**target, KType::Struct { name, .. } if name == "sk_buff"));
@@ -273,9 +274,7 @@ fn tuple_match(cx: &mut Checker, p: &mut ProbeCx, args: &[Arg], span: Span) -> R
             _ => Side::Either,
         };
         let Some(text) = filter_value(cx, p, value)? else { continue };
-        let bad = |what: &str| {
-            Diagnostic::error(format!("`{}` needs {what}, not `{text}`", key.name), value.span, "invalid filter value")
-        };
+        let bad = |what: &str| Diagnostic::error(format!("`{}` needs {what}, not `{text}`", key.name), value.span, "invalid filter value");
         tests.push(match key.name.as_str() {
             "port" | "sport" | "dport" => TupleTest::Port { side, port: text.parse().map_err(|_| bad("a port number (0–65535)"))? },
             "host" | "src" | "dst" => {
@@ -331,7 +330,9 @@ fn filter_value(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr) -> Result<Opti
         A::Ip(a) => a.to_string(),
         A::Cidr(a, n) => format!("{a}/{n}"),
         A::Ident(n) => n.clone(),
-        _ => return Err(Diagnostic::error("a filter value must be a literal or a parameter", e.span, "not a constant")
-            .with_help("e.g. `tuple(port=9418)`, `tuple(dst=10.0.0.0/8)`, `tuple(proto=tcp)`, `tuple(port=params.port)`")),
+        _ => {
+            return Err(Diagnostic::error("a filter value must be a literal or a parameter", e.span, "not a constant")
+                .with_help("e.g. `tuple(port=9418)`, `tuple(dst=10.0.0.0/8)`, `tuple(proto=tcp)`, `tuple(port=params.port)`"))
+        }
     }))
 }

@@ -25,11 +25,7 @@ pub struct ParamValue {
     pub span: Span,
 }
 
-pub(crate) fn resolve(
-    cx: &mut Checker,
-    decls: &[&ParamDecl],
-    given: &[(String, String)],
-) -> Result<HashMap<String, ParamValue>, Diagnostic> {
+pub(crate) fn resolve(cx: &mut Checker, decls: &[&ParamDecl], given: &[(String, String)]) -> Result<HashMap<String, ParamValue>, Diagnostic> {
     let mut out = HashMap::new();
     for (name, _) in given {
         if !decls.iter().any(|d| &d.name.name == name) {
@@ -200,11 +196,7 @@ pub(crate) fn parse_int(text: &str) -> Option<i128> {
 
 fn check_range(v: i128, size: u8, signed: bool) -> Result<(), String> {
     let bits = size as u32 * 8;
-    let (lo, hi) = if signed {
-        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
-    } else {
-        (0, (1i128 << bits) - 1)
-    };
+    let (lo, hi) = if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
     if v < lo || v > hi {
         Err(format!("out of range: {lo} to {hi}"))
     } else {

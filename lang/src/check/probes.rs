@@ -18,14 +18,27 @@ pub enum ProbeTarget {
     End,
     Every(u64),
     /// `kfree_skb` (category looked up), `skb:kfree_skb`, `tracepoint:skb:kfree_skb`.
-    Tracepoint { category: Option<String>, name: String },
+    Tracepoint {
+        category: Option<String>,
+        name: String,
+    },
     RawTracepoint(String),
-    Kprobe { function: String, offset: u64 },
+    Kprobe {
+        function: String,
+        offset: u64,
+    },
     Kretprobe(String),
     Fentry(String),
     Fexit(String),
-    Uprobe { path: String, symbol: String, offset: u64, ret: bool },
-    Profile { hz: u64 },
+    Uprobe {
+        path: String,
+        symbol: String,
+        offset: u64,
+        ret: bool,
+    },
+    Profile {
+        hz: u64,
+    },
 }
 
 /// Parse the text of a named probe. Errors are plain words for a diagnostic.
@@ -45,9 +58,7 @@ pub fn parse_probe(text: &str) -> Result<ProbeTarget, String> {
         "tracepoint" | "tp" | "t" => {
             need("`CATEGORY:NAME`")?;
             match rest.split_once(':') {
-                Some((c, n)) if !c.is_empty() && !n.is_empty() => {
-                    Ok(ProbeTarget::Tracepoint { category: Some(c.into()), name: n.into() })
-                }
+                Some((c, n)) if !c.is_empty() && !n.is_empty() => Ok(ProbeTarget::Tracepoint { category: Some(c.into()), name: n.into() }),
                 _ => Ok(ProbeTarget::Tracepoint { category: None, name: rest.into() }),
             }
         }
@@ -74,10 +85,8 @@ pub fn parse_probe(text: &str) -> Result<ProbeTarget, String> {
         }
         "uprobe" | "uretprobe" | "u" | "ur" => {
             let ret = kind.starts_with("ur");
-            let (path, sym) = rest
-                .rsplit_once(':')
-                .filter(|(p, s)| !p.is_empty() && !s.is_empty())
-                .ok_or_else(|| format!("`{kind}:` needs `PATH:SYMBOL`"))?;
+            let (path, sym) =
+                rest.rsplit_once(':').filter(|(p, s)| !p.is_empty() && !s.is_empty()).ok_or_else(|| format!("`{kind}:` needs `PATH:SYMBOL`"))?;
             let (symbol, offset) = split_offset(sym)?;
             Ok(ProbeTarget::Uprobe { path: path.into(), symbol, offset, ret })
         }
@@ -174,7 +183,7 @@ fn unreachable_spec(span: Span) -> Result<Resolved, Diagnostic> {
 
 fn fmt_ns(ns: u64) -> String {
     for (unit, scale) in [("h", 3_600_000_000_000u64), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
-        if ns % scale == 0 {
+        if ns.is_multiple_of(scale) {
             return format!("{}{unit}", ns / scale);
         }
     }
@@ -309,13 +318,9 @@ fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) ->
         _ => (cx.attach.kprobe(), "kprobes"),
     };
     if let Err(why) = allowed {
-        return Err(Diagnostic::error(
-            format!("this kernel does not allow {method}"),
-            span,
-            format!("cannot attach to `{function}`"),
-        )
-        .with_note(why)
-        .with_help(suggest_tracepoints(function)));
+        return Err(Diagnostic::error(format!("this kernel does not allow {method}"), span, format!("cannot attach to `{function}`"))
+            .with_note(why)
+            .with_help(suggest_tracepoints(function)));
     }
     let mut args = Vec::new();
     let (attach, name) = match kind {

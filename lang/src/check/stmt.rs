@@ -92,8 +92,9 @@ fn check_stmt(cx: &mut Checker, p: &mut ProbeCx, s: &ast::Stmt) -> Result<Stmt> 
         S::Return(value) => {
             let Some(frame_idx) = p.inlining.len().checked_sub(1) else {
                 if let Some(v) = value {
-                    return Err(Diagnostic::error("a probe cannot return a value", v.span, "returned value")
-                        .with_help("`return;` alone leaves the probe"));
+                    return Err(
+                        Diagnostic::error("a probe cannot return a value", v.span, "returned value").with_help("`return;` alone leaves the probe")
+                    );
                 }
                 return Ok(Stmt { kind: StmtKind::Return { value: None }, span });
             };
@@ -134,12 +135,8 @@ fn assignable(to: &Type, from: &Type) -> bool {
 }
 
 fn mismatch(expected: &Type, v: &Expr, why: &str) -> Diagnostic {
-    Diagnostic::error(
-        format!("expected a {}, found a {}", type_name(expected), type_name(&v.ty)),
-        v.span,
-        "mismatched types",
-    )
-    .with_note(why.to_string())
+    Diagnostic::error(format!("expected a {}, found a {}", type_name(expected), type_name(&v.ty)), v.span, "mismatched types")
+        .with_note(why.to_string())
 }
 
 /// The map of `@name[keys]` and its typed keys (checked against earlier uses).
@@ -178,12 +175,10 @@ pub(crate) fn map_read(cx: &mut Checker, p: &mut ProbeCx, m: &MapRef) -> Result<
     let (map, keys) = map_keys(cx, p, m)?;
     match cx.maps.kind(map).cloned() {
         Some(MapKind::Value(ty)) => Ok(Expr { kind: T::MapRead { map, keys }, ty, span: m.span }),
-        Some(MapKind::Agg { .. }) => Err(Diagnostic::error(
-            format!("`{}` is an aggregation and cannot be read in a probe", display(&m.name)),
-            m.span,
-            "aggregated per CPU",
-        )
-        .with_help(format!("print it with `print({})`", display(&m.name)))),
+        Some(MapKind::Agg { .. }) => {
+            Err(Diagnostic::error(format!("`{}` is an aggregation and cannot be read in a probe", display(&m.name)), m.span, "aggregated per CPU")
+                .with_help(format!("print it with `print({})`", display(&m.name))))
+        }
         None => {
             // Keep checking with a provisional type: the assignment that
             // types this map may come later, and a second pass will know it.
@@ -252,8 +247,12 @@ fn aggregation(cx: &mut Checker, p: &mut ProbeCx, name: &str, args: &[Arg], span
             "lhist" => "lhist(value, min, max, step)".to_string(),
             n => format!("{n}(value)"),
         };
-        return Err(Diagnostic::error(format!("`{name}` takes {want} argument{}, not {}", if want == 1 { "" } else { "s" }, positional.len()), span, "wrong number of arguments")
-            .with_help(format!("usage: {usage}")));
+        return Err(Diagnostic::error(
+            format!("`{name}` takes {want} argument{}, not {}", if want == 1 { "" } else { "s" }, positional.len()),
+            span,
+            "wrong number of arguments",
+        )
+        .with_help(format!("usage: {usage}")));
     }
     if name == "count" {
         return Ok((AggFunc::Count, None));

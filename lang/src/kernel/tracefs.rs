@@ -36,20 +36,15 @@ fn find_or_mount() -> Result<PathBuf, String> {
 /// Categories that have an event called `name`.
 pub fn categories_of(root: &Path, name: &str) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(root.join("events")) else { return Vec::new() };
-    let mut out: Vec<String> = dir
-        .flatten()
-        .filter(|e| e.path().join(name).join("format").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut out: Vec<String> =
+        dir.flatten().filter(|e| e.path().join(name).join("format").is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     out.sort();
     out
 }
 
 /// Every event as `category:name`.
 pub fn events(root: &Path) -> Vec<String> {
-    std::fs::read_to_string(root.join("available_events"))
-        .map(|t| t.lines().map(str::to_string).collect())
-        .unwrap_or_default()
+    std::fs::read_to_string(root.join("available_events")).map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default()
 }
 
 /// Parse an event's `format` file into its fields (common ones included).
@@ -80,7 +75,7 @@ pub fn parse_format(text: &str) -> Vec<FormatField> {
         }
         let (Some(offset), Some(size)) = (offset, size) else { continue };
         let data_loc = decl.starts_with("__data_loc");
-        let last = decl.rsplit(|c: char| c == ' ' || c == '*').next().unwrap_or("");
+        let last = decl.rsplit([' ', '*']).next().unwrap_or("");
         let name = last.split('[').next().unwrap_or("").to_string();
         fields.push(FormatField { name, decl: decl.to_string(), offset, size, signed, data_loc, ty: None });
     }

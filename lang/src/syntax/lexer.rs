@@ -92,8 +92,7 @@ fn err(message: impl Into<String>, help: Option<&str>) -> RawError {
 #[derive(Logos, Clone, Debug, PartialEq)]
 #[logos(error = RawError)]
 #[logos(skip r"[ \t\r\n\f]+")]
-#[logos(skip(r"#[^\n]*", allow_greedy = true))]
-#[logos(skip(r"//[^\n]*", allow_greedy = true))]
+#[logos(skip(r"(#|//)[^\n]*", allow_greedy = true))]
 #[logos(skip r"/\*([^*]|\*+[^*/])*\*+/")]
 enum Raw {
     #[token("on")]
@@ -222,9 +221,7 @@ const UNITS: &str = "valid units: ns, us, ms, s, m, h";
 fn number(lex: &mut logos::Lexer<Raw>) -> Result<Num, RawError> {
     let text = lex.slice().replace('_', "");
     if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        return u64::from_str_radix(hex, 16)
-            .map(Num::Int)
-            .map_err(|_| err(format!("invalid hex number `{}`", lex.slice()), None));
+        return u64::from_str_radix(hex, 16).map(Num::Int).map_err(|_| err(format!("invalid hex number `{}`", lex.slice()), None));
     }
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
@@ -260,7 +257,12 @@ fn address(lex: &mut logos::Lexer<Raw>) -> Result<(std::net::IpAddr, Option<u8>)
         None => None,
         Some(p) => match p.parse::<u8>() {
             Ok(n) if n <= max => Some(n),
-            _ => return Err(err(format!("invalid prefix length `/{p}`"), Some(if max == 32 { "IPv4 prefixes are 0 to 32" } else { "IPv6 prefixes are 0 to 128" }))),
+            _ => {
+                return Err(err(
+                    format!("invalid prefix length `/{p}`"),
+                    Some(if max == 32 { "IPv4 prefixes are 0 to 32" } else { "IPv6 prefixes are 0 to 128" }),
+                ))
+            }
         },
     };
     Ok((ip, prefix))

@@ -28,9 +28,7 @@ pub(crate) fn un(op: UnOp, operand: Expr, file: FileId, l: usize, r: usize) -> E
 /// Parse one file of `sources`.
 pub fn parse(sources: &Sources, file: FileId) -> Result<Script, Diagnostic> {
     let text = sources.text(file);
-    let items = grammar::ItemsParser::new()
-        .parse(file, Lexer::new(text))
-        .map_err(|e| diagnostic(e, file, text.len()))?;
+    let items = grammar::ItemsParser::new().parse(file, Lexer::new(text)).map_err(|e| diagnostic(e, file, text.len()))?;
     Ok(Script { doc: lexer::doc_comment(text), items })
 }
 

@@ -278,7 +278,13 @@ impl Lower<'_> {
     /// directions of a connection give the same flow.
     pub(super) fn order_endpoints(&mut self, m: Mem, span: Span) {
         let (swap, done) = (self.b.block(), self.b.block());
-        let pairs = [(TUPLE_SADDR, TUPLE_DADDR, Size::W), (TUPLE_SADDR + 4, TUPLE_DADDR + 4, Size::W), (TUPLE_SADDR + 8, TUPLE_DADDR + 8, Size::W), (TUPLE_SADDR + 12, TUPLE_DADDR + 12, Size::W), (TUPLE_SPORT, TUPLE_DPORT, Size::H)];
+        let pairs = [
+            (TUPLE_SADDR, TUPLE_DADDR, Size::W),
+            (TUPLE_SADDR + 4, TUPLE_DADDR + 4, Size::W),
+            (TUPLE_SADDR + 8, TUPLE_DADDR + 8, Size::W),
+            (TUPLE_SADDR + 12, TUPLE_DADDR + 12, Size::W),
+            (TUPLE_SPORT, TUPLE_DPORT, Size::H),
+        ];
         for (a, b, size) in pairs {
             let x = self.b.load(m, a, size, span);
             let y = self.b.load(m, b, size, span);
@@ -289,7 +295,8 @@ impl Lower<'_> {
             self.b.cur = next;
         }
         self.b.jump(done, span, swap);
-        for (a, b, size) in [(TUPLE_SADDR, TUPLE_DADDR, Size::DW), (TUPLE_SADDR + 8, TUPLE_DADDR + 8, Size::DW), (TUPLE_SPORT, TUPLE_DPORT, Size::H)] {
+        for (a, b, size) in [(TUPLE_SADDR, TUPLE_DADDR, Size::DW), (TUPLE_SADDR + 8, TUPLE_DADDR + 8, Size::DW), (TUPLE_SPORT, TUPLE_DPORT, Size::H)]
+        {
             let x = self.b.load(m, a, size, span);
             let y = self.b.load(m, b, size, span);
             self.b.store(m, a, Operand::Reg(y), size, span);
