@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::topology::Incident;
 use common::*;
 
@@ -15,13 +13,7 @@ const CLOSED_IFDROPS: u16 = 39_414;
 fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     let _k = kernel_lock();
     let mut inc = Incident::new();
-    inc.start_server(9418, 10);
-    let run = run_with(&["run", "dropwatch", "-p", "port=9418", "--duration", "6s"], || {
-        inc.start_download(9418, 5);
-        std::thread::sleep(Duration::from_millis(1500));
-        inc.forget_flow(9418);
-        std::thread::sleep(Duration::from_secs(2));
-    });
+    let run = inc.hunt(9418, &["run", "dropwatch", "-p", "port=9418", "--duration", "6s"]);
     run.ok();
     let out = &run.stdout;
     let line = out
@@ -74,13 +66,7 @@ fn dropwatch_shows_ipv6_flows_and_filters_by_protocol_and_port() {
 fn conntrack_follows_the_flow_until_its_packets_lose_their_entry() {
     let _k = kernel_lock();
     let mut inc = Incident::new();
-    inc.start_server(9418, 10);
-    let run = run_with(&["run", "conntrack", "-p", "port=9418", "--duration", "6s"], || {
-        inc.start_download(9418, 5);
-        std::thread::sleep(Duration::from_millis(1500));
-        inc.forget_flow(9418);
-        std::thread::sleep(Duration::from_secs(2));
-    });
+    let run = inc.hunt(9418, &["run", "conntrack", "-p", "port=9418", "--duration", "6s"]);
     run.ok();
     let out = &run.stdout;
     let flow = format!("{} tcp 10.0.1.2:", inc.node);
@@ -103,13 +89,7 @@ fn conntrack_follows_the_flow_until_its_packets_lose_their_entry() {
 fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
     let _k = kernel_lock();
     let mut inc = Incident::new();
-    inc.start_server(9418, 10);
-    let run = run_with(&["run", "skbtrace", "-p", "port=9418", "--duration", "6s"], || {
-        inc.start_download(9418, 5);
-        std::thread::sleep(Duration::from_millis(1500));
-        inc.forget_flow(9418);
-        std::thread::sleep(Duration::from_secs(2));
-    });
+    let run = inc.hunt(9418, &["run", "skbtrace", "-p", "port=9418", "--duration", "6s"]);
     run.ok();
     let out = &run.stdout;
     let step = |ns: &str, dev: &str, what: &str| -> Option<usize> {
@@ -160,13 +140,7 @@ fn icmperrors_explains_port_unreachable_and_names_reject_rules() {
 
     // The incident's REJECT answers the server's packets from FORWARD.
     let mut inc = Incident::new();
-    inc.start_server(9418, 10);
-    let run = run_with(&["run", "icmperrors", "-p", "port=9418", "--duration", "5s"], || {
-        inc.start_download(9418, 4);
-        std::thread::sleep(Duration::from_millis(1500));
-        inc.forget_flow(9418);
-        std::thread::sleep(Duration::from_secs(2));
-    });
+    let run = inc.hunt(9418, &["run", "icmperrors", "-p", "port=9418", "--duration", "5s"]);
     run.ok();
     let reject = format!("{} answering tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node);
     assert!(run.stdout.lines().any(|l| l.starts_with(&reject) && l.contains("port unreachable") && l.ends_with("(hook FORWARD)")), "{}", run.stdout);

@@ -111,6 +111,19 @@ impl Incident {
         self.spawn(&pod, CLIENT, &["10.0.2.2", &port.to_string(), &secs.to_string()]);
     }
 
+    /// The hunt: ntr runs with `args` while the pod downloads from the
+    /// server on `port`; mid-transfer the node forgets the flow, so the
+    /// server's next segments are INVALID and hit the REJECT.
+    pub fn hunt(&mut self, port: u16, args: &[&str]) -> super::Run {
+        self.start_server(port, 10);
+        super::run_with(args, || {
+            self.start_download(port, 5);
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            self.forget_flow(port);
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        })
+    }
+
     /// Delete the flow's conntrack entry on the node, as a half-close or an
     /// expiry would make it disappear.
     pub fn forget_flow(&self, port: u16) {
