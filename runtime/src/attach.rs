@@ -11,15 +11,15 @@ use crate::RuntimeError;
 
 /// The kernel's BTF for typed attach points, parsed on another thread from
 /// the start of a run: aya's parse of it is the slowest step of starting.
-pub struct KernelBtf {
+pub struct AttachBtf {
     pending: Option<std::thread::JoinHandle<Result<Btf, String>>>,
     btf: Option<Btf>,
 }
 
-impl KernelBtf {
-    pub fn start(needed: bool) -> KernelBtf {
+impl AttachBtf {
+    pub fn start(needed: bool) -> AttachBtf {
         let pending = needed.then(|| std::thread::spawn(|| Btf::from_sys_fs().map_err(|e| e.to_string())));
-        KernelBtf { pending, btf: None }
+        AttachBtf { pending, btf: None }
     }
 
     fn get(&mut self) -> Result<&Btf, RuntimeError> {
@@ -56,7 +56,7 @@ fn attach_error(program: &ProgramInfo, e: impl std::fmt::Display, hint: Option<&
 }
 
 /// Load `program`; attach it unless it is `begin`/`end` (run by test-run).
-pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut KernelBtf, pid: Option<std::num::NonZeroU32>) -> Result<(), RuntimeError> {
+pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut AttachBtf, pid: Option<std::num::NonZeroU32>) -> Result<(), RuntimeError> {
     let missing = || RuntimeError::Other(format!("program {} missing from the object", program.symbol));
     let prog = ebpf.program_mut(&program.symbol).ok_or_else(missing)?;
     let wrong = |e: ProgramError| RuntimeError::Other(format!("program {}: {e}", program.symbol));

@@ -70,14 +70,22 @@ impl Printer {
         if id < 0 {
             return vec![format!("[user stack unavailable: error {id}]")];
         }
-        let ips: Vec<u64> = match self.stacks.iter().find(|(d, _)| *d == 0).map(|(_, m)| m) {
-            Some(map) => match map.get(&(id as u32), 0) {
-                Ok(trace) => trace.frames().iter().map(|f| f.ip).collect(),
-                Err(_) => return vec!["[stack evicted]".into()],
+        match self.ips(0, id as u32) {
+            Ok(ips) => self.syms.user_names(pid, &ips),
+            Err(frames) => frames,
+        }
+    }
+
+    /// The addresses of stack `id` in the map of `depth`; `Err` holds the
+    /// frames to show instead (an evicted stack, no stack map).
+    fn ips(&self, depth: u8, id: u32) -> Result<Vec<u64>, Vec<String>> {
+        match self.stacks.iter().find(|(d, _)| *d == depth).map(|(_, m)| m) {
+            Some(map) => match map.get(&id, 0) {
+                Ok(trace) => Ok(trace.frames().iter().map(|f| f.ip).collect()),
+                Err(_) => Err(vec!["[stack evicted]".into()]),
             },
-            None => return Vec::new(),
-        };
-        self.syms.user_names(pid, &ips)
+            None => Err(Vec::new()),
+        }
     }
 
     /// Frames of stack id `id` in the map of `depth`.
@@ -88,12 +96,9 @@ impl Printer {
         if id < 0 {
             return vec![format!("[stack unavailable: error {id}]")];
         }
-        let ips: Vec<u64> = match self.stacks.iter().find(|(d, _)| *d == depth).map(|(_, m)| m) {
-            Some(map) => match map.get(&(id as u32), 0) {
-                Ok(trace) => trace.frames().iter().map(|f| f.ip).collect(),
-                Err(_) => return vec!["[stack evicted]".into()],
-            },
-            None => return Vec::new(),
+        let ips = match self.ips(depth, id as u32) {
+            Ok(ips) => ips,
+            Err(frames) => return frames,
         };
         let mut frames = self.syms.names(&ips);
         // The tracing machinery between the event and the program is noise.

@@ -246,7 +246,7 @@ impl Live {
     pub fn start(artifact: &Artifact, json: bool, pid: Option<std::num::NonZeroU32>) -> Result<Live, RuntimeError> {
         raise_memlock();
         let typed = artifact.programs.iter().any(|p| matches!(p.attach, Attach::TpBtf { .. } | Attach::Fentry { .. } | Attach::Fexit { .. }));
-        let mut btf = attach::KernelBtf::start(typed);
+        let mut btf = attach::AttachBtf::start(typed);
         // The object carries no BTF relocations: the loader needs no kernel BTF
         // (parsing it costs tens of milliseconds and megabytes).
         let mut ebpf = aya::EbpfLoader::new().btf(None).load(&artifact.elf).map_err(|e| {

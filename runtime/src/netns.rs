@@ -20,64 +20,63 @@ fn inode_of(path: &std::path::Path) -> Option<u64> {
 
 /// The initial namespace: init's, or kthreadd's where init's is hidden
 /// (kernel threads always live in the initial namespace).
-fn host() -> Option<(u64, PathBuf)> {
+fn host() -> Option<PathBuf> {
     let init = PathBuf::from("/proc/1/ns/net");
-    if let Some(ino) = inode_of(&init) {
-        return Some((ino, init));
+    if inode_of(&init).is_some() {
+        return Some(init);
     }
     let comm = std::fs::read_to_string("/proc/2/comm").unwrap_or_default();
-    let kthreadd = PathBuf::from("/proc/2/ns/net");
-    (comm.trim() == "kthreadd").then(|| inode_of(&kthreadd).map(|i| (i, kthreadd))).flatten()
+    (comm.trim() == "kthreadd").then(|| PathBuf::from("/proc/2/ns/net"))
+}
+
+/// What a namespace is called, by where it was found.
+enum Label {
+    Host,
+    Named(String),
+    /// A process living in it: its pid and /proc directory.
+    Process(String, PathBuf),
+}
+
+impl Label {
+    fn name(self) -> String {
+        match self {
+            Label::Host => "host".into(),
+            Label::Named(n) => n,
+            Label::Process(pid, dir) => {
+                let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+                format!("pid {pid} ({})", comm.trim())
+            }
+        }
+    }
+}
+
+/// Every place a namespace can be entered, best name first: the initial
+/// namespace, those named under /run/netns, those of running processes.
+fn candidates() -> impl Iterator<Item = (PathBuf, Label)> {
+    let named = std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| (e.path(), Label::Named(e.file_name().to_string_lossy().into_owned())));
+    let processes = std::fs::read_dir("/proc").into_iter().flatten().flatten().filter_map(|e| {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        pid.bytes().all(|b| b.is_ascii_digit()).then(|| (e.path().join("ns/net"), Label::Process(pid, e.path())))
+    });
+    host().map(|p| (p, Label::Host)).into_iter().chain(named).chain(processes)
 }
 
 /// Find the namespace with this inode (the value `netns(skb)` gives).
 pub fn lookup(inode: u64) -> Option<Netns> {
-    if let Some((ino, path)) = host().filter(|(ino, _)| *ino == inode) {
-        return Some(Netns { inode: ino, name: "host".into(), path });
-    }
-    if let Ok(dir) = std::fs::read_dir("/run/netns") {
-        for entry in dir.flatten() {
-            if inode_of(&entry.path()) == Some(inode) {
-                return Some(Netns { inode, name: entry.file_name().to_string_lossy().into_owned(), path: entry.path() });
-            }
-        }
-    }
-    let procs = std::fs::read_dir("/proc").ok()?;
-    for entry in procs.flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let path = entry.path().join("ns/net");
-        if inode_of(&path) == Some(inode) {
-            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            return Some(Netns { inode, name: format!("pid {pid} ({})", comm.trim()), path });
-        }
-    }
-    None
+    let (path, label) = candidates().find(|(path, _)| inode_of(path) == Some(inode))?;
+    Some(Netns { inode, name: label.name(), path })
 }
 
-/// Every namespace ntr can find: the initial one, those named under
-/// /run/netns, and those of running processes; each once.
+/// Every namespace ntr can find, each once, by its best name.
 pub fn all() -> Vec<Netns> {
     let mut out: Vec<Netns> = Vec::new();
-    let mut add = |inode: Option<u64>, name: String, path: PathBuf| {
-        if let Some(inode) = inode.filter(|i| !out.iter().any(|n| n.inode == *i)) {
-            out.push(Netns { inode, name, path });
-        }
-    };
-    if let Some((ino, path)) = host() {
-        add(Some(ino), "host".into(), path);
-    }
-    for entry in std::fs::read_dir("/run/netns").into_iter().flatten().flatten() {
-        add(inode_of(&entry.path()), entry.file_name().to_string_lossy().into_owned(), entry.path());
-    }
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if pid.bytes().all(|b| b.is_ascii_digit()) {
-            let path = entry.path().join("ns/net");
-            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            add(inode_of(&path), format!("pid {pid} ({})", comm.trim()), path);
+    for (path, label) in candidates() {
+        if let Some(inode) = inode_of(&path).filter(|i| !out.iter().any(|n| n.inode == *i)) {
+            out.push(Netns { inode, name: label.name(), path });
         }
     }
     out
