@@ -1,6 +1,7 @@
 //! Finding probes: `ntr list` (what can be probed, and how on this kernel)
 //! and `ntr info` (a probe's arguments, a struct's fields).
 
+use ntr_lang::check::{parse_probe, ProbeTarget};
 use ntr_lang::diag::Diagnostic;
 use ntr_lang::kernel::btf::KernelBtf;
 use ntr_lang::kernel::{AttachSupport, KType, KernelTypes, LookupError};
@@ -103,19 +104,26 @@ fn struct_info(kernel: &KernelBtf, name: &str) -> u8 {
 }
 
 fn probe_info(kernel: &KernelBtf, probe: &str) -> u8 {
-    let spec = probe.strip_prefix("tracepoint:").unwrap_or(probe);
-    let (category, name) = match spec.split_once(':') {
-        Some((c, n)) if !c.is_empty() && !matches!(c, "function" | "kprobe" | "fentry") => (Some(c), n),
-        Some((_, n)) => return function_info(kernel, n),
-        None => (None, spec),
+    // `function:NAME` is how `ntr list` shows kernel functions.
+    if let Some(f) = probe.strip_prefix("function:") {
+        return function_info(kernel, f);
+    }
+    let (category, name) = match parse_probe(probe) {
+        Ok(ProbeTarget::Tracepoint { category, name }) => (category, name),
+        Ok(ProbeTarget::RawTracepoint(name)) => (None, name),
+        Ok(
+            ProbeTarget::Kprobe { function, .. } | ProbeTarget::Kretprobe(function) | ProbeTarget::Fentry(function) | ProbeTarget::Fexit(function),
+        ) => return function_info(kernel, &function),
+        Ok(_) => return report::global(&Diagnostic::global(format!("`{probe}` has no kernel arguments to show"))),
+        Err(e) => return report::global(&Diagnostic::global(format!("invalid probe `{probe}`: {e}"))),
     };
-    match kernel.tracepoint(category, name) {
+    match kernel.tracepoint(category.as_deref(), &name) {
         Ok(tp) => {
             let method = if tp.btf_args.is_some() { "tp_btf" } else { "tracepoint, arguments from tracefs" };
             println!("tracepoint:{}:{} ({method})", tp.category, tp.name);
             if let Some(args) = &tp.btf_args {
                 for a in args {
-                    println!("  {}: {}", a.name.strip_suffix("__nullable").unwrap_or(&a.name), kernel.type_name(&a.ty));
+                    println!("  {}: {}", a.name, kernel.type_name(&a.ty));
                 }
             } else if let Some(fields) = &tp.format {
                 for f in fields.iter().filter(|f| !f.name.starts_with("common_")) {
@@ -124,7 +132,7 @@ fn probe_info(kernel: &KernelBtf, probe: &str) -> u8 {
             }
             0
         }
-        Err(LookupError::NotFound { .. }) if kernel.function(name).is_some() => function_info(kernel, name),
+        Err(LookupError::NotFound { .. }) if kernel.function(&name).is_some() => function_info(kernel, &name),
         Err(LookupError::NotFound { suggestions }) => {
             let d = Diagnostic::global(format!("no probe named `{probe}`"));
             let d = if suggestions.is_empty() { d } else { d.with_help(format!("did you mean {}?", suggestions.join(", "))) };

@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 
+use ntr_lang::check::{parse_probe, ProbeTarget};
 use ntr_lang::kernel::btf::KernelBtf;
 use ntr_lang::kernel::{KType, KernelTypes, TypeId};
 use rustyline::completion::{Completer, Pair};
@@ -38,12 +39,8 @@ impl ReplHelper {
     }
 
     fn probe_args(&self, probe: &str) -> Vec<(String, KType)> {
-        let spec = probe.strip_prefix("tracepoint:").unwrap_or(probe);
-        let (cat, name) = match spec.split_once(':') {
-            Some((c, n)) => (Some(c), n),
-            None => (None, spec),
-        };
-        match self.kernel.tracepoint(cat, name) {
+        let Ok(ProbeTarget::Tracepoint { category, name }) = parse_probe(probe) else { return Vec::new() };
+        match self.kernel.tracepoint(category.as_deref(), &name) {
             Ok(tp) => tp.btf_args.unwrap_or_default().into_iter().map(|a| (a.name, a.ty)).collect(),
             Err(_) => Vec::new(),
         }

@@ -17,7 +17,7 @@ const STMT_FNS: &[&str] = &["printf", "print", "stack", "exit", "delete", "clear
 /// Aggregations: only as the value of a map assignment.
 pub(crate) const AGG_FNS: &[&str] = &["count", "sum", "min", "max", "avg", "hist", "lhist"];
 
-fn positional<'e>(name: &Ident, args: &'e [Arg]) -> Result<Vec<&'e ast::Expr>> {
+pub(super) fn positional<'e>(name: &Ident, args: &'e [Arg]) -> Result<Vec<&'e ast::Expr>> {
     args.iter()
         .map(|a| match a {
             Arg::Positional(e) => Ok(e),
@@ -26,7 +26,7 @@ fn positional<'e>(name: &Ident, args: &'e [Arg]) -> Result<Vec<&'e ast::Expr>> {
         .collect()
 }
 
-fn arity(name: &Ident, got: usize, min: usize, max: usize, span: Span, usage: &str) -> Result<()> {
+pub(super) fn arity(name: &Ident, got: usize, min: usize, max: usize, span: Span, usage: &str) -> Result<()> {
     if got < min || got > max {
         return Err(Diagnostic::error(
             format!(

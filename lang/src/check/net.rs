@@ -13,6 +13,7 @@ use crate::source::Span;
 use crate::tir::{CtLayout, Expr, ExprKind as T, Side, SkbLayout, SockLayout, TupleTest};
 use crate::types::{EnumDef, Type};
 
+use super::calls::{arity, positional};
 use super::expr::{check_expr, type_name, Result};
 use super::scope::ProbeCx;
 use super::Checker;
@@ -28,17 +29,11 @@ pub(crate) fn check_net_call(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, ar
     if name.name == "tuple" && (named || args.is_empty()) {
         return tuple_match(cx, p, args, span);
     }
-    let positional: Vec<&ast::Expr> = args
-        .iter()
-        .map(|a| match a {
-            Arg::Positional(e) => Ok(e),
-            Arg::Named(n, _) => Err(Diagnostic::error(format!("`{}` takes no named arguments", name.name), n.span, "named argument")),
-        })
-        .collect::<Result<_>>()?;
+    let positional = positional(name, args)?;
     match name.name.as_str() {
         "nfhook" => {
-            let [stack] = one(name, &positional, span, "nfhook(kstack)")?;
-            let v = check_expr(cx, p, stack, None)?;
+            arity(name, positional.len(), 1, 1, span, "nfhook(kstack)")?;
+            let v = check_expr(cx, p, positional[0], None)?;
             let Type::KStack(depth) = v.ty else {
                 return Err(Diagnostic::error(format!("`nfhook` needs a kernel stack, not a {}", type_name(&v.ty)), v.span, "not a kstack")
                     .with_help("the hook is read from the stack's frames: `nfhook(kstack)`"));
@@ -46,9 +41,7 @@ pub(crate) fn check_net_call(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, ar
             Ok(Expr { ty: Type::NfHook(depth), span, ..v })
         }
         "nfrule" => {
-            if positional.len() != 2 {
-                return Err(Diagnostic::error("`nfrule` takes a namespace and a stack", span, "usage: nfrule(netns(skb), kstack)"));
-            }
+            arity(name, positional.len(), 2, 2, span, "nfrule(netns(skb), kstack)")?;
             let ns = check_expr(cx, p, positional[0], None)?;
             if ns.ty != Type::Netns {
                 return Err(Diagnostic::error(format!("`nfrule` needs a netns, not a {}", type_name(&ns.ty)), ns.span, "not a netns")
@@ -61,25 +54,17 @@ pub(crate) fn check_net_call(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, ar
             Ok(mk(T::Pack(vec![ns, stack]), Type::NfRule(depth), span))
         }
         _ => {
-            let usage = format!("{}(skb)", name.name);
-            let [arg] = one(name, &positional, span, &usage)?;
-            let skb = check_expr(cx, p, arg, None)?;
+            arity(name, positional.len(), 1, 1, span, &format!("{}(skb)", name.name))?;
+            let skb = check_expr(cx, p, positional[0], None)?;
             skb_value(cx, &name.name, skb, span)
         }
-    }
-}
-
-fn one<'e>(name: &Ident, args: &[&'e ast::Expr], span: Span, usage: &str) -> Result<[&'e ast::Expr; 1]> {
-    match args {
-        [a] => Ok([*a]),
-        _ => Err(Diagnostic::error(format!("`{}` takes one argument", name.name), span, format!("usage: {usage}"))),
     }
 }
 
 /// The value `name(skb)` for a `struct sk_buff *` (`tuple` and `netns`
 /// take a `struct sock *` too).
 fn skb_value(cx: &mut Checker, name: &str, skb: Expr, span: Span) -> Result<Expr> {
-    let is_sock = matches!(&skb.ty, Type::Ptr { target, .. } if matches!(&**target, KType::Struct { name, .. } if name == "sock"));
+    let is_sock = points_to(&skb.ty, "sock");
     if name == "netns" && is_sock {
         let ns = fields(cx, skb, &["__sk_common", "skc_net", "net", "ns", "inum"], span)?;
         return Ok(Expr { ty: Type::Netns, ..ns });
@@ -89,8 +74,7 @@ fn skb_value(cx: &mut Checker, name: &str, skb: Expr, span: Span) -> Result<Expr
             .ok_or_else(|| Diagnostic::error("this kernel's BTF lacks the struct sock address fields", span, "`tuple(sk)` cannot be computed"))?;
         return Ok(mk(T::SockTuple { sk: Box::new(skb), layout }, Type::Tuple, span));
     }
-    let is_skb = matches!(&skb.ty, Type::Ptr { target, .. } if matches!(&**target, KType::Struct { name, .. } if name == "sk_buff"));
-    if !is_skb {
+    if !points_to(&skb.ty, "sk_buff") {
         return Err(Diagnostic::error(format!("`{name}` needs a `struct sk_buff *`, not a {}", type_name(&skb.ty)), skb.span, "not a packet")
             .with_help("pass the probe's packet, e.g. `tuple(skb)` in `on kfree_skb`"));
     }
@@ -124,6 +108,11 @@ fn skb_value(cx: &mut Checker, name: &str, skb: Expr, span: Span) -> Result<Expr
             Ok(mk(T::Cond { cond: Box::new(has_dev), then: Box::new(dev), otherwise: Box::new(sock) }, Type::Netns, span))
         }
     }
+}
+
+/// Whether `ty` is a pointer to `struct NAME`.
+fn points_to(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Ptr { target, .. } if matches!(&**target, KType::Struct { name: n, .. } if n == name))
 }
 
 /// `base.f1.f2…` through BTF, as the user would write it.
