@@ -17,6 +17,17 @@ struct Block {
     live: Live,
 }
 
+impl Block {
+    /// Detach, print the maps, and say why.
+    fn stop(&mut self, out: &mut Vec<u8>, why: &str) {
+        if let Err(e) = self.live.detach(out) {
+            out.extend(format!("[{}] {e:?}\n", self.id).bytes());
+        }
+        let _ = self.live.print_maps(out);
+        out.extend(format!("[{}] {why}\n", self.id).bytes());
+    }
+}
+
 pub enum Request {
     Attach {
         artifact: Artifact,
@@ -71,9 +82,7 @@ pub fn run(requests: Receiver<Request>, mut printer: Box<dyn ExternalPrinter + S
         for b in blocks.iter_mut().filter(|b| b.live.is_attached()) {
             let _ = b.live.drain(&mut out);
             if b.live.exit_requested() {
-                let _ = b.live.detach(&mut out);
-                let _ = b.live.print_maps(&mut out);
-                out.extend(format!("[{}] exited\n", b.id).bytes());
+                b.stop(&mut out, "exited");
             }
         }
         if !out.is_empty() {
@@ -104,11 +113,7 @@ fn handle(request: Request, blocks: &mut Vec<Block>, next: &mut usize) {
             let mut found = false;
             for b in blocks.iter_mut().filter(|b| id.is_none_or(|i| i == b.id) && b.live.is_attached()) {
                 found = true;
-                if let Err(e) = b.live.detach(&mut out) {
-                    out.extend(format!("[{}] {e:?}\n", b.id).bytes());
-                }
-                let _ = b.live.print_maps(&mut out);
-                out.extend(format!("[{}] detached\n", b.id).bytes());
+                b.stop(&mut out, "detached");
             }
             let _ = reply.send(match (found, id) {
                 (false, Some(i)) => Err(format!("no attached block {i} (`:list` shows them)")),
