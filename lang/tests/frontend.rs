@@ -111,3 +111,33 @@ fn probe_specs_are_read_raw() {
     assert_eq!(p.probes.len(), 2);
     assert_eq!(p.probes[1].name, "tracepoint:skb:consume_skb");
 }
+
+/// Older kernels refuse to mmap `/sys/kernel/btf/vmlinux` (ENODEV), as a pipe
+/// does here: the bytes are read instead, and lookups give the same answers.
+#[test]
+fn btf_that_refuses_mmap_is_read_and_answers_alike() {
+    use ntr_lang::kernel::btf_open::BtfSource;
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("ntr-btf-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("vmlinux");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let bytes = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::OpenOptions::new().write(true).open(&fifo).unwrap().write_all(&bytes).unwrap())
+    };
+    let piped = KernelBtf::from_file(&fifo).expect("BTF read through a pipe");
+    writer.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(piped.source(), BtfSource::Copied);
+    let mapped = KernelBtf::from_sys().unwrap();
+    let skb = |k: &KernelBtf| {
+        let Some(KType::Struct { id, size, .. }) = k.struct_by_name("sk_buff") else { panic!("no sk_buff") };
+        (size, k.members(id).into_iter().map(|m| (m.name, m.offset_bits)).collect::<Vec<_>>())
+    };
+    let (size, members) = skb(&piped);
+    assert!(size > 0 && members.iter().any(|(n, _)| n == "len"), "{members:?}");
+    assert_eq!((size, members), skb(&mapped));
+}

@@ -1,16 +1,19 @@
 //! `KernelTypes` backed by vmlinux BTF (btf-rs, memory-mapped so startup
-//! stays fast: only what a script asks about is decoded) and tracefs.
+//! stays fast: only what a script asks about is decoded; see `btf_open`) and
+//! tracefs.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::Path;
 
-use btf_rs::{Backend, Btf, BtfType, Type};
+use btf_rs::{Btf, BtfType, Type};
 
+use super::btf_open::{self, BtfSource};
 use super::{tracefs, KType, KernelTypes, LookupError, Member, ProbeArg, Tracepoint, TypeId};
 
 pub struct KernelBtf {
     btf: Btf,
+    source: BtfSource,
     /// Enum constant name → (enum type id, value), built on first use.
     constants: OnceCell<HashMap<String, (TypeId, i64)>>,
 }
@@ -39,8 +42,13 @@ impl KernelBtf {
     }
 
     pub fn from_file(path: &Path) -> Result<KernelBtf, String> {
-        let btf = Btf::from_file_with_backend(path, Backend::Mmap).map_err(|e| format!("cannot read BTF from {}: {e}", path.display()))?;
-        Ok(KernelBtf { btf, constants: OnceCell::new() })
+        let (btf, source) = btf_open::open(path)?;
+        Ok(KernelBtf { btf, source, constants: OnceCell::new() })
+    }
+
+    /// Whether the file was mapped directly or copied first (it refused mmap).
+    pub fn source(&self) -> BtfSource {
+        self.source
     }
 
     fn by_id(&self, id: TypeId) -> Option<Type> {
