@@ -14,7 +14,7 @@ fn counts_drops_by_site_and_reason() {
     let _k = kernel_lock();
     let sent = 300;
     let run =
-        run_with(&["-e", "on kfree_skb { @drops[sym(location), reason] = count(); }", "--duration", "3s"], || udp_to_closed_port(CLOSED, sent, 32));
+        run_with(&["-e", "on kfree_skb { @drops[sym(location), reason] = count(); }", "--duration", "60s"], || udp_to_closed_port(CLOSED, sent, 32));
     run.ok();
     let row = run
         .stdout
@@ -36,7 +36,7 @@ fn stack_then_exit() {
     let _k = kernel_lock();
     let started = Instant::now();
     let run =
-        run_with(&["-e", "on kfree_skb if reason == NO_SOCKET { stack(); exit(); }", "--duration", "20s"], || udp_to_closed_port(CLOSED, 5, 16));
+        run_until_it_ends(&["-e", "on kfree_skb if reason == NO_SOCKET { stack(); exit(); }", "--duration", "20s"], || udp_to_closed_port(CLOSED, 5, 16));
     run.ok();
     assert!(started.elapsed() < Duration::from_secs(15), "exit() did not stop the run");
     let frames: Vec<&str> = run.stdout.lines().map(str::trim).filter(|l| l.contains("+0x")).collect();
@@ -59,7 +59,7 @@ fn field_access_through_btf_filters_large_packets() {
     let _k = kernel_lock();
     let script = "on kfree_skb if reason == NO_SOCKET && skb.len > 1000 { @big = count(); }
                   on kfree_skb if reason == NO_SOCKET { @all = count(); }";
-    let run = run_with(&["-e", script, "--duration", "3s"], || {
+    let run = run_with(&["-e", script, "--duration", "60s"], || {
         udp_to_closed_port(CLOSED, 40, 1400);
         udp_to_closed_port(CLOSED, 60, 100);
     });
@@ -107,7 +107,7 @@ fn every_fires_periodically() {
 fn hist_and_lhist_buckets() {
     let _k = kernel_lock();
     let script = "on kfree_skb if reason == NO_SOCKET { @h = hist(skb.len); @l = lhist(skb.len, 0, 2000, 500); }";
-    let run = run_with(&["-e", script, "--duration", "3s"], || {
+    let run = run_with(&["-e", script, "--duration", "60s"], || {
         udp_to_closed_port(CLOSED, 30, 100); // skb.len = 108 (UDP header + payload)
         udp_to_closed_port(CLOSED, 20, 1100); // 1108
     });
@@ -127,7 +127,7 @@ fn print_top_n_then_clear() {
     let _k = kernel_lock();
     let script = "on kfree_skb if reason == NO_SOCKET { @bysize[skb.len] = count(); }
                   end { print(@bysize, 2); clear(@bysize); }";
-    let run = run_with(&["-e", script, "--duration", "3s"], || {
+    let run = run_with(&["-e", script, "--duration", "60s"], || {
         udp_to_closed_port(CLOSED, 5, 10);
         udp_to_closed_port(CLOSED, 9, 20);
         udp_to_closed_port(CLOSED, 7, 30);
@@ -146,7 +146,7 @@ fn params_and_fns() {
     let script = "param min: u32 = 0
                   fn big(n) { return n > min; }
                   on kfree_skb if reason == NO_SOCKET && big(skb.len) { @n = count(); }";
-    let run = run_with(&["-e", script, "-p", "min=500", "--duration", "3s"], || {
+    let run = run_with(&["-e", script, "-p", "min=500", "--duration", "60s"], || {
         udp_to_closed_port(CLOSED, 12, 900);
         udp_to_closed_port(CLOSED, 30, 50);
     });
@@ -163,7 +163,7 @@ fn use_a_module_file() {
     std::fs::write(dir.join("sizes.ntr"), "fn bucket(n) { if n > 500 { return 1; } return 0; }\n").unwrap();
     std::fs::write(dir.join("main.ntr"), "use \"sizes.ntr\"\non kfree_skb if reason == NO_SOCKET { @b[bucket(skb.len)] = count(); }\n").unwrap();
     let main = dir.join("main.ntr");
-    let run = run_with(&["run", main.to_str().unwrap(), "--duration", "3s"], || {
+    let run = run_with(&["run", main.to_str().unwrap(), "--duration", "60s"], || {
         udp_to_closed_port(CLOSED, 6, 800);
         udp_to_closed_port(CLOSED, 4, 80);
     });
@@ -211,7 +211,7 @@ fn json_output_is_json_lines() {
     let _k = kernel_lock();
     let script = r#"begin { printf("x %d\n", 1); print(2, "a"); }
                     on kfree_skb if reason == NO_SOCKET { @c[reason] = count(); @h = hist(skb.len); }"#;
-    let run = run_with(&["--json", "-e", script, "--duration", "2s"], || udp_to_closed_port(CLOSED, 3, 10));
+    let run = run_with(&["--json", "-e", script, "--duration", "60s"], || udp_to_closed_port(CLOSED, 3, 10));
     run.ok();
     let mut kinds = Vec::new();
     for line in run.stdout.lines().filter(|l| !l.trim().is_empty()) {
@@ -234,7 +234,7 @@ fn nested_fields_nullable_pointers_and_bitfields() {
     // skb.sk is NULL for a datagram nobody receives: the read behind it
     // yields 0 rather than a verifier rejection. pkt_type is a bitfield.
     let script = "on kfree_skb if reason == NO_SOCKET { @x[skb.dev.ifindex, skb.dev.name, skb.sk.__sk_common.skc_family, skb.pkt_type] = count(); }";
-    let run = run_with(&["-e", script, "--duration", "2s"], || udp_to_closed_port(CLOSED, 7, 10));
+    let run = run_with(&["-e", script, "--duration", "60s"], || udp_to_closed_port(CLOSED, 7, 10));
     run.ok();
     assert_eq!(row_value(&run.stdout, &["@x[1, lo, 0, 0]:"]), Some(7), "{}", run.stdout);
     assert_nothing_left();
@@ -245,7 +245,7 @@ fn str_reads_user_space_pointers_of_syscall_arguments() {
     let _k = kernel_lock();
     // `filename` is a user-space pointer: a kernel read of it fails.
     let script = r#"on sys_enter_openat if str(filename) == "/nonexistent/ntr-user-str" { @opens = count(); }"#;
-    let run = run_with(&["-e", script, "--duration", "2s"], || {
+    let run = run_with(&["-e", script, "--duration", "60s"], || {
         for _ in 0..3 {
             assert!(std::fs::File::open("/nonexistent/ntr-user-str").is_err());
         }
@@ -258,7 +258,7 @@ fn str_reads_user_space_pointers_of_syscall_arguments() {
 #[test]
 fn raw_tracepoints_count_events() {
     let _k = kernel_lock();
-    let run = run_with(&["-e", "on raw_tracepoint:kfree_skb { @n = count(); }", "--duration", "2s"], || udp_to_closed_port(CLOSED + 7, 5, 8));
+    let run = run_with(&["-e", "on raw_tracepoint:kfree_skb { @n = count(); }", "--duration", "60s"], || udp_to_closed_port(CLOSED + 7, 5, 8));
     run.ok();
     let n = row_value(&run.stdout, &["@n:"]).unwrap_or_else(|| panic!("{}", run.stdout));
     assert!(n >= 5, "every drop, and any other skb freed meanwhile: {n}");

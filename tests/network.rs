@@ -13,7 +13,7 @@ const CLOSED_IFDROPS: u16 = 39_414;
 fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     let _k = kernel_lock();
     let mut inc = Incident::new();
-    let run = inc.hunt(9418, &["run", "dropwatch", "-p", "port=9418", "--duration", "6s"]);
+    let run = inc.hunt(9418, &["run", "dropwatch", "-p", "port=9418", "--duration", "60s"]);
     run.ok();
     let out = &run.stdout;
     let line = out
@@ -43,7 +43,7 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
 #[test]
 fn dropwatch_shows_ipv6_flows_and_filters_by_protocol_and_port() {
     let _k = kernel_lock();
-    let run = run_with(&["run", "dropwatch", "-p", "port=9", "-p", "proto=udp", "-p", "dst=::1/128", "--duration", "2s"], || {
+    let run = run_with(&["run", "dropwatch", "-p", "port=9", "-p", "proto=udp", "-p", "dst=::1/128", "--duration", "60s"], || {
         let sock = std::net::UdpSocket::bind("[::1]:0").expect("bind ::1");
         for _ in 0..3 {
             sock.send_to(b"ping", "[::1]:9").expect("send");
@@ -66,7 +66,7 @@ fn dropwatch_shows_ipv6_flows_and_filters_by_protocol_and_port() {
 fn conntrack_follows_the_flow_until_its_packets_lose_their_entry() {
     let _k = kernel_lock();
     let mut inc = Incident::new();
-    let run = inc.hunt(9418, &["run", "conntrack", "-p", "port=9418", "--duration", "6s"]);
+    let run = inc.hunt(9418, &["run", "conntrack", "-p", "port=9418", "--duration", "60s"]);
     run.ok();
     let out = &run.stdout;
     let flow = format!("{} tcp 10.0.1.2:", inc.node);
@@ -89,7 +89,7 @@ fn conntrack_follows_the_flow_until_its_packets_lose_their_entry() {
 fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
     let _k = kernel_lock();
     let mut inc = Incident::new();
-    let run = inc.hunt(9418, &["run", "skbtrace", "-p", "port=9418", "--duration", "6s"]);
+    let run = inc.hunt(9418, &["run", "skbtrace", "-p", "port=9418", "--duration", "60s"]);
     run.ok();
     let out = &run.stdout;
     let step = |ns: &str, dev: &str, what: &str| -> Option<usize> {
@@ -114,7 +114,7 @@ fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
 #[test]
 fn tcpstates_shows_a_refused_connection_and_its_resets() {
     let _k = kernel_lock();
-    let run = run_with(&["run", "tcpstates", "-p", "port=9", "--duration", "2s"], || {
+    let run = run_with(&["run", "tcpstates", "-p", "port=9", "--duration", "60s"], || {
         assert!(std::net::TcpStream::connect("127.0.0.1:9").is_err());
     });
     run.ok();
@@ -130,7 +130,7 @@ fn tcpstates_shows_a_refused_connection_and_its_resets() {
 #[test]
 fn icmperrors_explains_port_unreachable_and_names_reject_rules() {
     let _k = kernel_lock();
-    let run = run_with(&["run", "icmperrors", "-p", "proto=udp", "--duration", "2s"], || udp_to_closed_port(CLOSED_ICMP, 2, 8));
+    let run = run_with(&["run", "icmperrors", "-p", "proto=udp", "--duration", "60s"], || udp_to_closed_port(CLOSED_ICMP, 2, 8));
     run.ok();
     let out = &run.stdout;
     let lines: Vec<&str> = out.lines().filter(|l| l.contains(&format!(" -> 127.0.0.1:{CLOSED_ICMP}: type 3 code 3, port unreachable"))).collect();
@@ -140,7 +140,7 @@ fn icmperrors_explains_port_unreachable_and_names_reject_rules() {
 
     // The incident's REJECT answers the server's packets from FORWARD.
     let mut inc = Incident::new();
-    let run = inc.hunt(9418, &["run", "icmperrors", "-p", "port=9418", "--duration", "5s"]);
+    let run = inc.hunt(9418, &["run", "icmperrors", "-p", "port=9418", "--duration", "60s"]);
     run.ok();
     let reject = format!("{} answering tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node);
     assert!(run.stdout.lines().any(|l| l.starts_with(&reject) && l.contains("port unreachable") && l.ends_with("(hook FORWARD)")), "{}", run.stdout);
@@ -152,7 +152,7 @@ fn icmperrors_explains_port_unreachable_and_names_reject_rules() {
 fn ifdrops_counts_per_interface_every_second() {
     let _k = kernel_lock();
     let run =
-        run_with(&["run", "ifdrops", "-p", "ifname=lo", "-p", "reason=NO_SOCKET", "--duration", "3s"], || udp_to_closed_port(CLOSED_IFDROPS, 12, 8));
+        run_with(&["run", "ifdrops", "-p", "ifname=lo", "-p", "reason=NO_SOCKET", "--duration", "60s"], || udp_to_closed_port(CLOSED_IFDROPS, 12, 8));
     run.ok();
     let counts: Vec<u64> = run
         .stdout
@@ -168,7 +168,7 @@ fn ifdrops_counts_per_interface_every_second() {
 #[test]
 fn dropwatch_rate_limits_lines_and_counts_the_rest() {
     let _k = kernel_lock();
-    let run = run_with(&["run", "dropwatch", "-p", "port=39415", "-p", "rate=5", "--duration", "2s"], || udp_to_closed_port(39_415, 40, 8));
+    let run = run_with(&["run", "dropwatch", "-p", "port=39415", "-p", "rate=5", "--duration", "60s"], || udp_to_closed_port(39_415, 40, 8));
     run.ok();
     let lines = run.stdout.lines().filter(|l| l.contains("us drop ")).count();
     // The 40 drops take milliseconds: one per-second window, two at most.
@@ -183,7 +183,7 @@ fn dropwatch_rate_limits_lines_and_counts_the_rest() {
 fn icmp_errors_carry_the_flow_they_answer() {
     let _k = kernel_lock();
     let script = "on net_dev_xmit if tuple(skb).proto == 1 || tuple(skb).proto == 58 { printf(\"%s\\n\", tuple(skb)); }";
-    let run = run_with(&["-e", script, "--duration", "2s"], || {
+    let run = run_with(&["-e", script, "--duration", "60s"], || {
         std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"v4", "127.0.0.1:39416").unwrap();
         std::net::UdpSocket::bind("[::1]:0").unwrap().send_to(b"v6", "[::1]:39416").unwrap();
     });

@@ -123,7 +123,7 @@ fn a_hunt_in_the_repl_becomes_a_script() {
 
     // The saved session runs as a script, with the same result.
     let script = t.dir.join("saved.ntr");
-    let run = run_with(&["run", script.to_str().unwrap(), "--duration", "2s"], || udp_to_closed_port(39_421, 5, 8));
+    let run = run_with(&["run", script.to_str().unwrap(), "--duration", "60s"], || udp_to_closed_port(39_421, 5, 8));
     run.ok();
     assert!(run.stdout.contains("@drops[NO_SOCKET]: 5"), "{}", run.stdout);
     assert_eq!(run.stdout.matches("dropped: NO_SOCKET").count(), 5, "{}", run.stdout);

@@ -9,6 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+pub mod kernel;
+pub mod programs;
 pub mod topology;
 
 static KERNEL: Mutex<()> = Mutex::new(());
@@ -59,9 +61,26 @@ impl Drop for Running {
     }
 }
 
-/// Run ntr with `args` while `traffic` runs once the probes are attached.
-/// Attachment is detected by the runtime's "Attached N probes" line on stderr.
+/// Run ntr with `args` while `traffic` runs once the probes are attached,
+/// then stop it with SIGINT (it detaches and prints its maps), so a run lasts
+/// as long as its traffic on a fast host and on an emulated guest alike; a
+/// `--duration` in `args` is only a cap. Attachment is detected by the
+/// runtime's "Attached N probes" line on stderr.
 pub fn run_with<F: FnOnce()>(args: &[&str], traffic: F) -> Run {
+    run(args, traffic, End::Interrupt)
+}
+
+/// Like `run_with`, but ntr must end by itself (`exit()`, `--duration`).
+pub fn run_until_it_ends<F: FnOnce()>(args: &[&str], traffic: F) -> Run {
+    run(args, traffic, End::ByItself)
+}
+
+enum End {
+    Interrupt,
+    ByItself,
+}
+
+fn run<F: FnOnce()>(args: &[&str], traffic: F, end: End) -> Run {
     use std::io::{BufRead, BufReader, Read};
     let mut child = Running(ntr().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn ntr"));
     let child = &mut child.0;
@@ -83,6 +102,13 @@ pub fn run_with<F: FnOnce()>(args: &[&str], traffic: F) -> Run {
         err_text.push_str(&line);
         if line.starts_with("Attached") {
             traffic();
+            if let End::Interrupt = end {
+                // Events of the last packets reach the ring buffer's reader
+                // within its poll interval.
+                std::thread::sleep(Duration::from_millis(300));
+                // SAFETY: signalling our own child, which has not been reaped.
+                unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            }
             break;
         }
     }

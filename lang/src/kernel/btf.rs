@@ -135,8 +135,12 @@ impl KernelTypes for KernelBtf {
         };
         let has_btf = self.btf.resolve_ids_by_name(&format!("btf_trace_{name}")).is_ok_and(|ids| !ids.is_empty());
         let btf_args = if has_btf {
+            // Argument names: `__bpf_trace_X` exists per event class, so only
+            // for events that are their own class; `__probestub_X` per event
+            // since 6.7; `__traceiter_X` per event on older kernels (6.1).
             self.func_params(&format!("__bpf_trace_{name}"))
                 .or_else(|| self.func_params(&format!("__probestub_{name}")))
+                .or_else(|| self.func_params(&format!("__traceiter_{name}")))
                 .map(|(args, _)| args.into_iter().skip(1).collect())
         } else {
             None

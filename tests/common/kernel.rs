@@ -1,0 +1,24 @@
+//! What the running kernel offers, asked of the kernel itself (not of ntr),
+//! so tests know whether ntr should use a probe kind or refuse it.
+
+use std::path::Path;
+
+/// aya attaches kprobes through the kprobe PMU only.
+pub fn has_kprobes() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
+}
+
+/// Whether the kernel loads an fentry program: ntr compiles one, aya loads
+/// it directly (no ntr feature probing involved).
+pub fn fentry_loads() -> bool {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let (src, obj) = (dir.join("fentry_probe.ntr"), dir.join("fentry_probe.o"));
+    std::fs::write(&src, "on fentry:do_sys_openat2 { @n = count(); }").unwrap();
+    super::Run::from(super::ntr().arg("compile").arg(&src).arg("-o").arg(&obj).output().unwrap()).ok();
+    let bytes = std::fs::read(&obj).unwrap();
+    let mut ebpf = aya::EbpfLoader::new().load(&bytes).expect("aya loads the object's maps");
+    let btf = aya::Btf::from_sys_fs().expect("kernel BTF");
+    let (_, program) = ebpf.programs_mut().next().expect("one program");
+    let fentry: &mut aya::programs::FEntry = program.try_into().expect("an fentry program");
+    fentry.load("do_sys_openat2", &btf).is_ok()
+}

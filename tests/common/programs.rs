@@ -1,0 +1,54 @@
+//! C programs the tests probe, built with gcc where it is installed. A guest
+//! kernel in qemu has no compiler: tests/distro_kernel.rs builds them here and
+//! ships the binaries at the same paths, and the guest uses those.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A function to probe (`ntr_target`, called N times with 40+i and "hello",
+/// returning 2x+5) and a loop to sample (`spin SECONDS`).
+const PROBE_TARGET: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+__attribute__((noinline)) int ntr_target(int x, const char *s) { __asm__ volatile(""); return x * 2 + (int)strlen(s); }
+__attribute__((noinline)) unsigned long ntr_spin(unsigned long n) { unsigned long x = 0; for (unsigned long i = 0; i < n; i++) x += i * i ^ (x >> 3); return x; }
+int main(int argc, char **argv) {
+    const char *word = "hello";
+    if (argc > 1 && strcmp(argv[1], "spin") == 0) {
+        time_t end = time(0) + atoi(argv[2]); unsigned long s = 0;
+        while (time(0) < end) s += ntr_spin(1000000);
+        return (int)(s & 1);
+    }
+    int n = atoi(argv[1]), sum = 0;
+    printf("%s\n", word); /* the string's page is in memory before the probe reads it */
+    for (int i = 0; i < n; i++) sum += ntr_target(40 + i, word);
+    printf("%d\n", sum);
+    return 0;
+}
+"#;
+
+fn build(name: &str, source: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let bin = dir.join(name);
+    if Command::new("gcc").arg("--version").output().is_err() {
+        assert!(bin.exists(), "no gcc to build {name}, and no prebuilt {}", bin.display());
+        return bin;
+    }
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, source).unwrap();
+    let ok = Command::new("gcc").args(["-O1", "-g", "-fno-omit-frame-pointer", "-o"]).arg(&bin).arg(&src).status().expect("gcc");
+    assert!(ok.success(), "gcc {name}");
+    bin
+}
+
+pub fn probe_target() -> PathBuf {
+    build("ntr_probe_target", PROBE_TARGET)
+}
+
+/// Every program, built: what a guest without gcc needs.
+pub fn all() -> Vec<PathBuf> {
+    vec![probe_target()]
+}
