@@ -87,9 +87,10 @@ fn begin_printf_and_end() {
 fn begin_exit_stops_at_once() {
     let _k = kernel_lock();
     let started = Instant::now();
-    let run = Run::from(ntr().args(["-e", "on kfree_skb { @c = count(); } begin { exit(); }", "--duration", "10s"]).output().unwrap());
+    let run = Run::from(ntr().args(["-e", "on kfree_skb { @c = count(); } begin { exit(); }", "--duration", "60s"]).output().unwrap());
     run.ok();
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Far sooner than the duration, even on an emulated guest.
+    assert!(started.elapsed() < Duration::from_secs(30));
     assert_nothing_left();
 }
 

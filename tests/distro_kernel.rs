@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The test binaries run inside the guest.
-const SUITES: &[&str] = &["probes", "network", "core"];
+const SUITES: &[&str] = &["probes", "network", "core", "cli"];
 /// Boot plus suites; past this the guest is killed and the test fails.
 const GUEST_LIMIT: Duration = Duration::from_secs(20 * 60);
 
@@ -124,7 +124,10 @@ fn the_end_to_end_tests_pass_on_debian_6_1() {
     let initrd = cache.join("initrd.cpio");
     let mut build = Command::new("bash");
     build.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/distro/build-initramfs.sh")).arg(&kernel).arg(&initrd).arg(env!("CARGO_BIN_EXE_ntr"));
-    build.args(common::programs::all()).arg("--").args(suites.iter().map(|(_, b)| b));
+    // Tests read examples/ relative to the package, as under cargo test.
+    let examples = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples")).unwrap().map(|e| e.unwrap().path());
+    build.args(common::programs::all()).args(examples).arg("--").args(suites.iter().map(|(_, b)| b));
+    build.current_dir(env!("CARGO_MANIFEST_DIR"));
     sh(&mut build);
 
     let log = cache.join("console.log");

@@ -4,6 +4,7 @@
 
 pub mod btf;
 pub mod btf_open;
+pub mod history;
 pub mod tracefs;
 
 /// A BTF type id in vmlinux BTF.

@@ -141,3 +141,17 @@ fn btf_that_refuses_mmap_is_read_and_answers_alike() {
     assert!(size > 0 && members.iter().any(|(n, _)| n == "len"), "{members:?}");
     assert_eq!((size, members), skb(&mapped));
 }
+
+/// `if has(arg)`: only the branch this kernel's probe can run is checked.
+#[test]
+fn has_checks_only_the_branch_the_probe_can_run() {
+    let p = front("on kfree_skb { if has(skb) { @n = count(); } else { @m[no_such_name] = count(); } }", &[]).unwrap();
+    assert_eq!(p.maps.len(), 1);
+    assert_eq!(p.maps[0].name, "n");
+    let p = front("on kfree_skb { if !has(no_such_arg) && has(reason) { @r[reason] = count(); } else { print(no_such_arg); } }", &[]).unwrap();
+    assert_eq!(p.maps[0].name, "r");
+    let err = front("on kfree_skb { if has(no_such_arg) { @n = count(); } else { print(no_such_arg); } }", &[]).unwrap_err();
+    assert!(err.contains("unknown name `no_such_arg`"), "{err}");
+    let err = front("on kfree_skb { if has(1) { } }", &[]).unwrap_err();
+    assert!(err.contains("`has` takes a probe argument's name"), "{err}");
+}

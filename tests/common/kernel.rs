@@ -22,3 +22,22 @@ pub fn fentry_loads() -> bool {
     let fentry: &mut aya::programs::FEntry = program.try_into().expect("an fentry program");
     fentry.load("do_sys_openat2", &btf).is_ok()
 }
+
+/// The tracefs format of a tracepoint: its record fields as the kernel
+/// describes them. Mounts tracefs where nothing has yet.
+pub fn tracepoint_format(category: &str, name: &str) -> String {
+    let rel = format!("events/{category}/{name}/format");
+    for root in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        if let Ok(text) = std::fs::read_to_string(Path::new(root).join(&rel)) {
+            return text;
+        }
+    }
+    let ok = std::process::Command::new("mount").args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"]).status().unwrap();
+    assert!(ok.success(), "mount tracefs");
+    std::fs::read_to_string(Path::new("/sys/kernel/tracing").join(&rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Whether tracepoint `category:name` has a record field `field`.
+pub fn tracepoint_has_field(category: &str, name: &str, field: &str) -> bool {
+    tracepoint_format(category, name).lines().any(|l| l.trim_start().starts_with("field:") && l.contains(&format!(" {field};")))
+}

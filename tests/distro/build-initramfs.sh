@@ -78,6 +78,8 @@ cp -a "$kdir/lib/modules/$version/." "$root/lib/modules/$version/"
 rm -rf "$root/lib/modules/$version/kernel/"{sound,fs,drivers/{gpu,infiniband,media,scsi,md,nvme,usb,input,hid}}
 depmod -b "$root" "$version"
 
+# Test binaries run from the directory the builder runs in, as under cargo test.
+pwd > "$root/etc/ntr-guest-cwd"
 mknod -m 600 "$root/dev/console" c 5 1
 echo "ntr-guest" > "$root/etc/hostname"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"

@@ -11,7 +11,7 @@ use super::scope::{InlineFrame, ProbeCx};
 use super::Checker;
 
 /// Builtins that are values.
-const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set"];
+const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set", "has"];
 /// Builtins that are statements.
 const STMT_FNS: &[&str] = &["printf", "print", "stack", "exit", "delete", "clear"];
 /// Aggregations: only as the value of a map assignment.
@@ -41,6 +41,18 @@ pub(super) fn arity(name: &Ident, got: usize, min: usize, max: usize, span: Span
         .with_help(format!("usage: {usage}")));
     }
     Ok(())
+}
+
+/// `has(NAME)`: whether this probe has an argument NAME on this kernel
+/// (tracepoints gain arguments over kernel versions: `tcp_send_reset`'s
+/// `reason`, `consume_skb`'s `location`).
+pub(super) fn probe_has(p: &ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<bool> {
+    let a = positional(name, args)?;
+    arity(name, a.len(), 1, 1, span, "has(argument)")?;
+    match &a[0].kind {
+        A::Ident(arg) => Ok(p.arg(arg).is_some()),
+        _ => Err(Diagnostic::error("`has` takes a probe argument's name", a[0].span, "not a name").with_help("e.g. `if has(reason) { … }`")),
+    }
 }
 
 fn unknown_fn(cx: &Checker, name: &Ident) -> Diagnostic {
@@ -101,6 +113,10 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
                 Some(v) => Ok(Expr { kind: T::Const(!v.is_default as u64), ty: Type::Bool, span }),
                 None => Err(Diagnostic::error("`is_set` takes a parameter", a[0].span, "not a parameter").with_help("e.g. `is_set(params.reason)`")),
             }
+        }
+        "has" => {
+            let present = probe_has(p, name, args, span)?;
+            Ok(Expr { kind: T::Const(present as u64), ty: Type::Bool, span })
         }
         n if super::net::NET_FNS.contains(&n) => super::net::check_net_call(cx, p, name, args, span),
         "ustack" => {

@@ -228,6 +228,11 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
         args.dedup();
         d = d.with_note(format!("`{}` has arguments: {}", p.name, args.join(", ")));
     }
+    if let Some(since) = p.name.strip_prefix("tracepoint:").and_then(|tp| crate::kernel::history::argument_since(tp, name)) {
+        d = d
+            .with_note(format!("`{name}` is an argument of `{}` since Linux {since}; this kernel's tracepoint predates it", p.name))
+            .with_help(format!("to run on both, guard its uses: `if has({name}) {{ … }} else {{ … }}`"));
+    }
     Err(d)
 }
 

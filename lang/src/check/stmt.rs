@@ -81,6 +81,18 @@ fn check_stmt(cx: &mut Checker, p: &mut ProbeCx, s: &ast::Stmt) -> Result<Stmt> 
         }
         S::MapAssign { map, op, value } => return map_assign(cx, p, map, op, value, span),
         S::If { cond, then, otherwise } => {
+            // `if has(arg) { … } else { … }`: only the branch this kernel's
+            // probe can run is checked, so one script fits kernels whose
+            // tracepoints differ.
+            if let Some(live) = static_condition(p, cond)? {
+                let branch = if live { Some(then) } else { otherwise.as_ref() };
+                let body = match branch {
+                    Some(b) => check_stmts(cx, p, b)?,
+                    None => Vec::new(),
+                };
+                let cond = Expr { kind: T::Const(1), ty: Type::Bool, span: cond.span };
+                return Ok(Stmt { kind: StmtKind::If { cond, then: body, otherwise: Vec::new() }, span });
+            }
             let cond = check_cond(cx, p, cond)?;
             let then = check_stmts(cx, p, then)?;
             let otherwise = match otherwise {
@@ -292,4 +304,17 @@ fn const_int(e: &ast::Expr) -> Option<i64> {
         A::Unary { op: ast::UnOp::Neg, operand } => const_int(operand).map(|v| -v),
         _ => None,
     }
+}
+
+/// The value of a condition made only of `has(…)`, `!`, `&&` and `||`.
+fn static_condition(p: &ProbeCx, e: &ast::Expr) -> Result<Option<bool>> {
+    Ok(match &e.kind {
+        A::Call { name, args } if name.name == "has" => Some(super::calls::probe_has(p, name, args, e.span)?),
+        A::Unary { op: ast::UnOp::Not, operand } => static_condition(p, operand)?.map(|v| !v),
+        A::Binary { op: op @ (ast::BinOp::And | ast::BinOp::Or), lhs, rhs } => match (static_condition(p, lhs)?, static_condition(p, rhs)?) {
+            (Some(l), Some(r)) => Some(if *op == ast::BinOp::And { l && r } else { l || r }),
+            _ => None,
+        },
+        _ => None,
+    })
 }
