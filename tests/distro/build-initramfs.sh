@@ -53,7 +53,7 @@ for dir in /usr/lib/x86_64-linux-gnu/xtables; do
     for so in "$dir"/*.so; do put "$so"; done
 done
 # Python's standard library, without what the tests never import.
-py=/usr/lib/python3.11
+py=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
 mkdir -p "$root$py"
 tar -C / --exclude="$py/test" --exclude="$py/site-packages" --exclude="$py/dist-packages" --exclude="$py/idlelib" \
     --exclude="$py/tkinter" --exclude="$py/ensurepip" --exclude="$py/lib2to3" --exclude="$py/pydoc_data" \
