@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::topology::Incident;
+use common::topology::{self, Incident};
 use common::*;
 
 const CLOSED_ICMP: u16 = 39_413;
@@ -198,5 +198,42 @@ fn icmp_errors_carry_the_flow_they_answer() {
         "{out}"
     );
     assert!(out.lines().any(|l| l.starts_with("icmpv6 ::1 -> ::1 type 1 code 4 about udp [::1]:") && l.ends_with(" -> [::1]:39416")), "{out}");
+    assert_nothing_left();
+}
+
+/// A namespace that nothing makes conntrack track: its drops say
+/// NO_CONNTRACK, never INVALID. Once a rule there uses conntrack
+/// (`conntrack -L` in that namespace lists the flow), the same drops say
+/// NO_ENTRY: still not INVALID, as no rule judged them.
+#[test]
+fn drops_where_conntrack_is_off_never_say_invalid() {
+    let _k = kernel_lock();
+    let ns = topology::Netns::new("ntr-noct");
+    let send = |n: usize| ns.exec(&["python3", "-c", &format!("import socket\nfor _ in range({n}): socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 39417))")]);
+    let args = ["run", "dropwatch", "-p", "port=39417", "--duration", "60s"];
+    let run = run_with(&args, || {
+        send(3);
+    });
+    run.ok();
+    let drops: Vec<&str> = run.stdout.lines().filter(|l| l.contains(" drop ") && l.contains(" -> 127.0.0.1:39417 ")).collect();
+    assert_eq!(drops.len(), 3, "{}", run.stdout);
+    for d in &drops {
+        assert!(d.contains(&format!("drop {}/lo udp ", ns.name)) && d.contains(" ct NO_CONNTRACK hook -"), "{d}");
+    }
+    assert!(!run.stdout.contains("INVALID"), "{}", run.stdout);
+
+    ns.exec(&["iptables", "-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"]);
+    let run = run_with(&args, || {
+        send(2);
+    });
+    run.ok();
+    let entries = ns.exec(&["conntrack", "-L", "-p", "udp", "--dport", "39417"]);
+    assert!(entries.contains("dport=39417"), "conntrack tracks the flow now: {entries}");
+    // UDP releases the entry before it drops a datagram nobody receives.
+    let drops: Vec<&str> = run.stdout.lines().filter(|l| l.contains(" drop ") && l.contains(" -> 127.0.0.1:39417 ")).collect();
+    assert_eq!(drops.len(), 2, "{}", run.stdout);
+    assert!(drops.iter().all(|d| d.contains(" ct NO_ENTRY hook -")), "{drops:?}");
+    assert!(!run.stdout.contains("INVALID"), "{}", run.stdout);
+    drop(ns);
     assert_nothing_left();
 }

@@ -5,6 +5,7 @@
 pub mod btf;
 pub mod btf_open;
 pub mod history;
+pub mod kallsyms;
 pub mod tracefs;
 
 /// A BTF type id in vmlinux BTF.
@@ -152,4 +153,6 @@ pub trait KernelTypes {
     fn function(&self, name: &str) -> Option<(Vec<ProbeArg>, KType)>;
     /// Display name of a type (`struct sk_buff *`, `enum skb_drop_reason`, `u32`).
     fn type_name(&self, ty: &KType) -> String;
+    /// The running kernel's address of each of `names` that it has.
+    fn symbol_addresses(&self, names: &[&str]) -> std::collections::HashMap<String, u64>;
 }

@@ -31,9 +31,24 @@ pub const CT_STATUS: u32 = 8;
 /// The entry's original-direction tuple, laid out as a `tuple(skb)`.
 pub const CT_ORIG: u32 = 16;
 
-/// The state ntr gives a packet without a conntrack entry, as iptables'
-/// `--ctstate INVALID` does.
-pub const CT_INVALID: u64 = 8;
+/// States of a packet without a conntrack entry, as `ct(skb)` gives them:
+/// NO_ENTRY where conntrack is hooked in the packet's namespace (the stack
+/// may also have released the entry: UDP and TCP do on local delivery);
+/// NO_CONNTRACK where it is not (nothing there uses conntrack); NOT_IP for
+/// other protocols; UNKNOWN when the packet has neither device nor socket to
+/// find its namespace by. INVALID is iptables' word for a packet conntrack
+/// judged and gave no entry: `ct()` cannot know that the judging happened,
+/// so only a script that knows (a netfilter drop) sets it.
+pub const CT_NO_ENTRY: u64 = 8;
+pub const CT_NO_CONNTRACK: u64 = 9;
+pub const CT_NOT_IP: u64 = 10;
+pub const CT_UNKNOWN: u64 = 11;
+pub const CT_INVALID: u64 = 12;
+/// Conntrack's own netfilter hook functions, found in the namespace's
+/// PREROUTING hooks when conntrack tracks its IPv4 / IPv6 packets.
+pub const CONNTRACK_HOOKS: [&str; 2] = ["ipv4_conntrack_in", "ipv6_conntrack_in"];
+/// Hook entries ntr looks through (namespaces have a handful).
+pub const MAX_HOOK_ENTRIES: u32 = 16;
 
 pub const AF_INET: u8 = 2;
 pub const AF_INET6: u8 = 10;

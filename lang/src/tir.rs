@@ -377,6 +377,24 @@ pub struct CtLayout {
     pub dst_addr: u32,
     pub dst_port: u32,
     pub protonum: u32,
+    /// Where a packet without an entry finds its namespace's PREROUTING
+    /// hooks: `skb->protocol`, `skb->dev` and `dev->nd_net.net`, or
+    /// `skb->sk` and `sk->__sk_common.skc_net.net`; then `net->nf.hooks_ipv4`
+    /// / `hooks_ipv6` (element 0) and, in `struct nf_hook_entries`, the count
+    /// and the array of `struct nf_hook_entry` (`hook` first).
+    pub protocol: u32,
+    pub dev: u32,
+    pub dev_net: u32,
+    pub sk: u32,
+    pub sk_net: u32,
+    pub hooks_ipv4: u32,
+    pub hooks_ipv6: u32,
+    pub hook_count: u32,
+    pub hook_array: u32,
+    pub hook_entry_size: u32,
+    /// The running kernel's `ipv4_conntrack_in` / `ipv6_conntrack_in`; 0
+    /// when absent (conntrack not loaded: no namespace tracks).
+    pub conntrack_in: [u64; 2],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -155,3 +155,12 @@ fn has_checks_only_the_branch_the_probe_can_run() {
     let err = front("on kfree_skb { if has(1) { } }", &[]).unwrap_err();
     assert!(err.contains("`has` takes a probe argument's name"), "{err}");
 }
+
+/// `has(arg) && …` short-circuits at check time where the probe lacks `arg`.
+#[test]
+fn has_short_circuits_the_rest_of_a_condition() {
+    let p = front("on kfree_skb { if has(no_such_arg) && no_such_arg == 1 { @a = count(); } else { @b = count(); } }", &[]).unwrap();
+    assert_eq!(p.maps.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["b"]);
+    let p = front("on kfree_skb { if !has(no_such_arg) || no_such_arg == 1 { @a = count(); } }", &[]).unwrap();
+    assert_eq!(p.maps.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["a"]);
+}

@@ -142,3 +142,30 @@ impl Drop for Incident {
         }
     }
 }
+
+/// One network namespace with only `lo` up, removed on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(prefix: &str) -> Netns {
+        let ns = Netns { name: format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst)) };
+        sh(&["ip", "netns", "add", &ns.name]);
+        sh(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Run a command inside; its stdout.
+    pub fn exec(&self, args: &[&str]) -> String {
+        let out = Command::new("ip").args(["netns", "exec", &self.name]).args(args).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert!(out.status.success(), "{:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}

@@ -167,7 +167,23 @@ fn sock_layout(cx: &Checker) -> Option<SockLayout> {
 fn ct_layout(cx: &Checker) -> Option<CtLayout> {
     let ct = |path: &[&str]| offset_of(cx, "nf_conn", path);
     let tuple = |path: &[&str]| offset_of(cx, "nf_conntrack_tuple", path);
+    let hooks = cx.kernel.symbol_addresses(&layout::CONNTRACK_HOOKS);
+    let hook_entry_size = match cx.kernel.struct_by_name("nf_hook_entry")? {
+        KType::Struct { size, .. } => size,
+        _ => return None,
+    };
     Some(CtLayout {
+        protocol: offset_of(cx, "sk_buff", &["protocol"])?,
+        dev: offset_of(cx, "sk_buff", &["dev"])?,
+        dev_net: offset_of(cx, "net_device", &["nd_net", "net"])?,
+        sk: offset_of(cx, "sk_buff", &["sk"])?,
+        sk_net: offset_of(cx, "sock", &["__sk_common", "skc_net", "net"])?,
+        hooks_ipv4: offset_of(cx, "net", &["nf", "hooks_ipv4"])?,
+        hooks_ipv6: offset_of(cx, "net", &["nf", "hooks_ipv6"])?,
+        hook_count: offset_of(cx, "nf_hook_entries", &["num_hook_entries"])?,
+        hook_array: offset_of(cx, "nf_hook_entries", &["hooks"])?,
+        hook_entry_size,
+        conntrack_in: layout::CONNTRACK_HOOKS.map(|name| hooks.get(name).copied().unwrap_or(0)),
         nfct: offset_of(cx, "sk_buff", &["_nfct"])?,
         status: ct(&["status"])?,
         mark: ct(&["mark"])?,
@@ -210,12 +226,21 @@ pub(crate) fn field(cx: &mut Checker, base: Expr, field: &Ident) -> Result<Expr>
     Ok(mk(T::Part { base: Box::new(base), offset, size }, ty, span))
 }
 
-/// iptables' `--ctstate` names for `ip_conntrack_info`, plus INVALID.
+/// iptables' `--ctstate` names for `ip_conntrack_info`, plus the states of
+/// a packet without an entry (`net::CT_*`).
 fn ct_state_enum(cx: &mut Checker) -> usize {
     synthetic_enum(cx, "ct_state", || {
         let names = [(0, "ESTABLISHED"), (1, "RELATED"), (2, "NEW"), (3, "ESTABLISHED_REPLY"), (4, "RELATED_REPLY"), (7, "UNTRACKED")];
         let mut v: Vec<(i64, String)> = names.iter().map(|(n, s)| (*n, s.to_string())).collect();
-        v.push((layout::CT_INVALID as i64, "INVALID".into()));
+        for (n, s) in [
+            (layout::CT_NO_ENTRY, "NO_ENTRY"),
+            (layout::CT_NO_CONNTRACK, "NO_CONNTRACK"),
+            (layout::CT_NOT_IP, "NOT_IP"),
+            (layout::CT_UNKNOWN, "UNKNOWN"),
+            (layout::CT_INVALID, "INVALID"),
+        ] {
+            v.push((n as i64, s.into()));
+        }
         v
     })
 }

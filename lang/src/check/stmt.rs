@@ -306,15 +306,25 @@ fn const_int(e: &ast::Expr) -> Option<i64> {
     }
 }
 
-/// The value of a condition made only of `has(…)`, `!`, `&&` and `||`.
+/// The value of a condition decided by `has(…)` alone: made of `has`, `!`,
+/// `&&` and `||`, or short-circuited by them (`has(reason) && reason == X`
+/// is false where the probe has no `reason`, whatever the right side).
 fn static_condition(p: &ProbeCx, e: &ast::Expr) -> Result<Option<bool>> {
     Ok(match &e.kind {
         A::Call { name, args } if name.name == "has" => Some(super::calls::probe_has(p, name, args, e.span)?),
         A::Unary { op: ast::UnOp::Not, operand } => static_condition(p, operand)?.map(|v| !v),
-        A::Binary { op: op @ (ast::BinOp::And | ast::BinOp::Or), lhs, rhs } => match (static_condition(p, lhs)?, static_condition(p, rhs)?) {
-            (Some(l), Some(r)) => Some(if *op == ast::BinOp::And { l && r } else { l || r }),
-            _ => None,
-        },
+        A::Binary { op: op @ (ast::BinOp::And | ast::BinOp::Or), lhs, rhs } => {
+            let and = *op == ast::BinOp::And;
+            match static_condition(p, lhs)? {
+                // false && …, true || …
+                Some(l) if l != and => Some(l),
+                Some(_) => static_condition(p, rhs)?,
+                None => match static_condition(p, rhs)? {
+                    Some(r) if r != and => Some(r),
+                    _ => None,
+                },
+            }
+        }
         _ => None,
     })
 }

@@ -264,6 +264,10 @@ impl KernelTypes for KernelBtf {
         self.func_params(name)
     }
 
+    fn symbol_addresses(&self, names: &[&str]) -> HashMap<String, u64> {
+        super::kallsyms::addresses(names)
+    }
+
     fn type_name(&self, ty: &KType) -> String {
         match ty {
             KType::Void => "void".into(),

@@ -224,7 +224,8 @@ impl Lower<'_> {
     }
 
     /// `ct(skb)`: `skb->_nfct` is the entry's address with the
-    /// `ip_conntrack_info` in its low 3 bits; no entry means INVALID.
+    /// `ip_conntrack_info` in its low 3 bits. Without an entry, the state
+    /// says why (`net::CT_*`).
     pub(super) fn skb_ct(&mut self, skb: &Expr, l: &CtLayout, span: Span) -> Result<Mem> {
         let out = self.b.alloc(CT_SIZE, span);
         self.b.zero(out, 0, CT_SIZE, span);
@@ -233,8 +234,7 @@ impl Lower<'_> {
         let (none, some) = (self.b.block(), self.b.block());
         self.b.branch(Cond::Eq, nfct, Operand::Imm(0), none, some, span);
         self.b.cur = none;
-        self.b.store(out, CT_STATE, Operand::Imm(CT_INVALID as i32), Size::B, span);
-        self.b.jump(done, span, some);
+        self.without_entry(skb, l, out, done, some, span)?;
         let info = self.b.copy(nfct, span);
         self.b.alu(AluOp::And, info, Operand::Imm(7), span);
         self.b.store(out, CT_STATE, Operand::Reg(info), Size::B, span);
@@ -272,6 +272,91 @@ impl Lower<'_> {
         }
         self.b.jump(done, span, done);
         Ok(out)
+    }
+
+    /// The state of a packet without a conntrack entry: NO_ENTRY where
+    /// conntrack's hook is in its namespace's PREROUTING hooks for the
+    /// packet's family, NO_CONNTRACK where not, NOT_IP, or UNKNOWN without a
+    /// device or socket to find the namespace by. Stores it, jumps to `done`
+    /// and continues in `after`.
+    fn without_entry(&mut self, skb: &Expr, l: &CtLayout, out: Mem, done: BlockId, after: BlockId, span: Span) -> Result<()> {
+        let proto = self.skb_field(skb, l.protocol, 2, span)?;
+        let (v4, not_v4) = (self.b.block(), self.b.block());
+        self.b.branch(Cond::Eq, proto, Operand::Imm(ETH_P_IP_BE), v4, not_v4, span);
+        self.b.cur = not_v4;
+        let (v6, other) = (self.b.block(), self.b.block());
+        self.b.branch(Cond::Eq, proto, Operand::Imm(ETH_P_IPV6_BE), v6, other, span);
+        self.b.cur = other;
+        self.set_state(out, CT_NOT_IP, done, v4, span);
+        self.family_state(skb, l, (l.hooks_ipv4, l.conntrack_in[0]), out, done, v6, span)?;
+        self.family_state(skb, l, (l.hooks_ipv6, l.conntrack_in[1]), out, done, after, span)
+    }
+
+    /// Whether conntrack's `hook_fn` is among the namespace's hooks at
+    /// offset `hooks` of `struct net`.
+    fn family_state(&mut self, skb: &Expr, l: &CtLayout, (hooks, hook_fn): (u32, u64), out: Mem, done: BlockId, after: BlockId, span: Span) -> Result<()> {
+        if hook_fn == 0 {
+            // Conntrack is not in this kernel: no namespace tracks.
+            self.set_state(out, CT_NO_CONNTRACK, done, after, span);
+            return Ok(());
+        }
+        let net = self.skb_net(skb, l, span)?;
+        let (unknown, known) = (self.b.block(), self.b.block());
+        self.b.branch(Cond::Eq, net, Operand::Imm(0), unknown, known, span);
+        self.b.cur = unknown;
+        self.set_state(out, CT_UNKNOWN, done, known, span);
+        let entries = self.read_kernel(net, hooks, Size::DW, span);
+        let (off, on) = (self.b.block(), self.b.block());
+        self.b.branch(Cond::Eq, entries, Operand::Imm(0), off, on, span);
+        self.b.cur = on;
+        let count = self.read_kernel(entries, l.hook_count, Size::H, span);
+        let want = self.b.imm(hook_fn, span);
+        for i in 0..MAX_HOOK_ENTRIES {
+            self.require(Cond::Gt, count, Operand::Imm(i as i32), off, span);
+            let hook = self.read_kernel(entries, l.hook_array + i * l.hook_entry_size, Size::DW, span);
+            let (tracked, next) = (self.b.block(), self.b.block());
+            self.b.branch(Cond::Eq, hook, Operand::Reg(want), tracked, next, span);
+            self.b.cur = tracked;
+            self.set_state(out, CT_NO_ENTRY, done, next, span);
+        }
+        // More hooks than looked through: ntr cannot tell.
+        self.set_state(out, CT_UNKNOWN, done, off, span);
+        self.set_state(out, CT_NO_CONNTRACK, done, after, span);
+        Ok(())
+    }
+
+    fn set_state(&mut self, out: Mem, state: u64, done: BlockId, next: BlockId, span: Span) {
+        self.b.store(out, CT_STATE, Operand::Imm(state as i32), Size::B, span);
+        self.b.jump(done, span, next);
+    }
+
+    /// The packet's namespace (`struct net *`): its device's, else its
+    /// socket's; 0 with neither.
+    fn skb_net(&mut self, skb: &Expr, l: &CtLayout, span: Span) -> Result<Vreg> {
+        let net = self.b.imm(0, span);
+        let done = self.b.block();
+        for (holder, field) in [(l.dev, l.dev_net), (l.sk, l.sk_net)] {
+            let ptr = self.skb_field(skb, holder, 8, span)?;
+            let (has, next) = (self.b.block(), self.b.block());
+            self.b.branch(Cond::Ne, ptr, Operand::Imm(0), has, next, span);
+            self.b.cur = has;
+            let v = self.read_kernel(ptr, field, Size::DW, span);
+            self.b.emit(Inst::Mov { dst: net, src: Operand::Reg(v) }, span);
+            self.b.jump(done, span, next);
+        }
+        self.b.jump(done, span, done);
+        Ok(net)
+    }
+
+    /// `size` bytes at `ptr + offset` of kernel memory (0 if unreadable).
+    fn read_kernel(&mut self, ptr: Vreg, offset: u32, size: Size, span: Span) -> Vreg {
+        let buf = self.b.alloc(8, span);
+        self.b.store(buf, 0, Operand::Imm(0), Size::DW, span);
+        let dst = self.b.ptr(buf, 0, span);
+        let src = self.b.copy(ptr, span);
+        self.b.alu(AluOp::Add, src, Operand::Imm(offset as i32), span);
+        self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(size.bytes() as i32), Operand::Reg(src)], span);
+        self.b.load(buf, 0, size, span)
     }
 
     /// Put the lower endpoint (address words, then port) first, so both
