@@ -107,6 +107,19 @@ fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
     assert!(into_node < into_pod && into_pod < dropped, "earlier packets crossed into the pod before the drops:\n{out}");
     let server_queue = step(&inc.server, "eth0", "queue").unwrap_or_else(|| panic!("{out}"));
     assert!(server_queue < into_node, "{out}");
+    // Sent on the devices of the path the topology builds: the server's
+    // eth0, then the node's pod0; the pod's packets on its eth0, then srv0.
+    let xmit = |flow: &str| -> Vec<String> {
+        out.lines().filter(|l| l.contains(" xmit ") && l.contains(flow)).map(|l| l.split_whitespace().nth(1).unwrap().to_string()).collect()
+    };
+    let to_pod = xmit("tcp 10.0.2.2:9418 -> 10.0.1.2:");
+    let to_server = xmit(" -> 10.0.2.2:9418");
+    for (sent_on, path) in [(&to_pod, [format!("{}/eth0", inc.server), format!("{}/pod0", inc.node)]), (&to_server, [format!("{}/eth0", inc.pod), format!("{}/srv0", inc.node)])] {
+        for dev in &path {
+            assert!(sent_on.contains(dev), "sent on {dev}:\n{out}");
+        }
+        assert!(sent_on.iter().all(|d| path.contains(d)), "only on the path's sending devices {path:?}: {sent_on:?}\n{out}");
+    }
     drop(inc);
     assert_nothing_left();
 }

@@ -65,6 +65,19 @@ pub(crate) fn check_net_call(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, ar
 /// take a `struct sock *` too).
 fn skb_value(cx: &mut Checker, name: &str, skb: Expr, span: Span) -> Result<Expr> {
     let is_sock = points_to(&skb.ty, "sock");
+    // A device (`net_dev_xmit`'s `dev`): its own name and namespace.
+    if points_to(&skb.ty, "net_device") {
+        return match name {
+            "netns" => {
+                let ns = fields(cx, skb, &["nd_net", "net", "ns", "inum"], span)?;
+                Ok(Expr { ty: Type::Netns, ..ns })
+            }
+            "ifname" => fields(cx, skb, &["name"], span),
+            "ifindex" => fields(cx, skb, &["ifindex"], span),
+            _ => Err(Diagnostic::error(format!("`{name}` needs a packet, not a device"), skb.span, "a `struct net_device *`")
+                .with_help("`netns`, `ifname` and `ifindex` take a device; the others a `struct sk_buff *`")),
+        };
+    }
     if name == "netns" && is_sock {
         let ns = fields(cx, skb, &["__sk_common", "skc_net", "net", "ns", "inum"], span)?;
         return Ok(Expr { ty: Type::Netns, ..ns });
