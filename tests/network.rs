@@ -250,3 +250,22 @@ fn drops_where_conntrack_is_off_never_say_invalid() {
     drop(ns);
     assert_nothing_left();
 }
+
+/// A packet dropped in OUTPUT has no device yet: the line says so, and
+/// names the namespace from its socket.
+#[test]
+fn a_drop_before_routing_says_it_had_no_device() {
+    let _k = kernel_lock();
+    let ns = topology::Netns::new("ntr-nodev");
+    ns.exec(&["iptables", "-A", "OUTPUT", "-p", "udp", "--dport", "39418", "-j", "DROP"]);
+    let run = run_with(&["run", "dropwatch", "-p", "port=39418", "--duration", "60s"], || {
+        // sendto fails with EPERM when OUTPUT drops the datagram.
+        ns.exec(&["python3", "-c", "import socket\ntry: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 39418))\nexcept PermissionError: pass"]);
+    });
+    run.ok();
+    let line = run.stdout.lines().find(|l| l.contains(" drop ") && l.contains(" -> 127.0.0.1:39418 ")).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(line.contains(&format!("drop {}/(no device) udp ", ns.name)), "{line}");
+    assert!(line.contains("reason NETFILTER_DROP ct NO_CONNTRACK hook OUTPUT"), "{line}");
+    drop(ns);
+    assert_nothing_left();
+}

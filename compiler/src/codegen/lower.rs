@@ -607,6 +607,20 @@ impl Lower<'_> {
                 }
                 m
             }
+            ExprKind::Cond { cond, then, otherwise } => {
+                let m = self.b.alloc(len, span);
+                self.b.zero(m, 0, len, span);
+                let (t, f, join) = (self.b.block(), self.b.block(), self.b.block());
+                self.cond(cond, t, f)?;
+                self.b.cur = t;
+                let a = self.mem(then)?;
+                self.b.copy_bytes(m, 0, a, 0, len.min(a.len), span);
+                self.b.jump(join, span, f);
+                let b = self.mem(otherwise)?;
+                self.b.copy_bytes(m, 0, b, 0, len.min(b.len), span);
+                self.b.jump(join, span, join);
+                m
+            }
             ExprKind::CtxDataLocStr { .. } => return self.unsupported(span, "reading a `__data_loc` string of a classic tracepoint"),
             _ => return self.unsupported(span, "this string expression"),
         })

@@ -109,7 +109,15 @@ fn skb_value(cx: &mut Checker, name: &str, skb: Expr, span: Span) -> Result<Expr
             }
             Ok(mk(T::SkbCt { skb: Box::new(skb), layout }, Type::Ct, span))
         }
-        "ifname" => fields(cx, skb, &["dev", "name"], span),
+        "ifname" => {
+            // A packet without a device (local output before routing) says so.
+            let dev = fields(cx, skb.clone(), &["dev"], span)?;
+            let name = fields(cx, skb, &["dev", "name"], span)?;
+            let zero = mk(T::Const(0), Type::U64, span);
+            let has_dev = mk(T::Binary { op: ast::BinOp::Ne, lhs: Box::new(dev), rhs: Box::new(zero), signed: false }, Type::Bool, span);
+            let none = mk(T::Bytes(b"(no device)\0".to_vec()), name.ty.clone(), span);
+            Ok(mk(T::Cond { cond: Box::new(has_dev), then: Box::new(name.clone()), otherwise: Box::new(none) }, name.ty, span))
+        }
         "ifindex" => fields(cx, skb, &["dev", "ifindex"], span),
         _ => {
             // The device's namespace; a packet without one (local output
