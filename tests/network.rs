@@ -269,3 +269,31 @@ fn a_drop_before_routing_says_it_had_no_device() {
     drop(ns);
     assert_nothing_left();
 }
+
+/// A packet that is not IP shows its ethertype, and no conntrack state
+/// claims anything about it.
+#[test]
+fn non_ip_drops_show_their_ethertype() {
+    let _k = kernel_lock();
+    let (a, b) = (topology::Netns::new("ntr-l2a"), topology::Netns::new("ntr-l2b"));
+    let ok = std::process::Command::new("ip")
+        .args(["link", "add", "l2a", "netns", &a.name, "type", "veth", "peer", "name", "l2b", "netns", &b.name])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    a.exec(&["ip", "link", "set", "l2a", "up"]);
+    b.exec(&["ip", "link", "set", "l2b", "up"]);
+    // Broadcast LLDP frames (ethertype 0x88cc): nothing in the kernel takes them.
+    let send = "import socket\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('l2a', 0))\nfor _ in range(3): s.send(b'\\xff' * 6 + b'\\x02\\x00\\x00\\x00\\x00\\x01' + b'\\x88\\xcc' + bytes(46))";
+    let run = run_with(&["run", "dropwatch", "-p", "ifname=l2b", "--duration", "60s"], || {
+        a.exec(&["python3", "-c", send]);
+    });
+    run.ok();
+    let drops: Vec<&str> = run.stdout.lines().filter(|l| l.contains(&format!(" drop {}/l2b ", b.name))).collect();
+    assert_eq!(drops.len(), 3, "{}", run.stdout);
+    for d in drops {
+        assert!(d.contains(" ethertype 0x88cc (LLDP) at ") && d.contains(" ct NOT_IP "), "{d}");
+    }
+    drop((a, b));
+    assert_nothing_left();
+}

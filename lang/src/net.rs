@@ -14,6 +14,8 @@ pub const TUPLE_PROTO: u32 = 1;
 pub const TUPLE_SPORT: u32 = 2;
 /// Destination port in host order; ICMP: the code.
 pub const TUPLE_DPORT: u32 = 4;
+/// Family 0 (not IP): the packet's ethertype (`skb->protocol`), host order.
+pub const TUPLE_ETHERTYPE: u32 = TUPLE_SPORT;
 /// Source and destination address, network order; IPv4 uses the first 4 bytes.
 pub const TUPLE_SADDR: u32 = 8;
 pub const TUPLE_DADDR: u32 = 24;
@@ -71,3 +73,7 @@ pub fn is_icmp(n: u8) -> bool {
 
 /// Netfilter hooks in the order packets meet them.
 pub const HOOKS: &[&str] = &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+
+/// Names of common non-IP ethertypes, for packets `tuple()` cannot parse.
+pub const ETHERTYPES: &[(u16, &str)] =
+    &[(0x0806, "ARP"), (0x8035, "RARP"), (0x8100, "802.1Q"), (0x88a8, "802.1ad"), (0x8847, "MPLS"), (0x8863, "PPPoE discovery"), (0x8864, "PPPoE"), (0x88cc, "LLDP"), (0x88e5, "MACsec"), (0x8906, "FCoE")];

@@ -68,7 +68,7 @@ impl Flow {
 
     fn text_with(&self, arrow: &str) -> String {
         if self.family != AF_INET && self.family != AF_INET6 {
-            return "non-IP".into();
+            return self.not_ip_text();
         }
         let end = |a: &str, port: u16| if self.family == AF_INET6 { format!("[{a}]:{port}") } else { format!("{a}:{port}") };
         if is_icmp(self.proto) {
@@ -81,9 +81,23 @@ impl Flow {
         }
     }
 
+    /// `ethertype 0x0806 (ARP)`; `non-IP` when the packet has none.
+    fn not_ip_text(&self) -> String {
+        match self.sport {
+            0 => "non-IP".into(),
+            t => match ETHERTYPES.iter().find(|(v, _)| *v == t) {
+                Some((_, name)) => format!("ethertype {t:#06x} ({name})"),
+                None => format!("ethertype {t:#06x}"),
+            },
+        }
+    }
+
     pub fn json(&self) -> Value {
         if self.family != AF_INET && self.family != AF_INET6 {
-            return Value::Null;
+            return match self.sport {
+                0 => Value::Null,
+                t => json!({"ethertype": t}),
+            };
         }
         let mut v =
             json!({"family": if self.family == AF_INET { "ipv4" } else { "ipv6" }, "proto": self.proto_name(), "src": self.src, "dst": self.dst});
@@ -294,7 +308,11 @@ mod tests {
         b[8..12].copy_from_slice(&[10, 0, 2, 2]);
         b[24..28].copy_from_slice(&[10, 0, 1, 2]);
         assert_eq!(Flow::parse(&b).text(), "tcp 10.0.2.2:9418 -> 10.0.1.2:53098");
-        b[0] = 0;
+        b.fill(0);
         assert_eq!(Flow::parse(&b).text(), "non-IP");
+        b[2..4].copy_from_slice(&0x0806u16.to_ne_bytes());
+        assert_eq!(Flow::parse(&b).text(), "ethertype 0x0806 (ARP)");
+        b[2..4].copy_from_slice(&0x88b5u16.to_ne_bytes());
+        assert_eq!(Flow::parse(&b).text(), "ethertype 0x88b5");
     }
 }

@@ -62,8 +62,14 @@ impl Lower<'_> {
             self.b.branch(Cond::Eq, proto, Operand::Imm(p), ip_like, next, span);
             self.b.cur = next;
         }
-        self.b.branch(Cond::Eq, proto, Operand::Imm(ETH_P_IPV6_BE), ip_like, done, span);
-        self.b.cur = ip_like;
+        let not_ip = self.b.block();
+        self.b.branch(Cond::Eq, proto, Operand::Imm(ETH_P_IPV6_BE), ip_like, not_ip, span);
+        // Other protocols keep family 0 and carry their ethertype.
+        self.b.cur = not_ip;
+        let ethertype = self.b.copy(proto, span);
+        self.swap16(ethertype, span);
+        self.b.store(out, TUPLE_ETHERTYPE, Operand::Reg(ethertype), Size::H, span);
+        self.b.jump(done, span, ip_like);
         self.require(Cond::Ne, nh, Operand::Imm(UNSET), done, span);
         let ip = self.b.copy(head, span);
         self.b.alu(AluOp::Add, ip, Operand::Reg(nh), span);
