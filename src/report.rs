@@ -22,6 +22,14 @@ pub fn diagnostics(sources: &Sources, diags: &[Diagnostic]) {
     }
 }
 
+/// Notes on what ntr did instead of failing (optional probes skipped).
+pub fn notes(sources: &Sources, notes: &[Diagnostic]) {
+    let mut out = stderr();
+    for d in notes {
+        d.emit_note(sources, &mut out);
+    }
+}
+
 /// A script error not tied to a source file; exit code 2.
 pub fn global(d: &Diagnostic) -> u8 {
     diagnostics(&Sources::new(), std::slice::from_ref(d));

@@ -148,3 +148,21 @@ fn a_tracepoint_argument_this_kernel_lacks_says_since_when() {
         assert_eq!(run.status, 0, "{script}: {}", run.stderr);
     }
 }
+
+/// `on PROBE? { … }`: a probe the kernel cannot attach is skipped with a
+/// note saying why; a script left with no probe is an error.
+#[test]
+fn optional_probes_are_skipped_with_the_reason() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let (some, none) = (dir.join("optional_some.ntr"), dir.join("optional_none.ntr"));
+    std::fs::write(&some, "on kprobe:ntr_no_such_function? { @a = count(); }\non kfree_skb { @b = count(); }\n").unwrap();
+    std::fs::write(&none, "on kprobe:ntr_no_such_function? { @a = count(); }\n").unwrap();
+    let run = Run::from(ntr().arg("check").arg(&some).output().unwrap());
+    run.ok();
+    assert!(run.stdout.starts_with("ok: 1 probe (tracepoint:skb:kfree_skb)"), "{}", run.stdout);
+    assert!(run.stderr.starts_with("note: ") && run.stderr.contains("ntr_no_such_function") && run.stderr.contains("optional_some.ntr:1:4"), "{}", run.stderr);
+    assert!(run.stderr.contains("the probe is optional (`?`)"), "{}", run.stderr);
+    let run = Run::from(ntr().arg("check").arg(&none).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: ") && run.stderr.contains("ntr_no_such_function"), "{}", run.stderr);
+}

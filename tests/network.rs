@@ -120,6 +120,22 @@ fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
         }
         assert!(sent_on.iter().all(|d| path.contains(d)), "only on the path's sending devices {path:?}: {sent_on:?}\n{out}");
     }
+    // Netfilter hooks, where the kernel lets ntr probe nf_hook_slow: the
+    // node's hooks let the server's packets through, then FORWARD rejects
+    // them (-EPERM).
+    let hook = |name: &str, verdict: &str| {
+        out.lines().any(|l| {
+            l.contains(&format!(" {}/srv0 netfilt  tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node)) && l.ends_with(&format!(" hook {name} verdict {verdict}"))
+        })
+    };
+    if kernel::fentry_loads() {
+        for (name, verdict) in [("PRE_ROUTING", "1"), ("FORWARD", "1"), ("FORWARD", "-1")] {
+            assert!(hook(name, verdict), "hook {name} verdict {verdict}:\n{out}");
+        }
+    } else {
+        assert!(!out.contains(" netfilt "), "{out}");
+        assert!(run.stderr.contains("note: this kernel does not allow fentry/fexit") && run.stderr.contains("nf_hook_slow"), "{}", run.stderr);
+    }
     drop(inc);
     assert_nothing_left();
 }

@@ -42,6 +42,10 @@ impl Diagnostic {
     }
 
     fn to_codespan(&self) -> CsDiagnostic<usize> {
+        self.to_codespan_as(CsDiagnostic::error())
+    }
+
+    fn to_codespan_as(&self, severity: CsDiagnostic<usize>) -> CsDiagnostic<usize> {
         let mut labels = Vec::new();
         if let Some((span, label)) = &self.primary {
             labels.push(Label::primary(span.file, span.range()).with_message(label));
@@ -49,13 +53,19 @@ impl Diagnostic {
         for (span, label) in &self.secondary {
             labels.push(Label::secondary(span.file, span.range()).with_message(label));
         }
-        CsDiagnostic::error().with_message(&self.message).with_labels(labels).with_notes(self.notes.clone())
+        severity.with_message(&self.message).with_labels(labels).with_notes(self.notes.clone())
     }
 
     pub fn emit(&self, sources: &Sources, out: &mut dyn WriteColor) {
         let config = term::Config::default();
         // Rendering only fails on I/O errors of `out`; nothing useful to do then.
         let _ = term::emit_to_write_style(out, &config, &sources.files, &self.to_codespan());
+    }
+
+    /// Emit as a note: what ntr did instead of failing (an optional probe
+    /// skipped, and why).
+    pub fn emit_note(&self, sources: &Sources, out: &mut dyn WriteColor) {
+        let _ = term::emit_to_write_style(out, &term::Config::default(), &sources.files, &self.to_codespan_as(CsDiagnostic::note()));
     }
 
     /// Plain-text rendering (no colour), as tests and `--json` consumers see it.

@@ -19,6 +19,8 @@ pub struct Program {
     /// Parameter values as resolved for this run (name, printed value), for
     /// `--verbose` and the REPL's `:save`.
     pub params: Vec<(String, String)>,
+    /// Optional probes (`on NAME? …`) this kernel lacks, with the reason.
+    pub skipped: Vec<crate::diag::Diagnostic>,
 }
 
 /// Where and how a probe attaches. The checker picks the attach method from

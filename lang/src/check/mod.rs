@@ -15,7 +15,7 @@ mod stmt;
 
 use std::collections::HashMap;
 
-use crate::ast::{FnDecl, Item, ProbeBlock, Script};
+use crate::ast::{FnDecl, Item, ProbeBlock, ProbeSpec, ProbeSpecKind, Script};
 use crate::diag::Diagnostic;
 use crate::kernel::{AttachSupport, KernelTypes};
 use crate::tir;
@@ -77,6 +77,8 @@ pub(crate) struct Checker<'a> {
     pub(crate) enums: Vec<EnumDef>,
     pub(crate) enum_ids: HashMap<crate::kernel::TypeId, usize>,
     pub(crate) diags: Vec<Diagnostic>,
+    /// Why each optional probe this kernel lacks was skipped.
+    pub(crate) skipped: Vec<Diagnostic>,
     /// A map was read before any assignment gave it a type.
     pub(crate) read_before_assign: bool,
 }
@@ -92,6 +94,7 @@ impl<'a> Checker<'a> {
             enums: Vec::new(),
             enum_ids: HashMap::new(),
             diags: Vec::new(),
+            skipped: Vec::new(),
             read_before_assign: false,
         }
     }
@@ -121,11 +124,23 @@ impl<'a> Checker<'a> {
     }
 
     /// One typed probe per probe spec of the block (each has its own arguments).
+    /// A probe written with a trailing `?` (as in SystemTap) is optional: one
+    /// this kernel lacks is skipped, with the reason kept for the user.
     fn check_block(&mut self, block: &'a ProbeBlock) -> Vec<tir::Probe> {
         let mut out = Vec::new();
         for spec in &block.probes {
-            let resolved = match probes::resolve(self, spec) {
+            let (spec, optional) = match &spec.kind {
+                ProbeSpecKind::Named(text) if text.ends_with('?') => {
+                    (ProbeSpec { kind: ProbeSpecKind::Named(text.trim_end_matches('?').to_string()), span: spec.span }, true)
+                }
+                _ => (spec.clone(), false),
+            };
+            let resolved = match probes::resolve(self, &spec) {
                 Ok(r) => r,
+                Err(d) if optional => {
+                    self.skipped.push(d.with_note("the probe is optional (`?`): skipped where the kernel cannot attach it"));
+                    continue;
+                }
                 Err(d) => {
                     self.diags.push(d);
                     continue;
@@ -140,7 +155,7 @@ impl<'a> Checker<'a> {
     }
 
     fn finish(self, probes: Vec<tir::Probe>) -> Result<tir::Program, (Vec<Diagnostic>, maps::MapTable)> {
-        let Checker { maps, mut diags, enums, params, .. } = self;
+        let Checker { maps, mut diags, enums, params, skipped, .. } = self;
         if !diags.is_empty() {
             return Err((diags, maps));
         }
@@ -152,11 +167,14 @@ impl<'a> Checker<'a> {
             }
         };
         if probes.is_empty() {
+            if !skipped.is_empty() {
+                return Err((skipped, maps));
+            }
             let d = Diagnostic::global("the script has no probes").with_help("add a probe block, e.g. `on kfree_skb { @drops[reason] = count(); }`");
             return Err((vec![d], maps));
         }
         let mut params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.display.clone())).collect();
         params.sort();
-        Ok(tir::Program { probes, maps: decls, enums, params })
+        Ok(tir::Program { probes, maps: decls, enums, params, skipped })
     }
 }
