@@ -148,3 +148,15 @@ fn a_tracepoint_argument_this_kernel_lacks_says_since_when() {
         assert_eq!(run.status, 0, "{script}: {}", run.stderr);
     }
 }
+
+/// `--duration 5` would be 5 nanoseconds: a bare number is refused with the
+/// spelling to use, before anything is loaded.
+#[test]
+fn a_duration_without_a_unit_is_refused() {
+    for flag in ["--duration", "-d"] {
+        let run = Run::from(ntr().args(["-e", "on kfree_skb { @c = count(); }", flag, "5"]).output().unwrap());
+        assert_eq!(run.status, 2, "{flag} 5: {}", run.stderr);
+        assert!(run.stderr.contains("`5` has no unit") && run.stderr.contains("--duration 5s"), "{}", run.stderr);
+        assert!(!run.stderr.contains("Attached"), "{}", run.stderr);
+    }
+}
