@@ -115,7 +115,10 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target) -> Re
     let scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
     let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach });
     match checked {
-        Ok(program) => Ok(Checked { sources, program }),
+        Ok(program) => {
+            report::diagnostics(&sources, &program.warnings);
+            Ok(Checked { sources, program })
+        }
         Err(diags) => Err(fail(sources, diags, 2)),
     }
 }

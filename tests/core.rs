@@ -265,3 +265,28 @@ fn raw_tracepoints_count_events() {
     assert!(n >= 5, "every drop, and any other skb freed meanwhile: {n}");
     assert_nothing_left();
 }
+
+/// `sys_enter_kill`'s argument `pid` hides the builtin: there `pid` is the
+/// target and `builtin.pid` the calling task, as the test process knows them.
+#[test]
+fn builtin_names_a_builtin_an_argument_hides() {
+    let _k = kernel_lock();
+    let me = std::process::id();
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+    let target = child.id();
+    let script = format!(r#"on syscalls:sys_enter_kill if builtin.pid == {me} && sig == 0 {{ @[pid, builtin.pid, builtin.comm != ""] = count(); }}"#);
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        for _ in 0..3 {
+            // SAFETY: signal 0 only checks that our own child exists.
+            assert_eq!(unsafe { libc::kill(target as i32, 0) }, 0);
+        }
+    });
+    child.kill().ok();
+    child.wait().ok();
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &[&format!("@[{target}, {me}, true]:")]), Some(3), "{}", run.stdout);
+    assert!(run.stderr.contains("warning: `pid` is `tracepoint:syscalls:sys_enter_kill`'s argument here, not the builtin"), "{}", run.stderr);
+    assert!(run.stderr.contains("`builtin.pid` is the builtin"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("warning:").count(), 1, "one warning per hidden name: {}", run.stderr);
+    assert_nothing_left();
+}

@@ -4,6 +4,7 @@
 //! the span it came from.
 
 use crate::ast::{BinOp, UnOp};
+use crate::diag::Diagnostic;
 use crate::source::Span;
 use crate::types::{EnumDef, Type};
 
@@ -19,6 +20,8 @@ pub struct Program {
     /// Parameter values as resolved for this run (name, printed value), for
     /// `--verbose` and the REPL's `:save`.
     pub params: Vec<(String, String)>,
+    /// Warnings about a script that still runs (an argument hiding a builtin).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Where and how a probe attaches. The checker picks the attach method from

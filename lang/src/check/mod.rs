@@ -77,6 +77,7 @@ pub(crate) struct Checker<'a> {
     pub(crate) enums: Vec<EnumDef>,
     pub(crate) enum_ids: HashMap<crate::kernel::TypeId, usize>,
     pub(crate) diags: Vec<Diagnostic>,
+    pub(crate) warnings: Vec<Diagnostic>,
     /// A map was read before any assignment gave it a type.
     pub(crate) read_before_assign: bool,
 }
@@ -92,6 +93,7 @@ impl<'a> Checker<'a> {
             enums: Vec::new(),
             enum_ids: HashMap::new(),
             diags: Vec::new(),
+            warnings: Vec::new(),
             read_before_assign: false,
         }
     }
@@ -140,7 +142,7 @@ impl<'a> Checker<'a> {
     }
 
     fn finish(self, probes: Vec<tir::Probe>) -> Result<tir::Program, (Vec<Diagnostic>, maps::MapTable)> {
-        let Checker { maps, mut diags, enums, params, .. } = self;
+        let Checker { maps, mut diags, enums, params, warnings, .. } = self;
         if !diags.is_empty() {
             return Err((diags, maps));
         }
@@ -157,6 +159,6 @@ impl<'a> Checker<'a> {
         }
         let mut params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.display.clone())).collect();
         params.sort();
-        Ok(tir::Program { probes, maps: decls, enums, params })
+        Ok(tir::Program { probes, maps: decls, enums, params, warnings })
     }
 }
