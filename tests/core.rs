@@ -290,3 +290,28 @@ fn builtin_names_a_builtin_an_argument_hides() {
     assert_eq!(run.stderr.matches("warning:").count(), 1, "one warning per hidden name: {}", run.stderr);
     assert_nothing_left();
 }
+
+/// After `exit()` nothing more is printed: the stacks of the drops queued
+/// behind the first are counted (the probe ran `@runs` times) and said once.
+#[test]
+fn nothing_is_printed_after_exit() {
+    let _k = kernel_lock();
+    let port = 39_502;
+    let script = format!("on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ @runs = count(); stack(); exit(); }}");
+    let run = run_until_it_ends(&["-e", &script, "--duration", "60s"], || {
+        // As fast as the socket goes: many drops are queued before ntr reads the first.
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        for _ in 0..50 {
+            sock.send_to(b"x", ("127.0.0.1", port)).expect("send");
+        }
+    });
+    run.ok();
+    let stacks = run.stdout.lines().filter(|l| l.trim_start().starts_with("__udp4_lib_rcv+0x")).count();
+    assert_eq!(stacks, 1, "{}", run.stdout);
+    let runs = row_value(&run.stdout, &["@runs:"]).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(runs > 1, "more than one drop was queued: {}", run.stdout);
+    assert!(!run.stderr.contains("lost"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("ntr: {} events after exit() not printed", runs - 1)), "{runs} runs: {}", run.stderr);
+    assert_eq!(run.stderr.matches("after exit()").count(), 1, "{}", run.stderr);
+    assert_nothing_left();
+}

@@ -2,7 +2,7 @@
 
 use ntr_lang::ast::{BinOp, UnOp};
 use ntr_lang::source::Span;
-use ntr_lang::tir::{Access, AggFunc, Builtin, Expr, ExprKind, MapKind, MapUpdate, Output, Probe, Stmt, StmtKind};
+use ntr_lang::tir::{Access, AggFunc, Attach, Builtin, Expr, ExprKind, MapKind, MapUpdate, Output, Probe, Stmt, StmtKind};
 use ntr_lang::types::Type;
 
 use super::builder::{Builder, Mem};
@@ -47,6 +47,7 @@ struct Lower<'a> {
     stack_depths: Vec<u8>,
     /// Where each kind of stack's id is kept once taken.
     stack_slots: Vec<(Builtin, Mem)>,
+    attach: &'a Attach,
 }
 
 pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<EventInfo>) -> Result<Lowered> {
@@ -57,7 +58,8 @@ pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<Eve
         .iter()
         .map(|l| if l.ty.is_memory() { LocalSlot::Mem(b.alloc(layout::slot_size(&l.ty), l.span)) } else { LocalSlot::Reg(b.vreg()) })
         .collect();
-    let mut lw = Lower { b, maps, events, locals, returns: Vec::new(), exit, stack_depths: Vec::new(), stack_slots: Vec::new() };
+    let mut lw =
+        Lower { b, maps, events, locals, returns: Vec::new(), exit, stack_depths: Vec::new(), stack_slots: Vec::new(), attach: &probe.attach };
     lw.stmts(&probe.body)?;
     let end = lw.b.block();
     lw.b.jump(exit, probe.span, end);
@@ -859,7 +861,7 @@ impl Lower<'_> {
         }
         let (fields, size) = layout::fields(&types, EVENT_HEADER);
         let id = self.events.len();
-        self.events.push(EventInfo { output: output.clone(), fields: fields.clone(), size, span });
+        self.events.push(EventInfo { output: output.clone(), from_end: *self.attach == Attach::End, fields: fields.clone(), size, span });
         let rec = self.b.alloc(size, span);
         self.b.store(rec, 0, Operand::Imm(id as i32), Size::DW, span);
         for ((v, f), ty) in vals.into_iter().zip(&fields).zip(&types) {
