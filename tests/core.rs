@@ -291,6 +291,38 @@ fn builtin_names_a_builtin_an_argument_hides() {
     assert_nothing_left();
 }
 
+/// Frames of the tracing machinery, which no stack may show.
+fn is_tracing_frame(f: &str) -> bool {
+    ["bpf_", "__bpf_trace_", "__traceiter_", "perf_trace_", "trace_event_raw_event_"].iter().any(|m| f.starts_with(m))
+}
+
+/// `kstack(N)` is the innermost N frames of the full `kstack` taken by the
+/// same run of the probe: no tracing frames, none missing.
+#[test]
+fn kstack_n_is_the_innermost_n_frames_of_the_full_stack() {
+    let _k = kernel_lock();
+    let port = 39_501;
+    let script =
+        format!("on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ @full[kstack] = count(); @three[kstack(3)] = count(); @one[kstack(1)] = count(); }}");
+    let run = run_with(&["-e", &script, "--duration", "60s"], || udp_to_closed_port(port, 5, 16));
+    run.ok();
+    let full = stack_rows(&run.stdout, "@full");
+    assert_eq!(full.iter().map(|r| r.1).sum::<u64>(), 5, "{}", run.stdout);
+    for (frames, _) in &full {
+        assert!(frames.len() > 3 && !frames.iter().any(|f| is_tracing_frame(f)), "{}", run.stdout);
+        assert!(frames[..3].iter().any(|f| f.starts_with("__udp4_lib_rcv+0x")), "the drop is in UDP's receive: {}", run.stdout);
+    }
+    for (map, n) in [("@three", 3), ("@one", 1)] {
+        let rows = stack_rows(&run.stdout, map);
+        assert_eq!(rows.iter().map(|r| r.1).sum::<u64>(), 5, "{map}: {}", run.stdout);
+        for (frames, _) in rows {
+            assert_eq!(frames.len(), n, "{map}: {}", run.stdout);
+            assert!(full.iter().any(|(f, _)| f[..n] == frames[..]), "{map} {frames:?} is not the start of a full stack: {}", run.stdout);
+        }
+    }
+    assert_nothing_left();
+}
+
 /// After `exit()` nothing more is printed: the stacks of the drops queued
 /// behind the first are counted (the probe ran `@runs` times) and said once.
 #[test]

@@ -185,8 +185,8 @@ impl Session {
                 }
             }
             Output::Stack => {
-                let id = args.first().map(|(_, b)| u64_at(b, 0) as i64).unwrap_or(-1);
-                let frames = self.printer.stack(id);
+                let raw = args.first().map(|(_, b)| u64_at(b, 0)).unwrap_or(u64::MAX);
+                let frames = self.printer.stack_of(0, raw);
                 if self.json {
                     writeln!(out, "{}", json!({"type": "stack", "frames": frames}))?;
                 } else {

@@ -384,27 +384,38 @@ impl Lower<'_> {
                 let (take, join) = (self.b.block(), self.b.block());
                 self.b.branch(Cond::Eq, v, Operand::Imm(NOT_TAKEN), take, join, span);
                 self.b.cur = take;
-                let depth = if let Builtin::KStack(d) = b { d } else { 0 };
+                // `kstack(N)` takes N frames more the tracing machinery
+                // there may be; the runtime drops that by name. The kernel
+                // skips the program's own frame: its address differs at
+                // each use, and would split identical stacks.
+                let mach = super::stacks::machinery(self.attach);
+                let depth = match b {
+                    Builtin::KStack(n) if n > 0 => (n as u32 + mach.slack as u32).min(super::STACK_DEPTH) as u8,
+                    _ => 0,
+                };
                 if !self.stack_depths.contains(&depth) {
                     self.stack_depths.push(depth);
                 }
                 let m = self.b.map_ptr(&super::stack_map(depth), span);
-                // Kernel stacks skip the program's own frame: its address
-                // differs at each use, and would split identical stacks.
                 // Stacks that hash alike are taken as equal (no frame compare).
-                let flags = if b == Builtin::UStack { h::BPF_F_USER_STACK } else { 1 } | h::BPF_F_FAST_STACK_CMP;
+                let flags = if b == Builtin::UStack { h::BPF_F_USER_STACK } else { mach.skip as i32 } | h::BPF_F_FAST_STACK_CMP;
                 let ctx = self.b.ctx;
                 let id = self.b.call(h::GET_STACKID, vec![Operand::Reg(ctx), Operand::Reg(m), Operand::Imm(flags)], span);
-                if b == Builtin::UStack {
-                    // A user stack is symbolized in its process: the pid
-                    // rides in the upper half (`ntr_lang::types::Type::UStack`).
-                    self.b.alu(AluOp::Lsh, id, Operand::Imm(32), span);
-                    self.b.alu(AluOp::Rsh, id, Operand::Imm(32), span);
+                // The upper half says where the stack is: for a kernel stack
+                // its map and whether tracing frames lead it
+                // (`layout::kstack_tag`); a user stack is symbolized in its
+                // process, whose pid rides there (`ntr_lang::types::Type::UStack`).
+                self.b.alu(AluOp::Lsh, id, Operand::Imm(32), span);
+                self.b.alu(AluOp::Rsh, id, Operand::Imm(32), span);
+                let upper = if b == Builtin::UStack {
                     let pid = self.b.call(h::GET_CURRENT_PID_TGID, vec![], span);
                     self.b.alu(AluOp::Rsh, pid, Operand::Imm(32), span);
                     self.b.alu(AluOp::Lsh, pid, Operand::Imm(32), span);
-                    self.b.alu(AluOp::Or, id, Operand::Reg(pid), span);
-                }
+                    pid
+                } else {
+                    self.b.imm(layout::kstack_tag(depth, mach.slack > 0), span)
+                };
+                self.b.alu(AluOp::Or, id, Operand::Reg(upper), span);
                 self.b.store(slot, 0, Operand::Reg(id), Size::DW, span);
                 self.b.jump(join, span, join);
                 self.b.load(slot, 0, Size::DW, span)
