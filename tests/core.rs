@@ -347,3 +347,41 @@ fn nothing_is_printed_after_exit() {
     assert_eq!(run.stderr.matches("after exit()").count(), 1, "{}", run.stderr);
     assert_nothing_left();
 }
+
+/// UDP and TCP drops for want of a socket share their innermost frame and
+/// differ below it: keyed by `kstack(1)`, each aggregation has one row per
+/// innermost frame of the full stacks, holding every drop.
+#[test]
+fn stacks_alike_in_their_printed_frames_are_one_row() {
+    let _k = kernel_lock();
+    let port = 39_503;
+    let script = format!(
+        "on kfree_skb if reason == NO_SOCKET && tuple(port={port}) {{
+             @full[kstack] = count(); @n[kstack(1)] = count(); @h[kstack(1)] = hist(skb.len); @x[kstack(1)] = max(skb.len); @a[kstack(1)] = avg(skb.len); }}"
+    );
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        udp_to_closed_port(port, 3, 100);
+        for _ in 0..3 {
+            assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens on {port}");
+        }
+    });
+    run.ok();
+    let full = stack_rows(&run.stdout, "@full");
+    assert_eq!(full.iter().map(|r| r.1).sum::<u64>(), 6, "3 datagrams and 3 SYNs: {}", run.stdout);
+    let mut leaves: Vec<&String> = full.iter().map(|(f, _)| &f[0]).collect();
+    leaves.sort();
+    leaves.dedup();
+    assert!(full.len() > leaves.len(), "UDP and TCP stacks differ below a shared innermost frame: {}", run.stdout);
+    let n = stack_rows(&run.stdout, "@n");
+    assert_eq!(n.len(), leaves.len(), "{}", run.stdout);
+    assert_eq!(n.iter().map(|r| r.1).sum::<u64>(), 6, "{}", run.stdout);
+    for map in ["@h", "@x", "@a"] {
+        assert_eq!(run.stdout.lines().filter(|l| *l == format!("{map}[")).count(), leaves.len(), "{map}: {}", run.stdout);
+    }
+    let bars: u64 =
+        run.stdout.lines().filter(|l| l.starts_with('[')).filter_map(|l| l.split('|').next()?.split_whitespace().last()?.parse::<u64>().ok()).sum();
+    assert_eq!(bars, 6, "one histogram holds every drop: {}", run.stdout);
+    // A datagram's skb starts at its UDP header: 8 + 100 bytes, more than a SYN.
+    assert!(stack_rows(&run.stdout, "@x").iter().all(|r| r.1 == 108), "{}", run.stdout);
+    assert_nothing_left();
+}
