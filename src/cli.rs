@@ -103,7 +103,11 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{text}` is not NAME=VALUE"))
 }
 
+/// A run's duration needs a unit: a bare `5` would be 5 nanoseconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{text}` has no unit\n\n  hint: write `--duration {text}s` (or ms, us, ns, m, h)"));
+    }
     ntr_lang::check::parse_duration(text).map(Duration::from_nanos).ok_or_else(|| format!("`{text}` is not a duration: write e.g. 500ms, 3s, 1m"))
 }
 

@@ -117,6 +117,7 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target) -> Re
     match checked {
         Ok(program) => {
             report::notes(&sources, &program.skipped);
+            report::diagnostics(&sources, &program.warnings);
             Ok(Checked { sources, program })
         }
         Err(diags) => Err(fail(sources, diags, 2)),

@@ -160,9 +160,25 @@ fn optional_probes_are_skipped_with_the_reason() {
     let run = Run::from(ntr().arg("check").arg(&some).output().unwrap());
     run.ok();
     assert!(run.stdout.starts_with("ok: 1 probe (tracepoint:skb:kfree_skb)"), "{}", run.stdout);
-    assert!(run.stderr.starts_with("note: ") && run.stderr.contains("ntr_no_such_function") && run.stderr.contains("optional_some.ntr:1:4"), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("note: ") && run.stderr.contains("ntr_no_such_function") && run.stderr.contains("optional_some.ntr:1:4"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("the probe is optional (`?`)"), "{}", run.stderr);
     let run = Run::from(ntr().arg("check").arg(&none).output().unwrap());
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert!(run.stderr.starts_with("error: ") && run.stderr.contains("ntr_no_such_function"), "{}", run.stderr);
+}
+
+/// `--duration 5` would be 5 nanoseconds: a bare number is refused with the
+/// spelling to use, before anything is loaded.
+#[test]
+fn a_duration_without_a_unit_is_refused() {
+    for flag in ["--duration", "-d"] {
+        let run = Run::from(ntr().args(["-e", "on kfree_skb { @c = count(); }", flag, "5"]).output().unwrap());
+        assert_eq!(run.status, 2, "{flag} 5: {}", run.stderr);
+        assert!(run.stderr.contains("`5` has no unit") && run.stderr.contains("--duration 5s"), "{}", run.stderr);
+        assert!(!run.stderr.contains("Attached"), "{}", run.stderr);
+    }
 }

@@ -35,8 +35,9 @@ fn counts_drops_by_site_and_reason() {
 fn stack_then_exit() {
     let _k = kernel_lock();
     let started = Instant::now();
-    let run =
-        run_until_it_ends(&["-e", "on kfree_skb if reason == NO_SOCKET { stack(); exit(); }", "--duration", "20s"], || udp_to_closed_port(CLOSED, 5, 16));
+    let run = run_until_it_ends(&["-e", "on kfree_skb if reason == NO_SOCKET { stack(); exit(); }", "--duration", "20s"], || {
+        udp_to_closed_port(CLOSED, 5, 16)
+    });
     run.ok();
     assert!(started.elapsed() < Duration::from_secs(15), "exit() did not stop the run");
     let frames: Vec<&str> = run.stdout.lines().map(str::trim).filter(|l| l.contains("+0x")).collect();
@@ -263,5 +264,125 @@ fn raw_tracepoints_count_events() {
     run.ok();
     let n = row_value(&run.stdout, &["@n:"]).unwrap_or_else(|| panic!("{}", run.stdout));
     assert!(n >= 5, "every drop, and any other skb freed meanwhile: {n}");
+    assert_nothing_left();
+}
+
+/// `sys_enter_kill`'s argument `pid` hides the builtin: there `pid` is the
+/// target and `builtin.pid` the calling task, as the test process knows them.
+#[test]
+fn builtin_names_a_builtin_an_argument_hides() {
+    let _k = kernel_lock();
+    let me = std::process::id();
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+    let target = child.id();
+    let script = format!(r#"on syscalls:sys_enter_kill if builtin.pid == {me} && sig == 0 {{ @[pid, builtin.pid, builtin.comm != ""] = count(); }}"#);
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        for _ in 0..3 {
+            // SAFETY: signal 0 only checks that our own child exists.
+            assert_eq!(unsafe { libc::kill(target as i32, 0) }, 0);
+        }
+    });
+    child.kill().ok();
+    child.wait().ok();
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &[&format!("@[{target}, {me}, true]:")]), Some(3), "{}", run.stdout);
+    assert!(run.stderr.contains("warning: `pid` is `tracepoint:syscalls:sys_enter_kill`'s argument here, not the builtin"), "{}", run.stderr);
+    assert!(run.stderr.contains("`builtin.pid` is the builtin"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("warning:").count(), 1, "one warning per hidden name: {}", run.stderr);
+    assert_nothing_left();
+}
+
+/// Frames of the tracing machinery, which no stack may show.
+fn is_tracing_frame(f: &str) -> bool {
+    ["bpf_", "__bpf_trace_", "__traceiter_", "perf_trace_", "trace_event_raw_event_"].iter().any(|m| f.starts_with(m))
+}
+
+/// `kstack(N)` is the innermost N frames of the full `kstack` taken by the
+/// same run of the probe: no tracing frames, none missing.
+#[test]
+fn kstack_n_is_the_innermost_n_frames_of_the_full_stack() {
+    let _k = kernel_lock();
+    let port = 39_501;
+    let script =
+        format!("on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ @full[kstack] = count(); @three[kstack(3)] = count(); @one[kstack(1)] = count(); }}");
+    let run = run_with(&["-e", &script, "--duration", "60s"], || udp_to_closed_port(port, 5, 16));
+    run.ok();
+    let full = stack_rows(&run.stdout, "@full");
+    assert_eq!(full.iter().map(|r| r.1).sum::<u64>(), 5, "{}", run.stdout);
+    for (frames, _) in &full {
+        assert!(frames.len() > 3 && !frames.iter().any(|f| is_tracing_frame(f)), "{}", run.stdout);
+        assert!(frames[..3].iter().any(|f| f.starts_with("__udp4_lib_rcv+0x")), "the drop is in UDP's receive: {}", run.stdout);
+    }
+    for (map, n) in [("@three", 3), ("@one", 1)] {
+        let rows = stack_rows(&run.stdout, map);
+        assert_eq!(rows.iter().map(|r| r.1).sum::<u64>(), 5, "{map}: {}", run.stdout);
+        for (frames, _) in rows {
+            assert_eq!(frames.len(), n, "{map}: {}", run.stdout);
+            assert!(full.iter().any(|(f, _)| f[..n] == frames[..]), "{map} {frames:?} is not the start of a full stack: {}", run.stdout);
+        }
+    }
+    assert_nothing_left();
+}
+
+/// After `exit()` nothing more is printed: the stacks of the drops queued
+/// behind the first are counted (the probe ran `@runs` times) and said once.
+#[test]
+fn nothing_is_printed_after_exit() {
+    let _k = kernel_lock();
+    let port = 39_502;
+    let script = format!("on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ @runs = count(); stack(); exit(); }}");
+    let run = run_until_it_ends(&["-e", &script, "--duration", "60s"], || {
+        // As fast as the socket goes: many drops are queued before ntr reads the first.
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        for _ in 0..50 {
+            sock.send_to(b"x", ("127.0.0.1", port)).expect("send");
+        }
+    });
+    run.ok();
+    let stacks = run.stdout.lines().filter(|l| l.trim_start().starts_with("__udp4_lib_rcv+0x")).count();
+    assert_eq!(stacks, 1, "{}", run.stdout);
+    let runs = row_value(&run.stdout, &["@runs:"]).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(runs > 1, "more than one drop was queued: {}", run.stdout);
+    assert!(!run.stderr.contains("lost"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("ntr: {} events after exit() not printed", runs - 1)), "{runs} runs: {}", run.stderr);
+    assert_eq!(run.stderr.matches("after exit()").count(), 1, "{}", run.stderr);
+    assert_nothing_left();
+}
+
+/// UDP and TCP drops for want of a socket share their innermost frame and
+/// differ below it: keyed by `kstack(1)`, each aggregation has one row per
+/// innermost frame of the full stacks, holding every drop.
+#[test]
+fn stacks_alike_in_their_printed_frames_are_one_row() {
+    let _k = kernel_lock();
+    let port = 39_503;
+    let script = format!(
+        "on kfree_skb if reason == NO_SOCKET && tuple(port={port}) {{
+             @full[kstack] = count(); @n[kstack(1)] = count(); @h[kstack(1)] = hist(skb.len); @x[kstack(1)] = max(skb.len); @a[kstack(1)] = avg(skb.len); }}"
+    );
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        udp_to_closed_port(port, 3, 100);
+        for _ in 0..3 {
+            assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens on {port}");
+        }
+    });
+    run.ok();
+    let full = stack_rows(&run.stdout, "@full");
+    assert_eq!(full.iter().map(|r| r.1).sum::<u64>(), 6, "3 datagrams and 3 SYNs: {}", run.stdout);
+    let mut leaves: Vec<&String> = full.iter().map(|(f, _)| &f[0]).collect();
+    leaves.sort();
+    leaves.dedup();
+    assert!(full.len() > leaves.len(), "UDP and TCP stacks differ below a shared innermost frame: {}", run.stdout);
+    let n = stack_rows(&run.stdout, "@n");
+    assert_eq!(n.len(), leaves.len(), "{}", run.stdout);
+    assert_eq!(n.iter().map(|r| r.1).sum::<u64>(), 6, "{}", run.stdout);
+    for map in ["@h", "@x", "@a"] {
+        assert_eq!(run.stdout.lines().filter(|l| *l == format!("{map}[")).count(), leaves.len(), "{map}: {}", run.stdout);
+    }
+    let bars: u64 =
+        run.stdout.lines().filter(|l| l.starts_with('[')).filter_map(|l| l.split('|').next()?.split_whitespace().last()?.parse::<u64>().ok()).sum();
+    assert_eq!(bars, 6, "one histogram holds every drop: {}", run.stdout);
+    // A datagram's skb starts at its UDP header: 8 + 100 bytes, more than a SYN.
+    assert!(stack_rows(&run.stdout, "@x").iter().all(|r| r.1 == 108), "{}", run.stdout);
     assert_nothing_left();
 }

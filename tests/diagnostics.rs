@@ -57,6 +57,12 @@ const CASES: &[Case] = &[
         expect: &["two different keys"],
     },
     Case { name: "map_two_kinds", script: "on kfree_skb { @m = count(); @m = 5; }\n", args: &[], expect: &["two different kinds"] },
+    Case {
+        name: "unknown_builtin_near_miss",
+        script: "on kfree_skb { @x[builtin.nsec] = count(); }\n",
+        args: &[],
+        expect: &["unknown builtin `nsec`", "`nsecs`"],
+    },
     Case { name: "aggregation_as_value", script: "on kfree_skb { let x = count(); }\n", args: &[], expect: &["aggregation"] },
     Case { name: "read_aggregation", script: "on kfree_skb { @c = count(); printf(\"%d\\n\", @c); }\n", args: &[], expect: &["aggregation"] },
     Case { name: "printf_arg_count", script: "begin { printf(\"%d %d\\n\", 1); }\n", args: &[], expect: &["2 conversions"] },

@@ -114,7 +114,10 @@ fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
     };
     let to_pod = xmit("tcp 10.0.2.2:9418 -> 10.0.1.2:");
     let to_server = xmit(" -> 10.0.2.2:9418");
-    for (sent_on, path) in [(&to_pod, [format!("{}/eth0", inc.server), format!("{}/pod0", inc.node)]), (&to_server, [format!("{}/eth0", inc.pod), format!("{}/srv0", inc.node)])] {
+    for (sent_on, path) in [
+        (&to_pod, [format!("{}/eth0", inc.server), format!("{}/pod0", inc.node)]),
+        (&to_server, [format!("{}/eth0", inc.pod), format!("{}/srv0", inc.node)]),
+    ] {
         for dev in &path {
             assert!(sent_on.contains(dev), "sent on {dev}:\n{out}");
         }
@@ -125,7 +128,8 @@ fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
     // them (-EPERM).
     let hook = |name: &str, verdict: &str| {
         out.lines().any(|l| {
-            l.contains(&format!(" {}/srv0 netfilt  tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node)) && l.ends_with(&format!(" hook {name} verdict {verdict}"))
+            l.contains(&format!(" {}/srv0 netfilt  tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node))
+                && l.ends_with(&format!(" hook {name} verdict {verdict}"))
         })
     };
     if kernel::fentry_loads() {
@@ -238,7 +242,13 @@ fn icmp_errors_carry_the_flow_they_answer() {
 fn drops_where_conntrack_is_off_never_say_invalid() {
     let _k = kernel_lock();
     let ns = topology::Netns::new("ntr-noct");
-    let send = |n: usize| ns.exec(&["python3", "-c", &format!("import socket\nfor _ in range({n}): socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 39417))")]);
+    let send = |n: usize| {
+        ns.exec(&[
+            "python3",
+            "-c",
+            &format!("import socket\nfor _ in range({n}): socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 39417))"),
+        ])
+    };
     let args = ["run", "dropwatch", "-p", "port=39417", "--duration", "60s"];
     let run = run_with(&args, || {
         send(3);
@@ -276,7 +286,11 @@ fn a_drop_before_routing_says_it_had_no_device() {
     ns.exec(&["iptables", "-A", "OUTPUT", "-p", "udp", "--dport", "39418", "-j", "DROP"]);
     let run = run_with(&["run", "dropwatch", "-p", "port=39418", "--duration", "60s"], || {
         // sendto fails with EPERM when OUTPUT drops the datagram.
-        ns.exec(&["python3", "-c", "import socket\ntry: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 39418))\nexcept PermissionError: pass"]);
+        ns.exec(&[
+            "python3",
+            "-c",
+            "import socket\ntry: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 39418))\nexcept PermissionError: pass",
+        ]);
     });
     run.ok();
     let line = run.stdout.lines().find(|l| l.contains(" drop ") && l.contains(" -> 127.0.0.1:39418 ")).unwrap_or_else(|| panic!("{}", run.stdout));

@@ -257,3 +257,36 @@ fn sampled_stacks_become_folded_lines_and_a_flame_graph() {
     assert!(xml.success(), "the SVG is well-formed XML");
     assert_nothing_left();
 }
+
+/// A sample's first frame is the function that was running: `dd` reading
+/// /dev/zero is sampled in `read_zero` (which clears the user's buffer), the
+/// callee of `vfs_read` in every full stack that goes through both.
+#[test]
+fn profile_stacks_start_at_the_sampled_function() {
+    let _k = kernel_lock();
+    let script = r#"on profile:99hz if comm == "dd" { @leaf[kstack(1)] = count(); @full[kstack] = count(); }"#;
+    let run = run_with(&["-e", script, "--duration", "60s"], || {
+        let ok = Command::new("timeout").args(["3", "dd", "if=/dev/zero", "of=/dev/null", "bs=1M"]).stderr(std::process::Stdio::null()).status();
+        assert_eq!(ok.unwrap().code(), Some(124), "dd ran until timeout stopped it");
+    });
+    run.ok();
+    let full = stack_rows(&run.stdout, "@full");
+    let (mut below_vfs_read, mut in_read_zero) = (0, 0);
+    for (frames, n) in &full {
+        if let Some(i) = frames.iter().position(|f| f.starts_with("vfs_read+0x")) {
+            below_vfs_read += n;
+            if i > 0 && frames[i - 1].starts_with("read_zero+0x") {
+                in_read_zero += n;
+            }
+        }
+    }
+    assert!(below_vfs_read >= 20 && in_read_zero * 2 > below_vfs_read, "dd's reads are in read_zero:\n{}", run.stdout);
+    let leaf = stack_rows(&run.stdout, "@leaf");
+    let count = |name: &str| leaf.iter().filter(|(f, _)| f.len() == 1 && f[0].starts_with(name)).map(|r| r.1).sum::<u64>();
+    assert!(count("read_zero+0x") * 2 > leaf.iter().map(|r| r.1).sum::<u64>(), "most samples are in read_zero:\n{}", run.stdout);
+    assert!(count("vfs_read+0x") * 10 < count("read_zero+0x"), "{}", run.stdout);
+    for (frames, _) in &leaf {
+        assert!(full.iter().any(|(f, _)| f.first() == frames.first()), "{frames:?} is the first frame of a full stack: {}", run.stdout);
+    }
+    assert_nothing_left();
+}

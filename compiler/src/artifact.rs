@@ -87,6 +87,8 @@ pub struct MapInfo {
 #[derive(Clone, Debug)]
 pub struct EventInfo {
     pub output: Output,
+    /// Sent by an `end` block: printed even after `exit()`.
+    pub from_end: bool,
     pub fields: Vec<Field>,
     pub size: u32,
     pub span: Span,

@@ -14,16 +14,23 @@ pub struct Diagnostic {
     pub secondary: Vec<(Span, String)>,
     /// `help:`/`note:` lines shown under the snippet.
     pub notes: Vec<String>,
+    /// A warning: shown, but the script still runs.
+    pub warning: bool,
 }
 
 impl Diagnostic {
     pub fn error(message: impl Into<String>, span: Span, label: impl Into<String>) -> Diagnostic {
-        Diagnostic { message: message.into(), primary: Some((span, label.into())), secondary: Vec::new(), notes: Vec::new() }
+        Diagnostic { message: message.into(), primary: Some((span, label.into())), secondary: Vec::new(), notes: Vec::new(), warning: false }
+    }
+
+    /// A warning about `span`: the script still runs.
+    pub fn warning(message: impl Into<String>, span: Span, label: impl Into<String>) -> Diagnostic {
+        Diagnostic { warning: true, ..Diagnostic::error(message, span, label) }
     }
 
     /// An error not tied to a place in the source.
     pub fn global(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { message: message.into(), primary: None, secondary: Vec::new(), notes: Vec::new() }
+        Diagnostic { message: message.into(), primary: None, secondary: Vec::new(), notes: Vec::new(), warning: false }
     }
 
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
@@ -42,7 +49,7 @@ impl Diagnostic {
     }
 
     fn to_codespan(&self) -> CsDiagnostic<usize> {
-        self.to_codespan_as(CsDiagnostic::error())
+        self.to_codespan_as(if self.warning { CsDiagnostic::warning() } else { CsDiagnostic::error() })
     }
 
     fn to_codespan_as(&self, severity: CsDiagnostic<usize>) -> CsDiagnostic<usize> {
@@ -70,7 +77,8 @@ impl Diagnostic {
 
     /// Plain-text rendering (no colour), as tests and `--json` consumers see it.
     pub fn render(&self, sources: &Sources) -> String {
-        term::emit_into_string(&term::Config::default(), &sources.files, &self.to_codespan()).unwrap_or_else(|_| format!("error: {}\n", self.message))
+        term::emit_into_string(&term::Config::default(), &sources.files, &self.to_codespan())
+            .unwrap_or_else(|_| format!("{}: {}\n", if self.warning { "warning" } else { "error" }, self.message))
     }
 }
 

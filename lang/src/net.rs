@@ -75,5 +75,15 @@ pub fn is_icmp(n: u8) -> bool {
 pub const HOOKS: &[&str] = &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
 
 /// Names of common non-IP ethertypes, for packets `tuple()` cannot parse.
-pub const ETHERTYPES: &[(u16, &str)] =
-    &[(0x0806, "ARP"), (0x8035, "RARP"), (0x8100, "802.1Q"), (0x88a8, "802.1ad"), (0x8847, "MPLS"), (0x8863, "PPPoE discovery"), (0x8864, "PPPoE"), (0x88cc, "LLDP"), (0x88e5, "MACsec"), (0x8906, "FCoE")];
+pub const ETHERTYPES: &[(u16, &str)] = &[
+    (0x0806, "ARP"),
+    (0x8035, "RARP"),
+    (0x8100, "802.1Q"),
+    (0x88a8, "802.1ad"),
+    (0x8847, "MPLS"),
+    (0x8863, "PPPoE discovery"),
+    (0x8864, "PPPoE"),
+    (0x88cc, "LLDP"),
+    (0x88e5, "MACsec"),
+    (0x8906, "FCoE"),
+];

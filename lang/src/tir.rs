@@ -4,6 +4,7 @@
 //! the span it came from.
 
 use crate::ast::{BinOp, UnOp};
+use crate::diag::Diagnostic;
 use crate::source::Span;
 use crate::types::{EnumDef, Type};
 
@@ -20,7 +21,9 @@ pub struct Program {
     /// `--verbose` and the REPL's `:save`.
     pub params: Vec<(String, String)>,
     /// Optional probes (`on NAME? …`) this kernel lacks, with the reason.
-    pub skipped: Vec<crate::diag::Diagnostic>,
+    pub skipped: Vec<Diagnostic>,
+    /// Warnings about a script that still runs (an argument hiding a builtin).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Where and how a probe attaches. The checker picks the attach method from

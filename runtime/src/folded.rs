@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use ntr_compiler::codegen::layout;
 use ntr_lang::types::Type;
 
 use crate::format::Printer;
@@ -35,9 +36,9 @@ pub fn folded(maps: &[UserMap], printer: &mut Printer) -> Vec<String> {
                 // A failed stack (e.g. no kernel stack for a sample taken in
                 // user space) adds no frames.
                 match f.ty {
-                    Type::KStack(_) if (raw as i64) < 0 => {}
+                    Type::KStack(_) if layout::kstack_parts(raw).0 < 0 => {}
                     Type::UStack if (raw as u32 as i32) < 0 => {}
-                    Type::KStack(depth) => kernel.extend(printer.stack_of(depth, raw as i64).into_iter().rev()),
+                    Type::KStack(depth) => kernel.extend(printer.stack_of(depth, raw).into_iter().rev()),
                     Type::UStack => user.extend(printer.ustack(raw).into_iter().rev()),
                     _ => frames.push(printer.text(&f.ty, bytes)),
                 }

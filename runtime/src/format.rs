@@ -3,6 +3,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use aya::maps::{MapData, StackTraceMap};
+use ntr_compiler::codegen::layout;
 use ntr_lang::tir::FmtPiece;
 use ntr_lang::types::{EnumDef, Type};
 use serde_json::{json, Value};
@@ -51,17 +52,12 @@ impl Printer {
     }
 
     fn hook(&mut self, depth: u8, stack: u64) -> Option<&'static str> {
-        let frames = self.stack_of(depth, stack as i64);
+        let frames = self.stack_of(depth, stack);
         net::hook_of(&frames)
     }
 
     fn enum_name(&self, id: usize, v: i64) -> Option<&str> {
         self.enums.get(id)?.values.iter().find(|(val, _)| *val == v).map(|(_, n)| n.as_str())
-    }
-
-    /// Kernel stack frames of stack id `id` (full depth), innermost first.
-    pub fn stack(&mut self, id: i64) -> Vec<String> {
-        self.stack_of(0, id)
     }
 
     /// Frames of a user stack value (pid << 32 | id), innermost first.
@@ -88,23 +84,40 @@ impl Printer {
         }
     }
 
-    /// Frames of stack id `id` in the map of `depth`.
-    pub fn stack_of(&mut self, depth: u8, id: i64) -> Vec<String> {
-        if id == -(libc::EFAULT as i64) {
+    /// Frames of a kernel stack value (`layout::kstack_tag`) of type
+    /// `kstack(depth)` (0: `kstack`), innermost first.
+    pub fn stack_of(&mut self, depth: u8, raw: u64) -> Vec<String> {
+        let (id, map_depth, tracing) = layout::kstack_parts(raw);
+        if id == -libc::EFAULT {
             return vec!["[no kernel stack: in user space]".into()];
         }
         if id < 0 {
             return vec![format!("[stack unavailable: error {id}]")];
         }
-        let ips = match self.ips(depth, id as u32) {
+        let ips = match self.ips(map_depth, id as u32) {
             Ok(ips) => ips,
             Err(frames) => return frames,
         };
         let mut frames = self.syms.names(&ips);
-        // The tracing machinery between the event and the program is noise.
-        let machinery = ["bpf_prog_", "bpf_trace_run", "__bpf_trace_", "perf_trace_", "trace_event_raw_event_", "__traceiter_"];
-        let keep = frames.iter().position(|f| !machinery.iter().any(|m| f.starts_with(m))).unwrap_or(0);
-        frames.drain(..keep);
+        if tracing {
+            // The tracing machinery between the event and the program is not
+            // the traced code's.
+            let machinery = [
+                "bpf_prog_",
+                "bpf_trampoline_",
+                "bpf_trace_run",
+                "__bpf_trace_",
+                "perf_trace_",
+                "perf_syscall_",
+                "trace_event_raw_event_",
+                "__traceiter_",
+            ];
+            let keep = frames.iter().position(|f| !machinery.iter().any(|m| f.starts_with(m))).unwrap_or(frames.len());
+            frames.drain(..keep);
+        }
+        if depth > 0 {
+            frames.truncate(depth as usize);
+        }
         frames
     }
 
@@ -122,7 +135,7 @@ impl Printer {
             Type::Ip4 => Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
             Type::Ip6 => bytes.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(|b| Ipv6Addr::from(b).to_string()).unwrap_or_default(),
             Type::KStack(depth) => {
-                let frames = self.stack_of(*depth, raw as i64);
+                let frames = self.stack_of(*depth, raw);
                 frames.iter().map(|f| format!("\n    {f}")).collect::<String>() + "\n"
             }
             Type::UStack => {
@@ -153,7 +166,7 @@ impl Printer {
             Type::Int { signed: true, .. } => json!(raw as i64),
             Type::Int { .. } | Type::Duration => json!(raw),
             Type::Bool => json!(raw != 0),
-            Type::KStack(depth) => json!(self.stack_of(*depth, raw as i64)),
+            Type::KStack(depth) => json!(self.stack_of(*depth, raw)),
             Type::UStack => json!(self.ustack(raw)),
             Type::Tuple | Type::Flow => Flow::parse(bytes).json(),
             Type::Ct => Conntrack::parse(bytes, &self.enums).json(),

@@ -146,6 +146,10 @@ struct Session {
     maps: Vec<UserMap>,
     events: u64,
     exit: bool,
+    /// `exit()` ran: later events, but the `end` blocks', are not printed.
+    exited: bool,
+    /// Events not printed because they came after `exit()`.
+    after_exit: u64,
 }
 
 impl Session {
@@ -154,6 +158,12 @@ impl Session {
         self.events += 1;
         let id = u64_at(rec, 0) as u32 as usize;
         let Some(info) = self.artifact.events.get(id) else { return Ok(()) };
+        if self.exited && !info.from_end {
+            if !matches!(info.output, Output::Exit) {
+                self.after_exit += 1;
+            }
+            return Ok(());
+        }
         let args: Vec<(ntr_lang::types::Type, Vec<u8>)> =
             info.fields.iter().map(|f| (f.ty.clone(), rec.get(f.offset as usize..).unwrap_or(&[]).to_vec())).collect();
         match &info.output {
@@ -175,8 +185,8 @@ impl Session {
                 }
             }
             Output::Stack => {
-                let id = args.first().map(|(_, b)| u64_at(b, 0) as i64).unwrap_or(-1);
-                let frames = self.printer.stack(id);
+                let raw = args.first().map(|(_, b)| u64_at(b, 0)).unwrap_or(u64::MAX);
+                let frames = self.printer.stack_of(0, raw);
                 if self.json {
                     writeln!(out, "{}", json!({"type": "stack", "frames": frames}))?;
                 } else {
@@ -196,7 +206,10 @@ impl Session {
                     m.raw.clear();
                 }
             }
-            Output::Exit => self.exit = true,
+            Output::Exit => {
+                self.exit = true;
+                self.exited = true;
+            }
         }
         Ok(())
     }
@@ -279,6 +292,8 @@ impl Live {
             maps: user_maps,
             events: 0,
             exit: false,
+            exited: false,
+            after_exit: 0,
         };
         let mut attached = 0;
         for p in &artifact.programs {
@@ -305,6 +320,11 @@ impl Live {
     /// Events received so far.
     pub fn events(&self) -> u64 {
         self.session.events
+    }
+
+    /// Events not printed because they came after `exit()`.
+    pub fn after_exit(&self) -> u64 {
+        self.session.after_exit
     }
 
     /// Whether a probe called `exit()`.
@@ -435,6 +455,11 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         write_stacks(&mut live, opts)?;
     }
     let (lost, full) = live.losses();
+    match live.after_exit() {
+        0 => {}
+        1 => eprintln!("ntr: 1 event after exit() not printed"),
+        n => eprintln!("ntr: {n} events after exit() not printed"),
+    }
     if lost > 0 {
         eprintln!("ntr: {lost} events lost: the ring buffer was full");
     }
@@ -442,7 +467,12 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         eprintln!("ntr: {full} map updates dropped: a map was full");
     }
     if opts.json {
-        writeln!(out, "{}", json!({"type": "summary", "events": live.events(), "lost_events": lost, "map_full": full})).map_err(io)?;
+        writeln!(
+            out,
+            "{}",
+            json!({"type": "summary", "events": live.events(), "lost_events": lost, "map_full": full, "after_exit": live.after_exit()})
+        )
+        .map_err(io)?;
     }
     drop(signals);
     Ok(RunSummary { events: live.events(), lost_events: lost, map_full: full, exit_reason: reason })

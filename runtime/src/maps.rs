@@ -20,10 +20,40 @@ pub struct UserMap {
     pub _data: MapData,
 }
 
+/// A histogram's counts by bucket.
+type Buckets = std::collections::BTreeMap<u64, u64>;
+
 /// One combined value.
 enum Combined {
     Num(i128),
+    Avg { sum: i128, n: i128 },
     Bytes(Vec<u8>),
+}
+
+impl Combined {
+    fn num(&self) -> Option<i128> {
+        match self {
+            Combined::Num(v) => Some(*v),
+            Combined::Avg { sum, n } => Some(sum / n),
+            Combined::Bytes(_) => None,
+        }
+    }
+
+    /// Fold in the value of another key printed alike (stacks whose frames
+    /// past the printed ones differ); false when values do not add up so.
+    fn merge(&mut self, other: &Combined, func: &AggFunc) -> bool {
+        match (self, other, func) {
+            (Combined::Num(a), Combined::Num(b), AggFunc::Count | AggFunc::Sum) => *a += b,
+            (Combined::Num(a), Combined::Num(b), AggFunc::Min) => *a = (*a).min(*b),
+            (Combined::Num(a), Combined::Num(b), AggFunc::Max) => *a = (*a).max(*b),
+            (Combined::Avg { sum, n }, Combined::Avg { sum: s, n: m }, AggFunc::Avg) => {
+                *sum += s;
+                *n += m;
+            }
+            _ => return false,
+        }
+        true
+    }
 }
 
 impl UserMap {
@@ -43,14 +73,7 @@ impl UserMap {
         if !matches!(self.info.kind, MapKind::Agg { func: AggFunc::Count | AggFunc::Sum, .. }) {
             return Vec::new();
         }
-        self.raw
-            .entries()
-            .into_iter()
-            .filter_map(|(k, v)| match self.combine(&v)? {
-                Combined::Num(n) => Some((k, n)),
-                Combined::Bytes(_) => None,
-            })
-            .collect()
+        self.raw.entries().into_iter().filter_map(|(k, v)| Some((k, self.combine(&v)?.num()?))).collect()
     }
 
     fn combine(&self, value: &[u8]) -> Option<Combined> {
@@ -70,7 +93,7 @@ impl UserMap {
                 if n == 0 {
                     return None;
                 }
-                Combined::Num(sum(0) / n)
+                Combined::Avg { sum: sum(0), n }
             }
             MapKind::Agg { .. } => Combined::Num(sum(0)),
             MapKind::Value(_) => Combined::Bytes(value.to_vec()),
@@ -107,19 +130,21 @@ impl UserMap {
 
     fn print_rows(&self, p: &mut Printer, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
         let mut rows: Vec<(Vec<u8>, Vec<String>, Combined)> = Vec::new();
-        // Keys named at print time (a netfilter hook from a stack) can print
-        // alike: counts and sums under one printed key are added up.
-        let additive = matches!(self.info.kind, MapKind::Agg { func: AggFunc::Count | AggFunc::Sum, .. });
+        // Keys named at print time (a netfilter hook from a stack, a
+        // stack's first frames) can print alike: their values are combined.
         for (k, v) in self.raw.entries() {
             let Some(c) = self.combine(&v) else { continue };
             let text = self.key_text(p, &k);
-            match (additive, rows.iter_mut().find(|r| r.1 == text), &c) {
-                (true, Some((_, _, Combined::Num(total))), Combined::Num(n)) => *total += n,
-                _ => rows.push((k, text, c)),
+            let merged = match (&self.info.kind, rows.iter_mut().find(|r| r.1 == text)) {
+                (MapKind::Agg { func, .. }, Some(row)) => row.2.merge(&c, func),
+                _ => false,
+            };
+            if !merged {
+                rows.push((k, text, c));
             }
         }
-        rows.sort_by(|a, b| match (&a.2, &b.2) {
-            (Combined::Num(x), Combined::Num(y)) => x.cmp(y),
+        rows.sort_by(|a, b| match (a.2.num(), b.2.num()) {
+            (Some(x), Some(y)) => x.cmp(&y),
             _ => std::cmp::Ordering::Equal,
         });
         if let Some(n) = top {
@@ -132,16 +157,16 @@ impl UserMap {
         };
         for (key, keys, value) in rows {
             if json {
-                let v = match &value {
-                    Combined::Num(n) => json!(*n as i64),
-                    Combined::Bytes(b) => p.json(&value_ty, b),
+                let v = match (&value, value.num()) {
+                    (Combined::Bytes(b), _) => p.json(&value_ty, b),
+                    (_, n) => json!(n.unwrap_or(0) as i64),
                 };
                 let line = json!({"type": "map", "map": self.display_name(), "key": self.key_json(p, &key), "value": v});
                 writeln!(out, "{line}")?;
             } else {
-                let v = match &value {
-                    Combined::Num(n) => n.to_string(),
-                    Combined::Bytes(b) => p.text(&value_ty, b),
+                let v = match (&value, value.num()) {
+                    (Combined::Bytes(b), _) => p.text(&value_ty, b),
+                    (_, n) => n.unwrap_or(0).to_string(),
                 };
                 writeln!(out, "{}: {v}", self.label(&keys))?;
             }
@@ -154,23 +179,25 @@ impl UserMap {
 
     fn print_hist(&self, p: &mut Printer, func: &AggFunc, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
         let user_key = layout::bucket_offset(self.info.key_size) as usize;
-        // user key bytes → bucket → count
-        let mut groups: Vec<(Vec<u8>, std::collections::BTreeMap<u64, u64>)> = Vec::new();
+        // printed user key → bucket → count (keys printed alike, such as
+        // stacks alike in their printed frames, are one histogram)
+        let mut groups: Vec<(Vec<u8>, Vec<String>, Buckets)> = Vec::new();
         for (key, value) in self.raw.entries() {
             let bucket = u64_at(&key, user_key);
             let count: u64 = per_cpu_u64(&value, self.info.value_size, 0).into_iter().sum();
             let k = key[..user_key].to_vec();
-            match groups.iter_mut().find(|(g, _)| *g == k) {
-                Some((_, b)) => *b.entry(bucket).or_default() += count,
-                None => groups.push((k, [(bucket, count)].into_iter().collect())),
+            let text = self.key_text(p, &k);
+            match groups.iter_mut().find(|(_, t, _)| *t == text) {
+                Some((_, _, b)) => *b.entry(bucket).or_default() += count,
+                None => groups.push((k, text, [(bucket, count)].into_iter().collect())),
             }
         }
-        groups.sort_by_key(|(_, b)| b.values().sum::<u64>());
+        groups.sort_by_key(|(_, _, b)| b.values().sum::<u64>());
         if let Some(n) = top {
             let skip = groups.len().saturating_sub(n as usize);
             groups.drain(..skip);
         }
-        for (key, buckets) in groups {
+        for (key, keys, buckets) in groups {
             let (Some(first), Some(last)) = (buckets.keys().next().copied(), buckets.keys().last().copied()) else { continue };
             if json {
                 let list: Vec<_> = (first..=last)
@@ -183,7 +210,6 @@ impl UserMap {
                 writeln!(out, "{line}")?;
                 continue;
             }
-            let keys = self.key_text(p, &key);
             writeln!(out, "{}:", self.label(&keys))?;
             let max = buckets.values().copied().max().unwrap_or(1).max(1);
             for b in first..=last {

@@ -24,6 +24,10 @@ impl Block {
             out.extend(format!("[{}] {e:?}\n", self.id).bytes());
         }
         let _ = self.live.print_maps(out);
+        match self.live.after_exit() {
+            0 => {}
+            n => out.extend(format!("[{}] {n} event{} after exit() not printed\n", self.id, if n == 1 { "" } else { "s" }).bytes()),
+        }
         out.extend(format!("[{}] {why}\n", self.id).bytes());
     }
 }

@@ -229,7 +229,10 @@ impl Session {
         let mut scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
         scripts.push(&script);
         let program = match check::check(&scripts, &*self.kernel, &CheckOptions { params: &[], attach: &self.features }) {
-            Ok(p) => p,
+            Ok(p) => {
+                report::diagnostics(&sources, &p.warnings);
+                p
+            }
             Err(diags) => {
                 report::diagnostics(&sources, &diags);
                 return None;

@@ -157,3 +157,23 @@ pub fn assert_nothing_left() {
 pub fn row_value(output: &str, needles: &[&str]) -> Option<u64> {
     output.lines().find(|l| needles.iter().all(|n| l.contains(n))).and_then(|l| l.rsplit(':').next()).and_then(|v| v.trim().parse().ok())
 }
+
+/// The rows of map `name` keyed by one stack: (frames, count).
+pub fn stack_rows(output: &str, name: &str) -> Vec<(Vec<String>, u64)> {
+    let mut rows = Vec::new();
+    let mut lines = output.lines();
+    while let Some(line) = lines.next() {
+        if line != format!("{name}[") {
+            continue;
+        }
+        let mut frames = Vec::new();
+        for l in lines.by_ref() {
+            if let Some(n) = l.strip_prefix("]: ") {
+                rows.push((frames, n.trim().parse().expect("a count")));
+                break;
+            }
+            frames.push(l.trim().to_string());
+        }
+    }
+    rows
+}

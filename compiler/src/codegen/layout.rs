@@ -56,3 +56,16 @@ pub fn map_value_size(kind: &MapKind) -> u32 {
 pub fn lhist_buckets(lo: i64, hi: i64, step: i64) -> i64 {
     (hi - lo + step - 1) / step + 2
 }
+
+/// A kernel stack value: the stack id (negative: the helper's error) in the
+/// low 32 bits, the depth of the stack map it was taken into (0: full) in
+/// the next 8, and whether tracing frames may lead it in bit 40.
+pub fn kstack_tag(map_depth: u8, tracing: bool) -> u64 {
+    (map_depth as u64) << 32 | (tracing as u64) << 40
+}
+
+/// (stack id or error, stack map depth, tracing frames may lead) of a
+/// kernel stack value.
+pub fn kstack_parts(raw: u64) -> (i32, u8, bool) {
+    (raw as u32 as i32, (raw >> 32) as u8, raw >> 40 & 1 == 1)
+}

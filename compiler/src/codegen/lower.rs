@@ -2,7 +2,7 @@
 
 use ntr_lang::ast::{BinOp, UnOp};
 use ntr_lang::source::Span;
-use ntr_lang::tir::{Access, AggFunc, Builtin, Expr, ExprKind, MapKind, MapUpdate, Output, Probe, Stmt, StmtKind};
+use ntr_lang::tir::{Access, AggFunc, Attach, Builtin, Expr, ExprKind, MapKind, MapUpdate, Output, Probe, Stmt, StmtKind};
 use ntr_lang::types::Type;
 
 use super::builder::{Builder, Mem};
@@ -47,6 +47,7 @@ struct Lower<'a> {
     stack_depths: Vec<u8>,
     /// Where each kind of stack's id is kept once taken.
     stack_slots: Vec<(Builtin, Mem)>,
+    attach: &'a Attach,
 }
 
 pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<EventInfo>) -> Result<Lowered> {
@@ -57,7 +58,8 @@ pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<Eve
         .iter()
         .map(|l| if l.ty.is_memory() { LocalSlot::Mem(b.alloc(layout::slot_size(&l.ty), l.span)) } else { LocalSlot::Reg(b.vreg()) })
         .collect();
-    let mut lw = Lower { b, maps, events, locals, returns: Vec::new(), exit, stack_depths: Vec::new(), stack_slots: Vec::new() };
+    let mut lw =
+        Lower { b, maps, events, locals, returns: Vec::new(), exit, stack_depths: Vec::new(), stack_slots: Vec::new(), attach: &probe.attach };
     lw.stmts(&probe.body)?;
     let end = lw.b.block();
     lw.b.jump(exit, probe.span, end);
@@ -382,27 +384,38 @@ impl Lower<'_> {
                 let (take, join) = (self.b.block(), self.b.block());
                 self.b.branch(Cond::Eq, v, Operand::Imm(NOT_TAKEN), take, join, span);
                 self.b.cur = take;
-                let depth = if let Builtin::KStack(d) = b { d } else { 0 };
+                // `kstack(N)` takes N frames more the tracing machinery
+                // there may be; the runtime drops that by name. The kernel
+                // skips the program's own frame: its address differs at
+                // each use, and would split identical stacks.
+                let mach = super::stacks::machinery(self.attach);
+                let depth = match b {
+                    Builtin::KStack(n) if n > 0 => (n as u32 + mach.slack as u32).min(super::STACK_DEPTH) as u8,
+                    _ => 0,
+                };
                 if !self.stack_depths.contains(&depth) {
                     self.stack_depths.push(depth);
                 }
                 let m = self.b.map_ptr(&super::stack_map(depth), span);
-                // Kernel stacks skip the program's own frame: its address
-                // differs at each use, and would split identical stacks.
                 // Stacks that hash alike are taken as equal (no frame compare).
-                let flags = if b == Builtin::UStack { h::BPF_F_USER_STACK } else { 1 } | h::BPF_F_FAST_STACK_CMP;
+                let flags = if b == Builtin::UStack { h::BPF_F_USER_STACK } else { mach.skip as i32 } | h::BPF_F_FAST_STACK_CMP;
                 let ctx = self.b.ctx;
                 let id = self.b.call(h::GET_STACKID, vec![Operand::Reg(ctx), Operand::Reg(m), Operand::Imm(flags)], span);
-                if b == Builtin::UStack {
-                    // A user stack is symbolized in its process: the pid
-                    // rides in the upper half (`ntr_lang::types::Type::UStack`).
-                    self.b.alu(AluOp::Lsh, id, Operand::Imm(32), span);
-                    self.b.alu(AluOp::Rsh, id, Operand::Imm(32), span);
+                // The upper half says where the stack is: for a kernel stack
+                // its map and whether tracing frames lead it
+                // (`layout::kstack_tag`); a user stack is symbolized in its
+                // process, whose pid rides there (`ntr_lang::types::Type::UStack`).
+                self.b.alu(AluOp::Lsh, id, Operand::Imm(32), span);
+                self.b.alu(AluOp::Rsh, id, Operand::Imm(32), span);
+                let upper = if b == Builtin::UStack {
                     let pid = self.b.call(h::GET_CURRENT_PID_TGID, vec![], span);
                     self.b.alu(AluOp::Rsh, pid, Operand::Imm(32), span);
                     self.b.alu(AluOp::Lsh, pid, Operand::Imm(32), span);
-                    self.b.alu(AluOp::Or, id, Operand::Reg(pid), span);
-                }
+                    pid
+                } else {
+                    self.b.imm(layout::kstack_tag(depth, mach.slack > 0), span)
+                };
+                self.b.alu(AluOp::Or, id, Operand::Reg(upper), span);
                 self.b.store(slot, 0, Operand::Reg(id), Size::DW, span);
                 self.b.jump(join, span, join);
                 self.b.load(slot, 0, Size::DW, span)
@@ -873,7 +886,7 @@ impl Lower<'_> {
         }
         let (fields, size) = layout::fields(&types, EVENT_HEADER);
         let id = self.events.len();
-        self.events.push(EventInfo { output: output.clone(), fields: fields.clone(), size, span });
+        self.events.push(EventInfo { output: output.clone(), from_end: *self.attach == Attach::End, fields: fields.clone(), size, span });
         let rec = self.b.alloc(size, span);
         self.b.store(rec, 0, Operand::Imm(id as i32), Size::DW, span);
         for ((v, f), ty) in vals.into_iter().zip(&fields).zip(&types) {

@@ -6,6 +6,7 @@
 mod builder;
 pub mod layout;
 mod lower;
+mod stacks;
 
 use ntr_lang::tir::{Attach, MapKind, Program};
 

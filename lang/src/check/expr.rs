@@ -103,6 +103,9 @@ pub(crate) fn check_expr(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr, expec
             if let Some(v) = param_ref(cx, p, base, field)? {
                 return Ok(v);
             }
+            if let Some(v) = builtin_ref(p, base, field)? {
+                return Ok(v);
+            }
             let base = check_expr(cx, p, base, None)?;
             field_access(cx, base, field)
         }
@@ -163,6 +166,43 @@ pub(crate) fn param_ref(cx: &Checker, p: &ProbeCx, base: &ast::Expr, field: &ast
     }
 }
 
+/// `builtin.NAME`: a builtin even where a probe argument, parameter or
+/// local has the same name (`sys_enter_kill`'s `pid` vs the task's).
+fn builtin_ref(p: &ProbeCx, base: &ast::Expr, field: &ast::Ident) -> Result<Option<Expr>> {
+    let A::Ident(name) = &base.kind else { return Ok(None) };
+    if name != "builtin" || p.lookup(name).is_some() || p.arg(name).is_some() {
+        return Ok(None);
+    }
+    let span = base.span.to(field.span);
+    builtin_var(p, &field.name, span).map(Some).ok_or_else(|| {
+        let near = near_misses(&field.name, &BUILTIN_VARS.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let d = Diagnostic::error(format!("unknown builtin `{}`", field.name), field.span, "no such builtin");
+        d.with_help(if near.is_empty() {
+            format!("builtins: {}", BUILTIN_VARS.join(", "))
+        } else {
+            format!("did you mean {}?", super::probes::quote_list(&near))
+        })
+    })
+}
+
+/// The builtin variable `name` (`pid`, `comm`, `kstack`…).
+fn builtin_var(p: &ProbeCx, name: &str, span: Span) -> Option<Expr> {
+    let builtin = |b: Builtin, ty: Type| Some(mk(T::Builtin(b), ty, span));
+    match name {
+        "pid" => builtin(Builtin::Pid, Type::Int { size: 4, signed: false }),
+        "tid" => builtin(Builtin::Tid, Type::Int { size: 4, signed: false }),
+        "uid" => builtin(Builtin::Uid, Type::Int { size: 4, signed: false }),
+        "gid" => builtin(Builtin::Gid, Type::Int { size: 4, signed: false }),
+        "comm" => builtin(Builtin::Comm, Type::Str { len: 16 }),
+        "cpu" => builtin(Builtin::Cpu, Type::Int { size: 4, signed: false }),
+        "nsecs" => builtin(Builtin::Nsecs, Type::U64),
+        "kstack" => builtin(Builtin::KStack(0), Type::KStack(0)),
+        "ustack" => builtin(Builtin::UStack, Type::UStack),
+        "probe" => Some(str_const(&p.name, span)),
+        _ => None,
+    }
+}
+
 fn param_value(v: &super::ParamValue, span: Span) -> Expr {
     match &v.bytes {
         Some(b) => mk(T::Bytes(b.clone()), v.ty.clone(), span),
@@ -181,24 +221,20 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
             ArgSource::Field { offset, size, signed } => T::CtxField { offset, size, signed },
             ArgSource::DataLocStr { offset } => T::CtxDataLocStr { offset },
         };
+        if BUILTIN_VARS.contains(&name) {
+            let w = Diagnostic::warning(format!("`{name}` is `{}`'s argument here, not the builtin", p.name), span, "the probe's argument")
+                .with_help(format!("`builtin.{name}` is the builtin"));
+            if !cx.warnings.iter().any(|x| x.message == w.message) {
+                cx.warnings.push(w);
+            }
+        }
         return Ok(mk(kind, arg.ty.clone(), span));
     }
     if let Some(v) = cx.params.get(name) {
         return Ok(param_value(v, span));
     }
-    let builtin = |b: Builtin, ty: Type| Ok(mk(T::Builtin(b), ty, span));
-    match name {
-        "pid" => return builtin(Builtin::Pid, Type::Int { size: 4, signed: false }),
-        "tid" => return builtin(Builtin::Tid, Type::Int { size: 4, signed: false }),
-        "uid" => return builtin(Builtin::Uid, Type::Int { size: 4, signed: false }),
-        "gid" => return builtin(Builtin::Gid, Type::Int { size: 4, signed: false }),
-        "comm" => return builtin(Builtin::Comm, Type::Str { len: 16 }),
-        "cpu" => return builtin(Builtin::Cpu, Type::Int { size: 4, signed: false }),
-        "nsecs" => return builtin(Builtin::Nsecs, Type::U64),
-        "kstack" => return builtin(Builtin::KStack(0), Type::KStack(0)),
-        "ustack" => return builtin(Builtin::UStack, Type::UStack),
-        "probe" => return Ok(str_const(&p.name, span)),
-        _ => {}
+    if let Some(b) = builtin_var(p, name, span) {
+        return Ok(b);
     }
     if let Some(Type::Enum(eid)) = expect {
         if let Some(v) = cx.enum_value(*eid, name) {

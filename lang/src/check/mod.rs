@@ -79,6 +79,7 @@ pub(crate) struct Checker<'a> {
     pub(crate) diags: Vec<Diagnostic>,
     /// Why each optional probe this kernel lacks was skipped.
     pub(crate) skipped: Vec<Diagnostic>,
+    pub(crate) warnings: Vec<Diagnostic>,
     /// A map was read before any assignment gave it a type.
     pub(crate) read_before_assign: bool,
 }
@@ -95,6 +96,7 @@ impl<'a> Checker<'a> {
             enum_ids: HashMap::new(),
             diags: Vec::new(),
             skipped: Vec::new(),
+            warnings: Vec::new(),
             read_before_assign: false,
         }
     }
@@ -155,7 +157,7 @@ impl<'a> Checker<'a> {
     }
 
     fn finish(self, probes: Vec<tir::Probe>) -> Result<tir::Program, (Vec<Diagnostic>, maps::MapTable)> {
-        let Checker { maps, mut diags, enums, params, skipped, .. } = self;
+        let Checker { maps, mut diags, enums, params, skipped, warnings, .. } = self;
         if !diags.is_empty() {
             return Err((diags, maps));
         }
@@ -175,6 +177,6 @@ impl<'a> Checker<'a> {
         }
         let mut params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.display.clone())).collect();
         params.sort();
-        Ok(tir::Program { probes, maps: decls, enums, params, skipped })
+        Ok(tir::Program { probes, maps: decls, enums, params, skipped, warnings })
     }
 }

@@ -300,7 +300,16 @@ impl Lower<'_> {
 
     /// Whether conntrack's `hook_fn` is among the namespace's hooks at
     /// offset `hooks` of `struct net`.
-    fn family_state(&mut self, skb: &Expr, l: &CtLayout, (hooks, hook_fn): (u32, u64), out: Mem, done: BlockId, after: BlockId, span: Span) -> Result<()> {
+    fn family_state(
+        &mut self,
+        skb: &Expr,
+        l: &CtLayout,
+        (hooks, hook_fn): (u32, u64),
+        out: Mem,
+        done: BlockId,
+        after: BlockId,
+        span: Span,
+    ) -> Result<()> {
         if hook_fn == 0 {
             // Conntrack is not in this kernel: no namespace tracks.
             self.set_state(out, CT_NO_CONNTRACK, done, after, span);
