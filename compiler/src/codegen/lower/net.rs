@@ -294,8 +294,8 @@ impl Lower<'_> {
         self.b.branch(Cond::Eq, proto, Operand::Imm(ETH_P_IPV6_BE), v6, other, span);
         self.b.cur = other;
         self.set_state(out, CT_NOT_IP, done, v4, span);
-        self.family_state(skb, l, (l.hooks_ipv4, l.conntrack_in[0]), out, done, v6, span)?;
-        self.family_state(skb, l, (l.hooks_ipv6, l.conntrack_in[1]), out, done, after, span)
+        self.family_state(skb, l, (l.hooks_ipv4, l.conntrack_in[0]), (out, done), v6, span)?;
+        self.family_state(skb, l, (l.hooks_ipv6, l.conntrack_in[1]), (out, done), after, span)
     }
 
     /// Whether conntrack's `hook_fn` is among the namespace's hooks at
@@ -305,8 +305,7 @@ impl Lower<'_> {
         skb: &Expr,
         l: &CtLayout,
         (hooks, hook_fn): (u32, u64),
-        out: Mem,
-        done: BlockId,
+        (out, done): (Mem, BlockId),
         after: BlockId,
         span: Span,
     ) -> Result<()> {
