@@ -3,6 +3,7 @@
 //! leave nothing attached on any exit path.
 
 mod attach;
+mod cpus;
 mod folded;
 mod format;
 mod maps;
@@ -260,11 +261,12 @@ impl Live {
         let ring = ebpf.take_map(&artifact.ringbuf).ok_or_else(|| RuntimeError::Other("ring buffer missing from the object".into()))?;
         let ringbuf = RingBuf::try_from(ring).map_err(|e| RuntimeError::Other(e.to_string()))?;
         let counters_data = take(&mut ebpf, &artifact.counters)?;
-        let counters = RawMap::new(raw_fd(&counters_data), 4, 8, true);
+        let cpus = cpus::possible().map_err(RuntimeError::Other)?;
+        let counters = RawMap::new(raw_fd(&counters_data), 4, 8, Some(cpus));
         let mut user_maps = Vec::new();
         for info in &artifact.maps {
             let data = take(&mut ebpf, &info.symbol)?;
-            let raw = RawMap::new(raw_fd(&data), info.key_size, info.value_size, info.per_cpu);
+            let raw = RawMap::new(raw_fd(&data), info.key_size, info.value_size, info.per_cpu.then_some(cpus));
             user_maps.push(UserMap { info: info.clone(), raw, _data: data });
         }
         let mut stacks = Vec::new();
