@@ -178,8 +178,8 @@ fn use_a_module_file() {
 fn signal_stops_and_prints(sig: i32) {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
-    let mut child =
-        ntr().args(["-e", "on kfree_skb if reason == NO_SOCKET { @c = count(); }"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let script = r#"on kfree_skb if reason == NO_SOCKET { @c = count(); } end { printf("end ran\n"); }"#;
+    let mut child = ntr().args(["-e", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while err.read_line(&mut line).unwrap() > 0 && !line.contains("Attached") {}
@@ -192,6 +192,7 @@ fn signal_stops_and_prints(sig: i32) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "signal {sig}: {stdout}\n{line}{rest}");
     assert_eq!(row_value(&stdout, &["@c:"]), Some(8), "maps printed on signal {sig}:\n{stdout}");
+    assert!(stdout.contains("end ran\n"), "`end` ran on signal {sig}:\n{stdout}");
     assert_nothing_left();
 }
 
@@ -205,6 +206,12 @@ fn sigint_prints_maps_and_detaches() {
 fn sigterm_prints_maps_and_detaches() {
     let _k = kernel_lock();
     signal_stops_and_prints(libc::SIGTERM);
+}
+
+#[test]
+fn sighup_prints_maps_and_detaches() {
+    let _k = kernel_lock();
+    signal_stops_and_prints(libc::SIGHUP);
 }
 
 #[test]

@@ -104,7 +104,8 @@ fn raise_memlock() {
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 }
 
-/// Which signal stopped the run (0 = none yet).
+/// Which signal stopped the run (0 = none yet). SIGHUP (the terminal went
+/// away) ends a run as cleanly as Ctrl-C: `end` blocks run, maps print.
 struct Signals {
     flag: Arc<AtomicBool>,
     which: Arc<AtomicI32>,
@@ -116,7 +117,7 @@ impl Signals {
         let flag = Arc::new(AtomicBool::new(false));
         let which = Arc::new(AtomicI32::new(0));
         let mut ids = Vec::new();
-        for sig in [libc::SIGINT, libc::SIGTERM] {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
             let (f, w) = (flag.clone(), which.clone());
             // SAFETY: the handler only stores to atomics.
             if let Ok(id) = unsafe {
