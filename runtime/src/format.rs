@@ -22,6 +22,9 @@ pub struct Printer {
     pub stacks: Vec<(u8, StackTraceMap<MapData>)>,
     netns_names: HashMap<u64, String>,
     rules: Option<RuleWatch>,
+    /// Event records and map entries skipped because they did not fit
+    /// their layout (`decode`).
+    pub malformed: u64,
 }
 
 pub fn duration(ns: u64) -> String {
@@ -43,7 +46,7 @@ fn c_string(bytes: &[u8]) -> String {
 
 impl Printer {
     pub fn new(enums: Vec<EnumDef>, stacks: Vec<(u8, StackTraceMap<MapData>)>, rules: Option<RuleWatch>) -> Printer {
-        Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules }
+        Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules, malformed: 0 }
     }
 
     fn netns(&mut self, inode: u64) -> String {
@@ -119,7 +122,7 @@ impl Printer {
             Type::Sym => self.syms.name(raw),
             Type::Enum(id) => self.enum_name(*id, raw as i64).map(String::from).unwrap_or_else(|| (raw as i64).to_string()),
             Type::Duration => duration(raw),
-            Type::Ip4 => Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
+            Type::Ip4 => bytes.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(|b| Ipv4Addr::from(b).to_string()).unwrap_or_default(),
             Type::Ip6 => bytes.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(|b| Ipv6Addr::from(b).to_string()).unwrap_or_default(),
             Type::KStack(depth) => {
                 let frames = self.stack_of(*depth, raw as i64);
