@@ -272,3 +272,23 @@ fn raw_tracepoints_count_events() {
     assert!(n >= 5, "every drop, and any other skb freed meanwhile: {n}");
     assert_nothing_left();
 }
+
+#[test]
+fn control_characters_in_process_names_are_escaped() {
+    let _k = kernel_lock();
+    // Any local process can name itself so; its drops must not drive the terminal.
+    let traffic = || {
+        let sender = r#"open("/proc/self/comm", "w").write("a\x1b[31mb")
+import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 39601))"#;
+        let status = std::process::Command::new("python3").args(["-c", sender]).status().expect("python3 is installed (.ci/run installs it)");
+        assert!(status.success());
+    };
+    let script = r#"on kfree_skb if reason == NO_SOCKET { printf("%s\n", comm); @c[comm] = count(); }"#;
+    let run = run_with(&["-e", script, "--duration", "60s"], traffic);
+    run.ok();
+    assert!(run.stdout.lines().any(|l| l == r"a\x1b[31mb"), "no escaped name printed:\n{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &[r"@c[a\x1b[31mb]:"]), Some(1), "{}", run.stdout);
+    assert!(!run.stdout.contains('\x1b'), "a raw ESC reached the output:\n{:?}", run.stdout);
+    assert_nothing_left();
+}

@@ -179,3 +179,31 @@ fn deep_nesting_is_refused_quickly() {
     std::fs::remove_dir_all(&dir).ok();
     run.ok();
 }
+
+#[test]
+fn control_characters_in_scripts_are_shown_escaped() {
+    let dir = std::env::temp_dir().join(format!("ntr-ctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = |name: &str, text: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        Run::from(ntr().args(["check", path.to_str().unwrap()]).output().unwrap())
+    };
+    // An ESC inside a string, quoted by the diagnostic about that line.
+    let run = check("in_string.ntr", b"begin {\n  printf(\"\x1b[2J%d\\n\");\n}\n");
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("in_string.ntr:2:3") && run.stderr.contains(r#"printf("\x1b[2J%d\n");"#), "{}", run.stderr);
+    assert!(!run.stderr.contains('\x1b'), "a raw ESC in the diagnostic: {:?}", run.stderr);
+    // One outside a string is the error itself.
+    let run = check("bare.ntr", b"begin { exit(); }\x1b]0;owned\x07\n");
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains(r"unexpected character `\x1b`") && run.stderr.contains(r"\x1b]0;owned\x07"), "{}", run.stderr);
+    assert!(!run.stderr.contains(['\x1b', '\x07']), "a raw control character in the diagnostic: {:?}", run.stderr);
+    // A byte order mark (as some Windows editors write) is not part of the script.
+    let run = check("bom.ntr", "\u{feff}begin { exit(); }\n".as_bytes());
+    assert!(run.status == 0 && run.stdout.starts_with("ok: 1 probe (begin)"), "{}{}", run.stdout, run.stderr);
+    // Its columns count from after it.
+    let run = check("bom_error.ntr", "\u{feff}begin { exitt(); }\n".as_bytes());
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(run.status == 2 && run.stderr.contains("bom_error.ntr:1:9"), "{}", run.stderr);
+}

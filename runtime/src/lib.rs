@@ -189,7 +189,7 @@ impl Session {
                     writeln!(out, "{}", json!({"type": "stack", "frames": frames}))?;
                 } else {
                     for f in frames {
-                        writeln!(out, "    {f}")?;
+                        writeln!(out, "    {}", ntr_lang::visible::escape(&f, &[]))?;
                     }
                     writeln!(out)?;
                 }
