@@ -155,12 +155,9 @@ impl Session {
     /// Print one ring-buffer record; one that does not fit its layout is
     /// counted and skipped.
     fn event(&mut self, rec: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
-        let (info, fields) = match decode::event(&self.artifact.events, rec) {
-            Ok(decoded) => decoded,
-            Err(_) => {
-                self.printer.malformed += 1;
-                return Ok(());
-            }
+        let Some((info, fields)) = decode::event(&self.artifact.events, rec) else {
+            self.printer.malformed += 1;
+            return Ok(());
         };
         self.events += 1;
         let args: Vec<(Type, Vec<u8>)> = fields.into_iter().map(|(ty, b)| (ty, b.to_vec())).collect();
@@ -572,7 +569,7 @@ mod tests {
                 let mut out = Vec::new();
                 let skipped = s.printer.malformed;
                 s.event(&rec, &mut out).unwrap();
-                let fits = decode::event(&s.artifact.events, &rec).is_ok();
+                let fits = decode::event(&s.artifact.events, &rec).is_some();
                 assert_eq!(s.printer.malformed - skipped, !fits as u64, "{rec:?}");
                 assert_eq!(out.is_empty(), !fits, "{rec:?}");
             }

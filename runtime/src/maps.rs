@@ -46,7 +46,7 @@ impl UserMap {
             .raw
             .entries()
             .into_iter()
-            .partition(|(k, v)| k.len() == self.raw.key_size && v.len() == self.raw.value_size && decode::fields(&self.info.key, k).is_ok());
+            .partition(|(k, v)| k.len() == self.raw.key_size && v.len() == self.raw.value_size && decode::fields(&self.info.key, k).is_some());
         p.malformed += bad.len() as u64;
         entries
     }
