@@ -100,10 +100,12 @@ pub fn dump(sources: &Sources, artifact: &Artifact) -> String {
     out
 }
 
-/// (file:line, text) of the line a span starts on.
+/// (file:line, text) of the line a span starts on, control characters escaped.
 fn source_line(sources: &Sources, span: Span) -> Option<((usize, usize), String)> {
     let idx = sources.files.line_index(span.file, span.start as usize).ok()?;
     let range = sources.files.line_range(span.file, idx).ok()?;
     let text = sources.text(span.file).get(range)?.trim_end().to_string();
-    Some(((span.file, idx), format!("{}:{}: {}", sources.name(span.file), idx + 1, text.trim())))
+    let shown = format!("{}:{}: {}", sources.name(span.file), idx + 1, text.trim());
+    // Control characters in the script (an ESC in a string) are shown, not sent.
+    Some(((span.file, idx), ntr_lang::visible::escape(&shown, &[]).into_owned()))
 }

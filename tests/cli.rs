@@ -18,6 +18,17 @@ fn compile_dump_shows_source_lines_above_instructions() {
 }
 
 #[test]
+fn compile_dump_shows_control_characters_of_the_source_escaped() {
+    let path = std::env::temp_dir().join(format!("ntr-dump-esc-{}.ntr", std::process::id()));
+    std::fs::write(&path, "begin { printf(\"\x1b[31mred\\n\"); }\n").unwrap();
+    let run = Run::from(ntr().args(["compile", path.to_str().unwrap(), "--dump"]).output().unwrap());
+    std::fs::remove_file(&path).ok();
+    run.ok();
+    assert!(run.stdout.contains(r#"printf("\x1b[31mred\n");"#), "{}", run.stdout);
+    assert!(!run.stdout.contains('\x1b'), "a raw ESC in the dump: {:?}", run.stdout);
+}
+
+#[test]
 fn compile_writes_a_bpf_elf_object() {
     let out = std::env::temp_dir().join(format!("ntr-obj-{}.o", std::process::id()));
     Run::from(ntr().args(["compile", "examples/drops_by_reason.ntr", "-o", out.to_str().unwrap()]).output().unwrap()).ok();

@@ -179,8 +179,8 @@ fn use_a_module_file() {
 fn signal_stops_and_prints(sig: i32) {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
-    let mut child =
-        ntr().args(["-e", "on kfree_skb if reason == NO_SOCKET { @c = count(); }"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let script = r#"on kfree_skb if reason == NO_SOCKET { @c = count(); } end { printf("end ran\n"); }"#;
+    let mut child = ntr().args(["-e", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while err.read_line(&mut line).unwrap() > 0 && !line.contains("Attached") {}
@@ -193,6 +193,7 @@ fn signal_stops_and_prints(sig: i32) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "signal {sig}: {stdout}\n{line}{rest}");
     assert_eq!(row_value(&stdout, &["@c:"]), Some(8), "maps printed on signal {sig}:\n{stdout}");
+    assert!(stdout.contains("end ran\n"), "`end` ran on signal {sig}:\n{stdout}");
     assert_nothing_left();
 }
 
@@ -206,6 +207,12 @@ fn sigint_prints_maps_and_detaches() {
 fn sigterm_prints_maps_and_detaches() {
     let _k = kernel_lock();
     signal_stops_and_prints(libc::SIGTERM);
+}
+
+#[test]
+fn sighup_prints_maps_and_detaches() {
+    let _k = kernel_lock();
+    signal_stops_and_prints(libc::SIGHUP);
 }
 
 #[test]
@@ -384,5 +391,25 @@ fn stacks_alike_in_their_printed_frames_are_one_row() {
     assert_eq!(bars, 6, "one histogram holds every drop: {}", run.stdout);
     // A datagram's skb starts at its UDP header: 8 + 100 bytes, more than a SYN.
     assert!(stack_rows(&run.stdout, "@x").iter().all(|r| r.1 == 108), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn control_characters_in_process_names_are_escaped() {
+    let _k = kernel_lock();
+    // Any local process can name itself so; its drops must not drive the terminal.
+    let traffic = || {
+        let sender = r#"open("/proc/self/comm", "w").write("a\x1b[31mb")
+import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 39601))"#;
+        let status = std::process::Command::new("python3").args(["-c", sender]).status().expect("python3 is installed (.ci/run installs it)");
+        assert!(status.success());
+    };
+    let script = r#"on kfree_skb if reason == NO_SOCKET { printf("%s\n", comm); @c[comm] = count(); }"#;
+    let run = run_with(&["-e", script, "--duration", "60s"], traffic);
+    run.ok();
+    assert!(run.stdout.lines().any(|l| l == r"a\x1b[31mb"), "no escaped name printed:\n{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &[r"@c[a\x1b[31mb]:"]), Some(1), "{}", run.stdout);
+    assert!(!run.stdout.contains('\x1b'), "a raw ESC reached the output:\n{:?}", run.stdout);
     assert_nothing_left();
 }

@@ -133,3 +133,83 @@ fn bad_scripts_give_located_diagnostics() {
     assert!(CASES.len() >= 20);
     assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), CASES.len(), failures.join("\n\n"));
 }
+
+/// `begin { @x = EXPR; }` with EXPR on line 2, after `  @x = ` (7 columns).
+fn assigning(expr: &str) -> String {
+    format!("begin {{\n  @x = {expr};\n}}\n")
+}
+
+#[test]
+fn deep_nesting_is_refused_quickly() {
+    let n = 5000;
+    let (plus, minus, parens) = (vec!["1"; n].join("+"), format!("{}1", "- ".repeat(n)), format!("{}1{}", "(".repeat(n), ")".repeat(n)));
+    let ifs = format!("begin {{\n{}exit();{}\n}}\n", "if pid > 0 { ".repeat(n), " }".repeat(n));
+    // Each fn body is shallow; inlined into one another they are not.
+    let chain: String = (0..8)
+        .map(|i| format!("fn f{i}(x) {{ return {}{}; }}\n", "-".repeat(100), if i < 7 { format!("f{}(x)", i + 1) } else { "x".into() }))
+        .collect();
+    // The innermost 256 levels are accepted; the error is where the 257th begins.
+    let cases = [
+        ("plus", assigning(&plus), "plus.ntr:2:8", "expression nests deeper than 256 levels"),
+        ("minus", assigning(&minus), &*format!("minus.ntr:2:{}", 7 + (n - 256) * 2 + 1), "expression nests deeper than 256 levels"),
+        ("parens", assigning(&parens), &*format!("parens.ntr:2:{}", 7 + (n - 256) + 1), "expression nests deeper than 256 levels"),
+        // The innermost `if` is 3 deep (its condition `pid > 0` is 2).
+        ("ifs", ifs, &*format!("ifs.ntr:2:{}", (n - 255) * 13 + 1), "`if` nests deeper than 256 levels"),
+        ("chain", chain + "begin { @x = f0(pid); }\n", "chain.ntr:3:", "nests deeper than 256 levels once fns are inlined"),
+    ];
+    let dir = std::env::temp_dir().join(format!("ntr-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The diagnostic quotes the whole 10 KB line: report its first lines.
+    let head = |text: &str| text.lines().take(2).map(|l| l.chars().take(200).collect::<String>()).collect::<Vec<_>>().join("\n");
+    for (name, text, at, message) in &cases {
+        let path = dir.join(format!("{name}.ntr"));
+        std::fs::write(&path, text).unwrap();
+        let started = std::time::Instant::now();
+        let run = Run::from(ntr().args(["check", path.to_str().unwrap()]).output().unwrap());
+        let took = started.elapsed();
+        assert_eq!(run.status, 2, "{name}: {}", head(&run.stderr));
+        assert!(run.stderr.contains(message) && run.stderr.contains("help: split it up"), "{name}: {}", head(&run.stderr));
+        assert!(run.stderr.contains(at), "{name}: not at {at}: {}", head(&run.stderr));
+        assert!(took < std::time::Duration::from_secs(1), "{name}: took {took:?}");
+    }
+    // Program text and the compiler take the same path.
+    let run = Run::from(ntr().args(["-e", &assigning(&plus)]).output().unwrap());
+    assert_eq!(run.status, 2, "{}", head(&run.stderr));
+    assert!(run.stderr.contains("<program>:2:8") && run.stderr.contains("nests deeper"), "{}", head(&run.stderr));
+    let run = Run::from(ntr().args(["compile", dir.join("minus.ntr").to_str().unwrap()]).output().unwrap());
+    assert_eq!(run.status, 2, "{}", head(&run.stderr));
+    // As deep as allowed (the assignment's value at 256) still checks.
+    let path = dir.join("deepest.ntr");
+    std::fs::write(&path, assigning(&format!("{}1", "- ".repeat(255)))).unwrap();
+    let run = Run::from(ntr().args(["check", path.to_str().unwrap()]).output().unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+    run.ok();
+}
+
+#[test]
+fn control_characters_in_scripts_are_shown_escaped() {
+    let dir = std::env::temp_dir().join(format!("ntr-ctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = |name: &str, text: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        Run::from(ntr().args(["check", path.to_str().unwrap()]).output().unwrap())
+    };
+    // An ESC inside a string, quoted by the diagnostic about that line.
+    let run = check("in_string.ntr", b"begin {\n  printf(\"\x1b[2J%d\\n\");\n}\n");
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("in_string.ntr:2:3") && run.stderr.contains(r#"printf("\x1b[2J%d\n");"#), "{}", run.stderr);
+    assert!(!run.stderr.contains('\x1b'), "a raw ESC in the diagnostic: {:?}", run.stderr);
+    // One outside a string is the error itself.
+    let run = check("bare.ntr", b"begin { exit(); }\x1b]0;owned\x07\n");
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains(r"unexpected character `\x1b`") && run.stderr.contains(r"\x1b]0;owned\x07"), "{}", run.stderr);
+    assert!(!run.stderr.contains(['\x1b', '\x07']), "a raw control character in the diagnostic: {:?}", run.stderr);
+    // A byte order mark (as some Windows editors write) is not part of the script.
+    let run = check("bom.ntr", "\u{feff}begin { exit(); }\n".as_bytes());
+    assert!(run.status == 0 && run.stdout.starts_with("ok: 1 probe (begin)"), "{}{}", run.stdout, run.stderr);
+    // Its columns count from after it.
+    let run = check("bom_error.ntr", "\u{feff}begin { exitt(); }\n".as_bytes());
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(run.status == 2 && run.stderr.contains("bom_error.ntr:1:9"), "{}", run.stderr);
+}

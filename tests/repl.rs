@@ -129,3 +129,18 @@ fn a_hunt_in_the_repl_becomes_a_script() {
     assert_eq!(run.stdout.matches("dropped: NO_SOCKET").count(), 5, "{}", run.stdout);
     assert_nothing_left();
 }
+
+#[test]
+fn a_deeply_nested_line_is_a_diagnostic() {
+    // One session at a time (sessions are named by process).
+    let _k = kernel_lock();
+    let t = Terminal::start();
+    t.line(&format!("on kfree_skb {{ @x = {}1; }}", "- ".repeat(5000)));
+    t.wait_for("error: expression nests deeper than 256 levels");
+    // The session goes on.
+    t.line(":help");
+    t.wait_for(":save FILE");
+    t.keys(&["C-d"]);
+    assert_eq!(t.exit_code().as_deref(), Some("0"), "{}", t.screen());
+    assert_nothing_left();
+}

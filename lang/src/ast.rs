@@ -141,6 +141,9 @@ pub enum StmtKind {
 pub struct Stmt {
     pub kind: StmtKind,
     pub span: Span,
+    /// How deeply the statement nests: its deepest expression, plus one per
+    /// enclosing `if` inside it. At most `syntax::MAX_NESTING`.
+    pub nesting: u32,
 }
 
 /// `@name` or `@name[k1, k2]`; `@` alone is the anonymous map `@`.
@@ -230,4 +233,9 @@ pub enum ExprKind {
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
+    /// How deeply the expression nests as written: 1 for a leaf, one more
+    /// than its deepest operand (parentheses count). At most
+    /// `syntax::MAX_NESTING`: the parser never builds a deeper tree, so
+    /// walking and dropping one cannot exhaust the stack.
+    pub nesting: u32,
 }

@@ -2,8 +2,26 @@
 //! codespan-reporting with `file:line:col`, a caret under the span and hints.
 
 use crate::source::{Sources, Span};
+use crate::visible;
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
+use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term::{self, termcolor::WriteColor};
+
+/// The control characters a diagnostic shows as they are: line breaks
+/// (`\r\n` too) and tabs. Any other is shown escaped, in the quoted source
+/// and in messages.
+const KEEP: &[char] = &['\n', '\r', '\t'];
+
+/// The sources as diagnostics quote them: control characters escaped.
+fn visible_files(sources: &Sources) -> SimpleFiles<String, String> {
+    let mut files = SimpleFiles::new();
+    let mut id = 0;
+    while let Ok(f) = sources.files.get(id) {
+        files.add(visible::escape(f.name(), &[]).into_owned(), visible::escape(f.source(), KEEP).into_owned());
+        id += 1;
+    }
+    files
+}
 
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
@@ -48,37 +66,44 @@ impl Diagnostic {
         self
     }
 
-    fn to_codespan(&self) -> CsDiagnostic<usize> {
-        self.to_codespan_as(if self.warning { CsDiagnostic::warning() } else { CsDiagnostic::error() })
+    /// The diagnostic over `visible_files(sources)`.
+    fn to_codespan(&self, sources: &Sources) -> CsDiagnostic<usize> {
+        self.to_codespan_as(sources, if self.warning { CsDiagnostic::warning() } else { CsDiagnostic::error() })
     }
 
-    fn to_codespan_as(&self, severity: CsDiagnostic<usize>) -> CsDiagnostic<usize> {
+    fn to_codespan_as(&self, sources: &Sources, severity: CsDiagnostic<usize>) -> CsDiagnostic<usize> {
+        let range = |span: &Span| {
+            let text = sources.text(span.file);
+            visible::offset(text, KEEP, span.start as usize)..visible::offset(text, KEEP, span.end as usize)
+        };
+        let shown = |text: &str| visible::escape(text, KEEP).into_owned();
         let mut labels = Vec::new();
         if let Some((span, label)) = &self.primary {
-            labels.push(Label::primary(span.file, span.range()).with_message(label));
+            labels.push(Label::primary(span.file, range(span)).with_message(shown(label)));
         }
         for (span, label) in &self.secondary {
-            labels.push(Label::secondary(span.file, span.range()).with_message(label));
+            labels.push(Label::secondary(span.file, range(span)).with_message(shown(label)));
         }
-        severity.with_message(&self.message).with_labels(labels).with_notes(self.notes.clone())
+        severity.with_message(shown(&self.message)).with_labels(labels).with_notes(self.notes.iter().map(|n| shown(n)).collect())
     }
 
     pub fn emit(&self, sources: &Sources, out: &mut dyn WriteColor) {
         let config = term::Config::default();
         // Rendering only fails on I/O errors of `out`; nothing useful to do then.
-        let _ = term::emit_to_write_style(out, &config, &sources.files, &self.to_codespan());
+        let _ = term::emit_to_write_style(out, &config, &visible_files(sources), &self.to_codespan(sources));
     }
 
     /// Emit as a note: what ntr did instead of failing (an optional probe
     /// skipped, and why).
     pub fn emit_note(&self, sources: &Sources, out: &mut dyn WriteColor) {
-        let _ = term::emit_to_write_style(out, &term::Config::default(), &sources.files, &self.to_codespan_as(CsDiagnostic::note()));
+        let _ =
+            term::emit_to_write_style(out, &term::Config::default(), &visible_files(sources), &self.to_codespan_as(sources, CsDiagnostic::note()));
     }
 
     /// Plain-text rendering (no colour), as tests and `--json` consumers see it.
     pub fn render(&self, sources: &Sources) -> String {
-        term::emit_into_string(&term::Config::default(), &sources.files, &self.to_codespan())
-            .unwrap_or_else(|_| format!("{}: {}\n", if self.warning { "warning" } else { "error" }, self.message))
+        term::emit_into_string(&term::Config::default(), &visible_files(sources), &self.to_codespan(sources))
+            .unwrap_or_else(|_| format!("{}: {}\n", if self.warning { "warning" } else { "error" }, visible::escape(&self.message, KEEP)))
     }
 }
 

@@ -10,3 +10,4 @@ pub mod source;
 pub mod syntax;
 pub mod tir;
 pub mod types;
+pub mod visible;

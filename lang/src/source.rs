@@ -38,8 +38,14 @@ impl Sources {
         Sources::default()
     }
 
+    /// Add a file's text; a UTF-8 byte order mark at its start is not part
+    /// of the script.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
-        self.files.add(name.into(), text.into())
+        let mut text = text.into();
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
+        self.files.add(name.into(), text)
     }
 
     pub fn text(&self, file: FileId) -> &str {

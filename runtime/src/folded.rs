@@ -26,21 +26,20 @@ fn frame_name(frame: &str) -> String {
 pub fn folded(maps: &[UserMap], printer: &mut Printer) -> Vec<String> {
     let mut totals: std::collections::BTreeMap<String, i128> = Default::default();
     for m in maps.iter().filter(|m| m.info.key.iter().any(|f| matches!(f.ty, Type::KStack(_) | Type::UStack))) {
-        for (key, n) in m.totals() {
+        for (key, n) in m.totals(printer) {
             let mut frames: Vec<String> = Vec::new();
             let mut user = Vec::new();
             let mut kernel = Vec::new();
-            for f in &m.info.key {
-                let bytes = &key[f.offset as usize..];
+            for (ty, bytes) in crate::decode::fields(&m.info.key, &key).unwrap_or_default() {
                 let raw = crate::rawmap::u64_at(bytes, 0);
                 // A failed stack (e.g. no kernel stack for a sample taken in
                 // user space) adds no frames.
-                match f.ty {
+                match ty {
                     Type::KStack(_) if layout::kstack_parts(raw).0 < 0 => {}
                     Type::UStack if (raw as u32 as i32) < 0 => {}
                     Type::KStack(depth) => kernel.extend(printer.stack_of(depth, raw).into_iter().rev()),
                     Type::UStack => user.extend(printer.ustack(raw).into_iter().rev()),
-                    _ => frames.push(printer.text(&f.ty, bytes)),
+                    _ => frames.push(printer.text(&ty, bytes)),
                 }
             }
             frames.extend(user);

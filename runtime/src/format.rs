@@ -6,6 +6,7 @@ use aya::maps::{MapData, StackTraceMap};
 use ntr_compiler::codegen::layout;
 use ntr_lang::tir::FmtPiece;
 use ntr_lang::types::{EnumDef, Type};
+use ntr_lang::visible;
 use serde_json::{json, Value};
 
 use std::collections::HashMap;
@@ -23,6 +24,9 @@ pub struct Printer {
     pub stacks: Vec<(u8, StackTraceMap<MapData>)>,
     netns_names: HashMap<u64, String>,
     rules: Option<RuleWatch>,
+    /// Event records and map entries skipped because they did not fit
+    /// their layout (`decode`).
+    pub malformed: u64,
 }
 
 pub fn duration(ns: u64) -> String {
@@ -44,7 +48,7 @@ fn c_string(bytes: &[u8]) -> String {
 
 impl Printer {
     pub fn new(enums: Vec<EnumDef>, stacks: Vec<(u8, StackTraceMap<MapData>)>, rules: Option<RuleWatch>) -> Printer {
-        Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules }
+        Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules, malformed: 0 }
     }
 
     fn netns(&mut self, inode: u64) -> String {
@@ -121,7 +125,30 @@ impl Printer {
         frames
     }
 
+    /// A value as text for a terminal: control characters in it (a process
+    /// name can hold ESC) escaped, stacks one frame a line.
     pub fn text(&mut self, ty: &Type, bytes: &[u8]) -> String {
+        match ty {
+            Type::KStack(_) | Type::UStack => {
+                self.frames(ty, bytes).iter().map(|f| format!("\n    {}", visible::escape(f, &[]))).collect::<String>() + "\n"
+            }
+            _ => visible::escape(&self.plain(ty, bytes), &[]).into_owned(),
+        }
+    }
+
+    /// The frames of a stack value, innermost first (none for other types).
+    fn frames(&mut self, ty: &Type, bytes: &[u8]) -> Vec<String> {
+        let raw = u64_at(bytes, 0);
+        match ty {
+            Type::KStack(depth) => self.stack_of(*depth, raw),
+            Type::UStack => self.ustack(raw),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A value as text, as it is: what JSON carries (it escapes for itself)
+    /// and `text` escapes.
+    fn plain(&mut self, ty: &Type, bytes: &[u8]) -> String {
         let raw = u64_at(bytes, 0);
         match ty {
             Type::Int { signed: true, .. } => (raw as i64).to_string(),
@@ -132,16 +159,9 @@ impl Printer {
             Type::Sym => self.syms.name(raw),
             Type::Enum(id) => self.enum_name(*id, raw as i64).map(String::from).unwrap_or_else(|| (raw as i64).to_string()),
             Type::Duration => duration(raw),
-            Type::Ip4 => Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
+            Type::Ip4 => bytes.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(|b| Ipv4Addr::from(b).to_string()).unwrap_or_default(),
             Type::Ip6 => bytes.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(|b| Ipv6Addr::from(b).to_string()).unwrap_or_default(),
-            Type::KStack(depth) => {
-                let frames = self.stack_of(*depth, raw);
-                frames.iter().map(|f| format!("\n    {f}")).collect::<String>() + "\n"
-            }
-            Type::UStack => {
-                let frames = self.ustack(raw);
-                frames.iter().map(|f| format!("\n    {f}")).collect::<String>() + "\n"
-            }
+            Type::KStack(_) | Type::UStack => self.frames(ty, bytes).join("\n"),
             Type::Tuple => Flow::parse(bytes).text(),
             Type::Flow => Flow::parse(bytes).text_both_ways(),
             Type::Ct => Conntrack::parse(bytes, &self.enums).text(),
@@ -166,12 +186,11 @@ impl Printer {
             Type::Int { signed: true, .. } => json!(raw as i64),
             Type::Int { .. } | Type::Duration => json!(raw),
             Type::Bool => json!(raw != 0),
-            Type::KStack(depth) => json!(self.stack_of(*depth, raw)),
-            Type::UStack => json!(self.ustack(raw)),
+            Type::KStack(_) | Type::UStack => json!(self.frames(ty, bytes)),
             Type::Tuple | Type::Flow => Flow::parse(bytes).json(),
             Type::Ct => Conntrack::parse(bytes, &self.enums).json(),
             Type::Flags(id) => json!(net::flags(self.enums.get(*id), raw)),
-            _ => json!(self.text(ty, bytes)),
+            _ => json!(self.plain(ty, bytes)),
         }
     }
 
@@ -191,7 +210,7 @@ impl Printer {
                         'x' => format!("{raw:x}"),
                         'X' => format!("{raw:X}"),
                         'p' => format!("{raw:#x}"),
-                        'c' => char::from_u32(raw as u32).map(String::from).unwrap_or_default(),
+                        'c' => char::from_u32(raw as u32).map(|c| visible::escape(&String::from(c), &[]).into_owned()).unwrap_or_default(),
                         _ => self.text(ty, bytes),
                     };
                     out.push_str(&pad(&body, spec, *conv));
@@ -274,5 +293,20 @@ mod tests {
         assert_eq!(duration(20_000), "20us");
         assert_eq!(duration(3_000_000_000), "3s");
         assert_eq!(p.json(&Type::S64, &(-3i64).to_ne_bytes()), json!(-3));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_text_not_in_json() {
+        let mut p = printer();
+        let comm = (Type::Str { len: 16 }, b"a\x1b[31mb\n\0\0\0\0\0\0\0\0\0".to_vec());
+        assert_eq!(p.text(&comm.0, &comm.1), "a\\x1b[31mb\\x0a");
+        assert_eq!(p.json(&comm.0, &comm.1), json!("a\u{1b}[31mb\n"));
+        // The script's own format text is the script author's: kept.
+        let pieces =
+            vec![FmtPiece::Lit("\x1b[1m".into()), FmtPiece::Arg { conv: 's', spec: String::new() }, FmtPiece::Arg { conv: 'c', spec: String::new() }];
+        let esc = (Type::S64, 0x1bi64.to_ne_bytes().to_vec());
+        assert_eq!(p.printf(&pieces, &[comm.clone(), esc]), "\x1b[1ma\\x1b[31mb\\x0a\\x1b");
+        let utf8 = (Type::Str { len: 8 }, "héé✓\0".as_bytes().to_vec());
+        assert_eq!(p.text(&utf8.0, &utf8.1), "héé✓");
     }
 }

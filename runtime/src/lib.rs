@@ -3,6 +3,8 @@
 //! leave nothing attached on any exit path.
 
 mod attach;
+mod cpus;
+mod decode;
 mod folded;
 mod format;
 mod maps;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aya::maps::{Map, MapData, RingBuf, StackTraceMap};
-use ntr_compiler::artifact::{Artifact, EVENT_HEADER, LOST_EVENTS, MAP_FULL};
+use ntr_compiler::artifact::{Artifact, LOST_EVENTS, MAP_FULL};
 use ntr_lang::tir::{Attach, MapKind, Output};
 use ntr_lang::types::Type;
 use serde_json::json;
@@ -103,7 +105,8 @@ fn raise_memlock() {
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 }
 
-/// Which signal stopped the run (0 = none yet).
+/// Which signal stopped the run (0 = none yet). SIGHUP (the terminal went
+/// away) ends a run as cleanly as Ctrl-C: `end` blocks run, maps print.
 struct Signals {
     flag: Arc<AtomicBool>,
     which: Arc<AtomicI32>,
@@ -115,7 +118,7 @@ impl Signals {
         let flag = Arc::new(AtomicBool::new(false));
         let which = Arc::new(AtomicI32::new(0));
         let mut ids = Vec::new();
-        for sig in [libc::SIGINT, libc::SIGTERM] {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
             let (f, w) = (flag.clone(), which.clone());
             // SAFETY: the handler only stores to atomics.
             if let Ok(id) = unsafe {
@@ -153,19 +156,21 @@ struct Session {
 }
 
 impl Session {
-    /// Print one ring-buffer record.
+    /// Print one ring-buffer record; one that does not fit its layout is
+    /// counted and skipped.
     fn event(&mut self, rec: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
+        let Some((info, fields)) = decode::event(&self.artifact.events, rec) else {
+            self.printer.malformed += 1;
+            return Ok(());
+        };
         self.events += 1;
-        let id = u64_at(rec, 0) as u32 as usize;
-        let Some(info) = self.artifact.events.get(id) else { return Ok(()) };
         if self.exited && !info.from_end {
             if !matches!(info.output, Output::Exit) {
                 self.after_exit += 1;
             }
             return Ok(());
         }
-        let args: Vec<(ntr_lang::types::Type, Vec<u8>)> =
-            info.fields.iter().map(|f| (f.ty.clone(), rec.get(f.offset as usize..).unwrap_or(&[]).to_vec())).collect();
+        let args: Vec<(Type, Vec<u8>)> = fields.into_iter().map(|(ty, b)| (ty, b.to_vec())).collect();
         match &info.output {
             Output::Printf(pieces) => {
                 let text = self.printer.printf(pieces, &args);
@@ -191,7 +196,7 @@ impl Session {
                     writeln!(out, "{}", json!({"type": "stack", "frames": frames}))?;
                 } else {
                     for f in frames {
-                        writeln!(out, "    {f}")?;
+                        writeln!(out, "    {}", ntr_lang::visible::escape(&f, &[]))?;
                     }
                     writeln!(out)?;
                 }
@@ -218,9 +223,7 @@ impl Session {
         while let Some(item) = rb.next() {
             let rec: Vec<u8> = item.to_vec();
             drop(item);
-            if rec.len() >= EVENT_HEADER as usize {
-                self.event(&rec, out)?;
-            }
+            self.event(&rec, out)?;
         }
         out.flush()
     }
@@ -273,11 +276,12 @@ impl Live {
         let ring = ebpf.take_map(&artifact.ringbuf).ok_or_else(|| RuntimeError::Other("ring buffer missing from the object".into()))?;
         let ringbuf = RingBuf::try_from(ring).map_err(|e| RuntimeError::Other(e.to_string()))?;
         let counters_data = take(&mut ebpf, &artifact.counters)?;
-        let counters = RawMap::new(raw_fd(&counters_data), 4, 8, true);
+        let cpus = cpus::possible().map_err(RuntimeError::Other)?;
+        let counters = RawMap::new(raw_fd(&counters_data), 4, 8, Some(cpus));
         let mut user_maps = Vec::new();
         for info in &artifact.maps {
             let data = take(&mut ebpf, &info.symbol)?;
-            let raw = RawMap::new(raw_fd(&data), info.key_size, info.value_size, info.per_cpu);
+            let raw = RawMap::new(raw_fd(&data), info.key_size, info.value_size, info.per_cpu.then_some(cpus));
             user_maps.push(UserMap { info: info.clone(), raw, _data: data });
         }
         let mut stacks = Vec::new();
@@ -400,6 +404,12 @@ impl Live {
         }
     }
 
+    /// Event records and map entries skipped because they did not fit
+    /// their layout.
+    pub fn malformed(&self) -> u64 {
+        self.session.printer.malformed
+    }
+
     /// Events lost to a full ring buffer, and map updates to full maps.
     pub fn losses(&self) -> (u64, u64) {
         let sum = |idx: u32| self.counters.get(&idx.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0);
@@ -466,14 +476,146 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
     if full > 0 {
         eprintln!("ntr: {full} map updates dropped: a map was full");
     }
+    let malformed = live.malformed();
+    if malformed > 0 {
+        eprintln!("ntr: {malformed} malformed records skipped: they did not fit their layout");
+    }
     if opts.json {
-        writeln!(
-            out,
-            "{}",
-            json!({"type": "summary", "events": live.events(), "lost_events": lost, "map_full": full, "after_exit": live.after_exit()})
-        )
-        .map_err(io)?;
+        let summary = json!({
+            "type": "summary",
+            "events": live.events(),
+            "lost_events": lost,
+            "map_full": full,
+            "malformed": malformed,
+            "after_exit": live.after_exit()
+        });
+        writeln!(out, "{summary}").map_err(io)?;
     }
     drop(signals);
     Ok(RunSummary { events: live.events(), lost_events: lost, map_full: full, exit_reason: reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ntr_compiler::artifact::{EventInfo, EVENT_HEADER};
+    use ntr_compiler::codegen::layout;
+    use ntr_lang::tir::FmtPiece;
+    use ntr_lang::types::EnumDef;
+
+    /// A session printing two events laid out as the compiler lays them out:
+    /// `print` of one value of most types, and a `printf`.
+    fn session(json: bool) -> Session {
+        let print_types = vec![
+            Type::U32,
+            Type::Str { len: 16 },
+            Type::Ip4,
+            Type::Ip6,
+            Type::Tuple,
+            Type::Flow,
+            Type::Ct,
+            Type::Enum(0),
+            Type::Flags(0),
+            Type::Duration,
+            Type::Bool,
+            Type::Addr,
+            Type::KStack(0),
+            Type::NfRule(0),
+            Type::S64,
+        ];
+        let printf_types = vec![Type::Str { len: 12 }, Type::S64];
+        let event = |output, types: &[Type]| {
+            let (fields, size) = layout::fields(types, EVENT_HEADER);
+            EventInfo { output, fields, size, span: Default::default(), from_end: false }
+        };
+        let pieces = vec![
+            FmtPiece::Arg { conv: 's', spec: "-8".into() },
+            FmtPiece::Lit(" ".into()),
+            FmtPiece::Arg { conv: 'c', spec: String::new() },
+            FmtPiece::Lit("\n".into()),
+        ];
+        let enums = vec![EnumDef { name: "ct_state".into(), values: vec![(0, "ESTABLISHED".into()), (2, "NEW".into())] }];
+        let artifact = Artifact {
+            elf: Vec::new(),
+            programs: Vec::new(),
+            maps: Vec::new(),
+            events: vec![event(Output::Print, &print_types), event(Output::Printf(pieces), &printf_types)],
+            enums: enums.clone(),
+            ringbuf: String::new(),
+            stack_maps: Vec::new(),
+            counters: String::new(),
+        };
+        Session {
+            artifact,
+            json,
+            printer: Printer::new(enums, Vec::new(), None),
+            maps: Vec::new(),
+            events: 0,
+            exit: false,
+            exited: false,
+            after_exit: 0,
+        }
+    }
+
+    /// A record of event `id` with `size` bytes, filled with a pattern.
+    fn record(id: u32, size: u32) -> Vec<u8> {
+        let mut rec: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        rec[..4].copy_from_slice(&id.to_ne_bytes());
+        rec[4..8].fill(0);
+        rec
+    }
+
+    #[test]
+    fn every_truncated_record_is_counted_and_skipped() {
+        for json in [false, true] {
+            let mut s = session(json);
+            for id in 0..2 {
+                let size = s.artifact.events[id].size;
+                let full = record(id as u32, size);
+                let mut out = Vec::new();
+                s.event(&full, &mut out).unwrap();
+                assert!(!out.is_empty(), "event {id} printed nothing");
+                let (printed, skipped) = (s.events, s.printer.malformed);
+                for len in 0..full.len() {
+                    let mut out = Vec::new();
+                    s.event(&full[..len], &mut out).unwrap();
+                    assert!(out.is_empty(), "event {id} cut to {len} bytes printed {:?}", String::from_utf8_lossy(&out));
+                }
+                assert_eq!(s.printer.malformed - skipped, size as u64, "every truncation of event {id} counted");
+                assert_eq!(s.events, printed);
+            }
+        }
+    }
+
+    #[test]
+    fn random_records_print_or_are_counted() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for json in [false, true] {
+            let mut s = session(json);
+            let longest = s.artifact.events.iter().map(|e| e.size).max().unwrap() as u64;
+            let tries = 3000;
+            for _ in 0..tries {
+                let len = (next() % (longest * 2)) as usize;
+                let mut rec: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                if len >= 4 {
+                    // Mostly known events (0, 1), some unknown (2, 3).
+                    rec[..4].copy_from_slice(&((next() % 4) as u32).to_ne_bytes());
+                }
+                let mut out = Vec::new();
+                let skipped = s.printer.malformed;
+                s.event(&rec, &mut out).unwrap();
+                let fits = decode::event(&s.artifact.events, &rec).is_some();
+                assert_eq!(s.printer.malformed - skipped, !fits as u64, "{rec:?}");
+                assert_eq!(out.is_empty(), !fits, "{rec:?}");
+            }
+            assert_eq!(s.events + s.printer.malformed, tries);
+            assert!(s.events > 0 && s.printer.malformed > 0);
+        }
+    }
 }

@@ -10,6 +10,7 @@ use ntr_lang::tir::{AggFunc, MapKind};
 use ntr_lang::types::Type;
 use serde_json::json;
 
+use crate::decode;
 use crate::format::Printer;
 use crate::rawmap::{per_cpu_u64, u64_at, RawMap};
 
@@ -68,12 +69,24 @@ impl UserMap {
         }
     }
 
+    /// (key, value) pairs that fit the map's layout; the others are
+    /// counted in `p.malformed` and left out.
+    fn entries(&self, p: &mut Printer) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let (entries, bad): (Vec<_>, Vec<_>) = self
+            .raw
+            .entries()
+            .into_iter()
+            .partition(|(k, v)| k.len() == self.raw.key_size && v.len() == self.raw.value_size && decode::fields(&self.info.key, k).is_some());
+        p.malformed += bad.len() as u64;
+        entries
+    }
+
     /// (key, total) of each row of a `count()` or `sum()` map.
-    pub fn totals(&self) -> Vec<(Vec<u8>, i128)> {
+    pub fn totals(&self, p: &mut Printer) -> Vec<(Vec<u8>, i128)> {
         if !matches!(self.info.kind, MapKind::Agg { func: AggFunc::Count | AggFunc::Sum, .. }) {
             return Vec::new();
         }
-        self.raw.entries().into_iter().filter_map(|(k, v)| Some((k, self.combine(&v)?.num()?))).collect()
+        self.entries(p).into_iter().filter_map(|(k, v)| Some((k, self.combine(&v)?.num()?))).collect()
     }
 
     fn combine(&self, value: &[u8]) -> Option<Combined> {
@@ -100,12 +113,14 @@ impl UserMap {
         })
     }
 
+    /// The key's fields as text (a key that does not fit, none: `entries`
+    /// leaves those out).
     fn key_text(&self, p: &mut Printer, key: &[u8]) -> Vec<String> {
-        self.info.key.iter().map(|f| p.text(&f.ty, &key[f.offset as usize..])).collect()
+        decode::fields(&self.info.key, key).unwrap_or_default().iter().map(|(ty, b)| p.text(ty, b)).collect()
     }
 
     fn key_json(&self, p: &mut Printer, key: &[u8]) -> Vec<serde_json::Value> {
-        self.info.key.iter().map(|f| p.json(&f.ty, &key[f.offset as usize..])).collect()
+        decode::fields(&self.info.key, key).unwrap_or_default().iter().map(|(ty, b)| p.json(ty, b)).collect()
     }
 
     fn label(&self, keys: &[String]) -> String {
@@ -132,7 +147,7 @@ impl UserMap {
         let mut rows: Vec<(Vec<u8>, Vec<String>, Combined)> = Vec::new();
         // Keys named at print time (a netfilter hook from a stack, a
         // stack's first frames) can print alike: their values are combined.
-        for (k, v) in self.raw.entries() {
+        for (k, v) in self.entries(p) {
             let Some(c) = self.combine(&v) else { continue };
             let text = self.key_text(p, &k);
             let merged = match (&self.info.kind, rows.iter_mut().find(|r| r.1 == text)) {
@@ -182,10 +197,10 @@ impl UserMap {
         // printed user key → bucket → count (keys printed alike, such as
         // stacks alike in their printed frames, are one histogram)
         let mut groups: Vec<(Vec<u8>, Vec<String>, Buckets)> = Vec::new();
-        for (key, value) in self.raw.entries() {
+        for (key, value) in self.entries(p) {
+            let Some(k) = key.get(..user_key).map(<[u8]>::to_vec) else { continue };
             let bucket = u64_at(&key, user_key);
             let count: u64 = per_cpu_u64(&value, self.info.value_size, 0).into_iter().sum();
-            let k = key[..user_key].to_vec();
             let text = self.key_text(p, &k);
             match groups.iter_mut().find(|(_, t, _)| *t == text) {
                 Some((_, _, b)) => *b.entry(bucket).or_default() += count,

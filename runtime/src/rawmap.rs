@@ -39,8 +39,12 @@ pub struct RawMap {
 }
 
 impl RawMap {
-    pub fn new(fd: RawFd, key_size: u32, value_size: u32, per_cpu: bool) -> RawMap {
-        let value_size = if per_cpu { (value_size as usize).div_ceil(8) * 8 * possible_cpus() } else { value_size as usize };
+    /// `cpus`: for a per-CPU map, the number of possible CPUs (`cpus::possible`).
+    pub fn new(fd: RawFd, key_size: u32, value_size: u32, cpus: Option<usize>) -> RawMap {
+        let value_size = match cpus {
+            Some(n) => (value_size as usize).div_ceil(8) * 8 * n,
+            None => value_size as usize,
+        };
         RawMap { fd, key_size: key_size as usize, value_size }
     }
 
@@ -65,13 +69,26 @@ impl RawMap {
         keys
     }
 
+    /// The kernel reads `key_size` bytes at a key's address: a key of
+    /// another length never reaches it.
+    fn fits(&self, key: &[u8]) -> bool {
+        key.len() == self.key_size
+    }
+
     pub fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        if !self.fits(key) {
+            return None;
+        }
+        // The kernel writes `value_size` bytes here.
         let mut value = vec![0u8; self.value_size];
         let mut attr = ElemAttr { map_fd: self.fd as u32, _pad: 0, key: key.as_ptr() as u64, value: value.as_mut_ptr() as u64, flags: 0 };
         bpf(BPF_MAP_LOOKUP_ELEM, &mut attr).ok().map(|_| value)
     }
 
     pub fn delete(&self, key: &[u8]) {
+        if !self.fits(key) {
+            return;
+        }
         let mut attr = ElemAttr { map_fd: self.fd as u32, _pad: 0, key: key.as_ptr() as u64, value: 0, flags: 0 };
         // A key deleted meanwhile is fine: the goal is an empty map.
         let _ = bpf(BPF_MAP_DELETE_ELEM, &mut attr);
@@ -87,10 +104,6 @@ impl RawMap {
     pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.keys().into_iter().filter_map(|k| self.get(&k).map(|v| (k, v))).collect()
     }
-}
-
-pub fn possible_cpus() -> usize {
-    aya::util::nr_cpus().unwrap_or(1)
 }
 
 /// The u64 of each CPU in a per-CPU value at byte `off` of `value_size`-byte slots.

@@ -82,6 +82,10 @@ fn is_numeric(t: &Type) -> bool {
 }
 
 pub(crate) fn check_expr(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr, expect: Option<&Type>) -> Result<Expr> {
+    p.nested(e.span, |p| expr(cx, p, e, expect))
+}
+
+fn expr(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr, expect: Option<&Type>) -> Result<Expr> {
     let span = e.span;
     match &e.kind {
         A::Int(n) => {

@@ -290,7 +290,7 @@ fn synthetic_enum(cx: &mut Checker, name: &str, values: impl FnOnce() -> Vec<(i6
 
 /// `tuple(host=10.0.2.2, port=9418, …)` on the probe's `skb`.
 fn tuple_match(cx: &mut Checker, p: &mut ProbeCx, args: &[Arg], span: Span) -> Result<Expr> {
-    let skb_ident = ast::Expr { kind: A::Ident("skb".into()), span };
+    let skb_ident = ast::Expr { kind: A::Ident("skb".into()), span, nesting: 1 };
     let skb = match args.first() {
         Some(Arg::Positional(e)) => check_expr(cx, p, e, None)?,
         _ if p.arg("skb").is_some() || p.lookup("skb").is_some() => check_expr(cx, p, &skb_ident, None)?,

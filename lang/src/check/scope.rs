@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
+use crate::diag::{Diagnostic, Result};
 use crate::source::Span;
+use crate::syntax::MAX_NESTING;
 use crate::tir::{Local, LocalId};
 use crate::types::Type;
 
@@ -23,11 +25,30 @@ pub(crate) struct ProbeCx {
     pub locals: Vec<Local>,
     scopes: Vec<HashMap<String, LocalId>>,
     pub inlining: Vec<InlineFrame>,
+    /// Expressions and `if`s being checked, one inside the next.
+    depth: u32,
 }
 
 impl ProbeCx {
     pub fn new(name: String, args: Vec<Arg>) -> ProbeCx {
-        ProbeCx { name, args, locals: Vec::new(), scopes: vec![HashMap::new()], inlining: Vec::new() }
+        ProbeCx { name, args, locals: Vec::new(), scopes: vec![HashMap::new()], inlining: Vec::new(), depth: 0 }
+    }
+
+    /// Check `f` one level deeper. The parser keeps each body within
+    /// `MAX_NESTING`; an inlined fn body nests inside its call, so a chain
+    /// of calls could still nest deeper, and checking (then code generation)
+    /// recurse once per level.
+    pub fn nested<T>(&mut self, span: Span, f: impl FnOnce(&mut ProbeCx) -> Result<T>) -> Result<T> {
+        if self.depth >= MAX_NESTING {
+            let chain: Vec<&str> = self.inlining.iter().map(|f| f.name.as_str()).collect();
+            return Err(Diagnostic::error(format!("expression nests deeper than {MAX_NESTING} levels once fns are inlined"), span, "here")
+                .with_note(format!("inlined here: {}", chain.join(" → ")))
+                .with_help("split it up: give parts of it names with `let`"));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
     }
 
     pub fn push_scope(&mut self) {

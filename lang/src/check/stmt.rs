@@ -43,6 +43,13 @@ pub(crate) fn check_stmts(cx: &mut Checker, p: &mut ProbeCx, stmts: &[ast::Stmt]
 }
 
 fn check_stmt(cx: &mut Checker, p: &mut ProbeCx, s: &ast::Stmt) -> Result<Stmt> {
+    match s.kind {
+        S::If { .. } => p.nested(s.span, |p| stmt(cx, p, s)),
+        _ => stmt(cx, p, s),
+    }
+}
+
+fn stmt(cx: &mut Checker, p: &mut ProbeCx, s: &ast::Stmt) -> Result<Stmt> {
     let span = s.span;
     let kind = match &s.kind {
         S::Let { name, value } => {

@@ -6,7 +6,7 @@ pub mod modules;
 
 use lalrpop_util::{lalrpop_mod, ParseError};
 
-use crate::ast::{BinOp, Expr, ExprKind, Script, UnOp};
+use crate::ast::{Arg, BinOp, Expr, ExprKind, Ident, Script, Stmt, StmtKind, UnOp};
 use crate::diag::Diagnostic;
 use crate::source::{FileId, Sources, Span};
 use lexer::{LexError, Lexer, Tok};
@@ -17,12 +17,70 @@ lalrpop_mod!(
     "/syntax/grammar.rs"
 );
 
-pub(crate) fn bin(op: BinOp, lhs: Expr, rhs: Expr, file: FileId, l: usize, r: usize) -> Expr {
-    Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span: Span::new(file, l, r) }
+/// How deeply expressions and `if` blocks may nest. The checker and the
+/// code generator recurse over the tree, so the parser refuses to build a
+/// deeper one; scripts people write stay far below it.
+pub const MAX_NESTING: u32 = 256;
+
+type Parsed<T> = Result<T, ParseError<usize, Tok, LexError>>;
+
+/// Refuse nesting beyond `MAX_NESTING`, pointing at `span`.
+pub(crate) fn nested(what: &str, nesting: u32, span: Span) -> Parsed<u32> {
+    if nesting <= MAX_NESTING {
+        return Ok(nesting);
+    }
+    Err(ParseError::User {
+        error: LexError {
+            message: format!("{what} nests deeper than {MAX_NESTING} levels"),
+            help: Some("split it up: give parts of it names with `let`".into()),
+            start: span.start as usize,
+            end: span.end as usize,
+        },
+    })
 }
 
-pub(crate) fn un(op: UnOp, operand: Expr, file: FileId, l: usize, r: usize) -> Expr {
-    Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span: Span::new(file, l, r) }
+/// An expression with operands `inner` levels deep.
+pub(crate) fn expr(kind: ExprKind, inner: u32, file: FileId, l: usize, r: usize) -> Parsed<Expr> {
+    let span = Span::new(file, l, r);
+    Ok(Expr { kind, span, nesting: nested("expression", inner + 1, span)? })
+}
+
+pub(crate) fn leaf(kind: ExprKind, span: Span) -> Expr {
+    Expr { kind, span, nesting: 1 }
+}
+
+pub(crate) fn bin(op: BinOp, lhs: Expr, rhs: Expr, file: FileId, l: usize, r: usize) -> Parsed<Expr> {
+    let inner = lhs.nesting.max(rhs.nesting);
+    expr(ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, inner, file, l, r)
+}
+
+pub(crate) fn un(op: UnOp, operand: Expr, file: FileId, l: usize, r: usize) -> Parsed<Expr> {
+    let inner = operand.nesting;
+    expr(ExprKind::Unary { op, operand: Box::new(operand) }, inner, file, l, r)
+}
+
+/// The deepest nesting among `exprs` (0 for none).
+pub(crate) fn deepest<'a>(exprs: impl IntoIterator<Item = &'a Expr>) -> u32 {
+    exprs.into_iter().map(|e| e.nesting).max().unwrap_or(0)
+}
+
+fn arg_expr(a: &Arg) -> &Expr {
+    match a {
+        Arg::Positional(e) | Arg::Named(_, e) => e,
+    }
+}
+
+pub(crate) fn call(name: Ident, args: Vec<Arg>, file: FileId, l: usize, r: usize) -> Parsed<Expr> {
+    let inner = deepest(args.iter().map(arg_expr));
+    expr(ExprKind::Call { name, args }, inner, file, l, r)
+}
+
+/// `if cond { then } else { otherwise }`: one deeper than its condition and blocks.
+pub(crate) fn if_stmt(cond: Expr, then: Vec<Stmt>, otherwise: Option<Vec<Stmt>>, file: FileId, l: usize, r: usize) -> Parsed<Stmt> {
+    let span = Span::new(file, l, r);
+    let blocks = then.iter().chain(otherwise.iter().flatten()).map(|s| s.nesting).max().unwrap_or(0);
+    let nesting = nested("`if`", cond.nesting.max(blocks) + 1, span)?;
+    Ok(Stmt { kind: StmtKind::If { cond, then, otherwise }, span, nesting })
 }
 
 /// Parse one file of `sources`.
