@@ -82,6 +82,22 @@ const CASES: &[Case] = &[
     Case { name: "kprobe_refused", script: "on kprobe:nf_hook_slow { exit(); }\n", args: &[], expect: &["kprobe", "kfree_skb"] },
     Case { name: "fentry_refused", script: "on fentry:nf_hook_slow { exit(); }\n", args: &[], expect: &["fentry", "kfree_skb"] },
     Case { name: "bare_function_refused", script: "on nf_hook_slow { exit(); }\n", args: &[], expect: &["nf_hook_slow", "kfree_skb"] },
+    Case { name: "division_by_zero", script: "on kfree_skb { @x = skb.len / 0; }\n", args: &[], expect: &["division by zero", "this is 0"] },
+    Case { name: "modulo_zero_param", script: "param n: u32 = 0\non kfree_skb { @x = skb.len % n; }\n", args: &[], expect: &["division by zero"] },
+    Case { name: "shift_too_far", script: "on kfree_skb { @x = skb.len << 64; }\n", args: &[], expect: &["shift by 64 bits", "0 to 63"] },
+    Case { name: "shift_negative", script: "on kfree_skb { @x = skb.len >> -1; }\n", args: &[], expect: &["shift by -1 bits"] },
+    Case {
+        name: "profile_too_fast",
+        script: "on profile:99999999hz { @x = count(); }\n",
+        args: &[],
+        expect: &["99999999hz", "perf_event_max_sample_rate"],
+    },
+    Case {
+        name: "uprobe_missing_file",
+        script: "on uprobe:/no/such/ntr-binary:main { @x = count(); }\n",
+        args: &[],
+        expect: &["no file `/no/such/ntr-binary`"],
+    },
     Case {
         name: "stack_overflow",
         // 70 values alive at once need 560 bytes of spill slots: more than the BPF stack's 512.

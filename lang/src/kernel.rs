@@ -8,6 +8,11 @@ pub mod history;
 pub mod kallsyms;
 pub mod tracefs;
 
+/// The highest rate perf events may sample at (`kernel.perf_event_max_sample_rate`).
+pub fn max_sample_rate() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate").ok()?.trim().parse().ok()
+}
+
 /// A BTF type id in vmlinux BTF.
 pub type TypeId = u32;
 

@@ -449,12 +449,37 @@ fn binary(cx: &mut Checker, p: &mut ProbeCx, op: BinOp, lhs: &ast::Expr, rhs: &a
             return Err(Diagnostic::error(format!("cannot do arithmetic on a {}", type_name(&side.ty)), side.span, "not a number"));
         }
     }
+    constant_operand(op, &r)?;
     let ty = match (&l.ty, &r.ty, op) {
         (Type::Duration, _, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) | (_, Type::Duration, BinOp::Add | BinOp::Mul) => Type::Duration,
         (Type::Addr | Type::Ptr { .. }, _, BinOp::Add | BinOp::Sub) => Type::Addr,
         _ => Type::Int { size: 8, signed },
     };
     Ok(mk(T::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed }, ty, span))
+}
+
+/// A constant right side the verifier would refuse: a division by zero, a
+/// shift past 63 bits (or by a negative amount).
+fn constant_operand(op: BinOp, r: &Expr) -> Result<()> {
+    let v = match &r.kind {
+        T::Const(v) => *v,
+        T::Unary { op: UnOp::Neg, operand } => match operand.kind {
+            T::Const(v) => v.wrapping_neg(),
+            _ => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    match op {
+        BinOp::Div | BinOp::Mod if v == 0 => {
+            Err(Diagnostic::error(if op == BinOp::Div { "division by zero" } else { "remainder of a division by zero" }, r.span, "this is 0")
+                .with_help("divide by a value that cannot be 0, or test it first: `x != 0 ? y / x : 0`"))
+        }
+        BinOp::Shl | BinOp::Shr if v >= 64 => {
+            Err(Diagnostic::error(format!("a shift by {} bits is out of range", v as i64), r.span, "not from 0 to 63")
+                .with_help("values are 64 bits wide: shift by 0 to 63"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn cast(cx: &mut Checker, p: &mut ProbeCx, ty: &ast::TypeName, operand: &ast::Expr, span: Span) -> Result<Expr> {

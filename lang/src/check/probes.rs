@@ -168,11 +168,24 @@ pub(crate) fn resolve(cx: &mut Checker, spec: &ProbeSpec) -> Result<Resolved, Di
         ProbeTarget::Kprobe { function, offset } => function_probe(cx, &function, FnKind::Kprobe(offset), span),
         ProbeTarget::Kretprobe(f) => function_probe(cx, &f, FnKind::Kretprobe, span),
         ProbeTarget::Uprobe { path, symbol, offset, ret } => {
+            // A path must name a file; a bare library name (`libc`) is found
+            // at attach time the way the dynamic linker finds it.
+            if path.contains('/') && !std::path::Path::new(&path).is_file() {
+                return Err(Diagnostic::error(format!("no file `{path}`"), span, "cannot attach here")
+                    .with_help("give the path of an executable or a library, or a library's name such as `libc`"));
+            }
             let name = format!("{}:{path}:{symbol}", if ret { "uretprobe" } else { "uprobe" });
             let args = if ret { vec![retval_arg()] } else { pt_regs_args(None) };
             Ok(Resolved { attach: Attach::Uprobe { path, symbol, offset, ret }, name, span, args })
         }
-        ProbeTarget::Profile { hz } => Ok(simple(Attach::Profile { hz }, format!("profile:{hz}hz"))),
+        ProbeTarget::Profile { hz } => {
+            if let Some(max) = crate::kernel::max_sample_rate().filter(|max| hz > *max) {
+                return Err(Diagnostic::error(format!("{hz}hz is above this kernel's highest sampling rate, {max}hz"), span, "rate too high")
+                    .with_note("the limit is the sysctl kernel.perf_event_max_sample_rate")
+                    .with_help(format!("sample at {max}hz or less, e.g. `profile:99hz`")));
+            }
+            Ok(simple(Attach::Profile { hz }, format!("profile:{hz}hz")))
+        }
     }
 }
 
