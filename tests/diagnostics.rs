@@ -93,6 +93,12 @@ const CASES: &[Case] = &[
         expect: &["99999999hz", "perf_event_max_sample_rate"],
     },
     Case {
+        name: "uprobe_missing_symbol",
+        script: "on uprobe:/bin/sh:ntr_no_such_function { @x = count(); }\n",
+        args: &[],
+        expect: &["no function `ntr_no_such_function` in `/bin/sh`", ".dynsym"],
+    },
+    Case {
         name: "uprobe_missing_file",
         script: "on uprobe:/no/such/ntr-binary:main { @x = count(); }\n",
         args: &[],

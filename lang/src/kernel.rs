@@ -4,6 +4,7 @@
 
 pub mod btf;
 pub mod btf_open;
+pub mod elf_symbols;
 pub mod history;
 pub mod kallsyms;
 pub mod tracefs;

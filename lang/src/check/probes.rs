@@ -174,6 +174,14 @@ pub(crate) fn resolve(cx: &mut Checker, spec: &ProbeSpec) -> Result<Resolved, Di
                 return Err(Diagnostic::error(format!("no file `{path}`"), span, "cannot attach here")
                     .with_help("give the path of an executable or a library, or a library's name such as `libc`"));
             }
+            if path.contains('/') {
+                if let Some(functions) = crate::kernel::elf_symbols::functions(&path).filter(|f| !f.contains(&symbol)) {
+                    let near = super::near_misses(&symbol, &functions);
+                    let d = Diagnostic::error(format!("no function `{symbol}` in `{path}`"), span, "not in its symbol tables")
+                        .with_note("looked in .symtab and .dynsym");
+                    return Err(if near.is_empty() { d } else { d.with_help(format!("did you mean {}?", quote_list(&near))) });
+                }
+            }
             let name = format!("{}:{path}:{symbol}", if ret { "uretprobe" } else { "uprobe" });
             let args = if ret { vec![retval_arg()] } else { pt_regs_args(None) };
             Ok(Resolved { attach: Attach::Uprobe { path, symbol, offset, ret }, name, span, args })
