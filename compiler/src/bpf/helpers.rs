@@ -9,6 +9,7 @@ pub const GET_CURRENT_PID_TGID: u32 = 14;
 pub const GET_CURRENT_UID_GID: u32 = 15;
 pub const GET_CURRENT_COMM: u32 = 16;
 pub const GET_STACKID: u32 = 27;
+pub const PROBE_READ_USER: u32 = 112;
 pub const PROBE_READ_KERNEL: u32 = 113;
 pub const PROBE_READ_USER_STR: u32 = 114;
 pub const PROBE_READ_KERNEL_STR: u32 = 115;
@@ -31,6 +32,7 @@ pub fn name(id: u32) -> &'static str {
         GET_CURRENT_UID_GID => "bpf_get_current_uid_gid",
         GET_CURRENT_COMM => "bpf_get_current_comm",
         GET_STACKID => "bpf_get_stackid",
+        PROBE_READ_USER => "bpf_probe_read_user",
         PROBE_READ_KERNEL => "bpf_probe_read_kernel",
         PROBE_READ_USER_STR => "bpf_probe_read_user_str",
         PROBE_READ_KERNEL_STR => "bpf_probe_read_kernel_str",

@@ -318,10 +318,21 @@ impl Lower<'_> {
             _ => {
                 let buf = self.b.alloc(8, span);
                 self.b.store(buf, 0, Operand::Imm(0), Size::DW, span);
-                let dst = self.b.ptr(buf, 0, span);
-                let src = self.b.copy(ptr, span);
-                self.b.alu(AluOp::Add, src, Operand::Imm(offset as i32), span);
-                self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(size as i32), Operand::Reg(src)], span);
+                // A pointer the kernel cannot read from its own memory may be
+                // a user-space one (a syscall's argument, cast to its struct):
+                // read it from there, as `str()` does, rather than give 0.
+                let read = |this: &mut Self, helper: u32| {
+                    let dst = this.b.ptr(buf, 0, span);
+                    let src = this.b.copy(ptr, span);
+                    this.b.alu(AluOp::Add, src, Operand::Imm(offset as i32), span);
+                    this.b.call(helper, vec![Operand::Reg(dst), Operand::Imm(size as i32), Operand::Reg(src)], span)
+                };
+                let (user, join) = (self.b.block(), self.b.block());
+                let r = read(self, h::PROBE_READ_KERNEL);
+                self.b.branch(Cond::Slt, r, Operand::Imm(0), user, join, span);
+                self.b.cur = user;
+                read(self, h::PROBE_READ_USER);
+                self.b.jump(join, span, join);
                 let t = self.b.load(buf, 0, sz, span);
                 self.b.emit(Inst::Mov { dst: v, src: Operand::Reg(t) }, span);
             }
