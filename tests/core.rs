@@ -434,3 +434,19 @@ socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 3960
     assert!(!run.stdout.contains('\x1b'), "a raw ESC reached the output:\n{:?}", run.stdout);
     assert_nothing_left();
 }
+
+/// Strings of different lengths in one map or from one fn: each prints
+/// whole, also when read before the longer one was stored.
+#[test]
+fn strings_of_different_lengths_share_a_map() {
+    let _k = kernel_lock();
+    let script = r#"fn name(x) { if x > 1 { return "big"; } return "a much longer name"; }
+        begin { @cap[0] = "CAP_CHOWN"; printf("[%s]\n", @cap[0]); @cap[1] = "CAP_DAC_OVERRIDE"; printf("[%s]\n", @cap[1]);
+                printf("[%s][%s]\n", name(5), name(0)); exit(); }"#;
+    let run = Run::from(ntr().args(["-e", script, "--duration", "60s"]).output().unwrap());
+    run.ok();
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines, ["[CAP_CHOWN]", "[CAP_DAC_OVERRIDE]", "[big][a much longer name]"], "{}", run.stdout);
+    assert!(run.stdout.contains("@cap[1]: CAP_DAC_OVERRIDE") && run.stdout.contains("@cap[0]: CAP_CHOWN"), "{}", run.stdout);
+    assert_nothing_left();
+}

@@ -164,3 +164,13 @@ fn has_short_circuits_the_rest_of_a_condition() {
     let p = front("on kfree_skb { if !has(no_such_arg) || no_such_arg == 1 { @a = count(); } }", &[]).unwrap();
     assert_eq!(p.maps.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["a"]);
 }
+
+/// A string's capacity is storage, not type: map keys and values widen to
+/// the longest use, also for uses typed before the longer one was seen.
+#[test]
+fn strings_of_different_lengths_share_a_map() {
+    let p = front(r#"begin { @cap[0] = "CAP_CHOWN"; @seen[@cap[0]] = 1; @cap[1] = "CAP_DAC_OVERRIDE_AND_MORE"; @seen["x"] = 2; }"#, &[]).unwrap();
+    let map = |name: &str| p.maps.iter().find(|m| m.name == name).unwrap();
+    assert!(matches!(map("cap").kind, MapKind::Value(Type::Str { len }) if len >= 26), "{:?}", map("cap").kind);
+    assert!(matches!(map("seen").keys[..], [Type::Str { len }] if len >= 26), "{:?}", map("seen").keys);
+}

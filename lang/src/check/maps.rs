@@ -17,6 +17,9 @@ struct Entry {
 
 #[derive(Default)]
 pub(crate) struct MapTable {
+    /// A string key or value was widened after earlier uses were typed with
+    /// the narrower capacity: the script is checked again with the widths known.
+    pub widened: bool,
     entries: Vec<Entry>,
     by_name: HashMap<String, MapId>,
 }
@@ -31,11 +34,24 @@ pub(crate) fn key_type(ty: &Type) -> Type {
     }
 }
 
-/// Whether two stored types are the same layout (ints of any width/sign agree).
+/// Whether two stored types are the same layout (ints of any width/sign
+/// agree, and strings of any capacity: a string's capacity is storage).
 fn same_layout(a: &Type, b: &Type) -> bool {
     match (a, b) {
-        (Type::Int { .. }, Type::Int { .. }) => true,
+        (Type::Int { .. }, Type::Int { .. }) | (Type::Str { .. }, Type::Str { .. }) => true,
         _ => a == b,
+    }
+}
+
+/// Widen `stored` to hold `new` too (the longer string's capacity);
+/// whether it grew.
+fn widen(stored: &mut Type, new: &Type) -> bool {
+    match (&mut *stored, new) {
+        (Type::Str { len: a }, Type::Str { len: b }) if *b > *a => {
+            *a = *b;
+            true
+        }
+        _ => false,
     }
 }
 
@@ -73,6 +89,11 @@ impl MapTable {
             }
             Some((prev, prev_span)) => {
                 if prev.len() == keys.len() && prev.iter().zip(&keys).all(|(a, b)| same_layout(a, b)) {
+                    if let Some((prev, _)) = &mut entry.keys {
+                        for (a, b) in prev.iter_mut().zip(&keys) {
+                            self.widened |= widen(a, b);
+                        }
+                    }
                     Ok(())
                 } else {
                     Err(Diagnostic::error(
@@ -101,6 +122,9 @@ impl MapTable {
                     _ => false,
                 };
                 if agrees {
+                    if let (Some((MapKind::Value(stored), _)), MapKind::Value(new)) = (&mut entry.kind, &kind) {
+                        self.widened |= widen(stored, new);
+                    }
                     Ok(())
                 } else {
                     Err(Diagnostic::error(

@@ -37,9 +37,14 @@ pub struct CheckOptions<'a> {
 pub fn check(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOptions) -> Result<tir::Program, Vec<Diagnostic>> {
     let first = check_pass(scripts, kernel, options, None);
     match first {
-        // A map was read above the assignment that types it: check again
-        // with every map's type known from the first pass.
-        Err((diags, Some(maps))) if !diags.is_empty() => check_pass(scripts, kernel, options, Some(maps)).map_err(|(d, _)| d),
+        // A map was read above the assignment that types it, or a later use
+        // widened its strings: check again with every map's type known from
+        // the first pass.
+        Err((_, Some(maps))) => {
+            let mut maps = maps;
+            maps.widened = false;
+            check_pass(scripts, kernel, options, Some(maps)).map_err(|(d, _)| d)
+        }
         other => other.map_err(|(d, _)| d),
     }
 }
@@ -64,7 +69,11 @@ fn check_pass(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOpti
             }
         }
     }
-    let retry = !seeded && checker.read_before_assign;
+    let retry = !seeded && (checker.read_before_assign || checker.maps.widened);
+    if retry && checker.diags.is_empty() {
+        // Typed with narrower strings than the maps now hold: check again.
+        return Err((Vec::new(), Some(checker.maps)));
+    }
     checker.finish(probes).map_err(|(d, maps)| (d, if retry { Some(maps) } else { None }))
 }
 

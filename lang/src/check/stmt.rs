@@ -122,8 +122,10 @@ fn stmt(cx: &mut Checker, p: &mut ProbeCx, s: &ast::Stmt) -> Result<Stmt> {
                 Some(e) => {
                     let v = check_expr(cx, p, e, None)?;
                     let frame = &mut p.inlining[frame_idx];
-                    match &frame.ret {
+                    match &mut frame.ret {
                         None => frame.ret = Some((v.ty.clone(), v.span)),
+                        // Strings of any length: the result holds the longest.
+                        Some((Type::Str { len }, _)) if matches!(v.ty, Type::Str { .. }) => *len = (*len).max(v.ty.size() as u16),
                         Some((t, first)) if !assignable(t, &v.ty) => {
                             return Err(mismatch(t, &v, "the fn returns different types").with_secondary(*first, "first return"));
                         }
