@@ -93,6 +93,18 @@ const CASES: &[Case] = &[
         expect: &["99999999hz", "perf_event_max_sample_rate"],
     },
     Case {
+        name: "enum_param_not_a_value",
+        script: "param reason: enum skb_drop_reason = NOT_SPECIFIED\non kfree_skb if reason == params.reason { exit(); }\n",
+        args: &["-p", "reason=99999"],
+        expect: &["99999 is not a value of enum skb_drop_reason"],
+    },
+    Case {
+        name: "empty_param",
+        script: "param dev: str = \"\"\non kfree_skb if ifname(skb) == params.dev { exit(); }\n",
+        args: &["-p", "dev="],
+        expect: &["an empty value"],
+    },
+    Case {
         name: "uprobe_missing_symbol",
         script: "on uprobe:/bin/sh:ntr_no_such_function { @x = count(); }\n",
         args: &[],

@@ -46,6 +46,8 @@ pub(crate) fn resolve(cx: &mut Checker, decls: &[&ParamDecl], given: &[(String, 
         }
         let ty = param_type(cx, decl)?;
         let value = match given.iter().rev().find(|(n, _)| n == name) {
+            // `-p ifname=` would filter on nothing while looking set.
+            Some((_, text)) if text.trim().is_empty() => Err("an empty value: leave the parameter out to match anything".to_string()),
             Some((_, text)) => parse_value(cx, &ty, text).map(|mut v| {
                 v.is_default = false;
                 v
@@ -148,10 +150,23 @@ fn parse_value(cx: &Checker, ty: &Type, text: &str) -> Result<ParamValue, String
             if let Some(v) = cx.enum_value(*eid, text) {
                 return Ok(value(ty, v as u64, None, text.into()));
             }
-            if let Some(n) = parse_int(text) {
-                return Ok(value(ty, n as u64, None, text.into()));
-            }
             let names = cx.enum_names(*eid);
+            // `no_socket` for NO_SOCKET: names are matched without case.
+            if let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(text)) {
+                let v = cx.enum_value(*eid, name).unwrap_or_default();
+                return Ok(value(ty, v as u64, None, name.clone()));
+            }
+            if let Some(n) = parse_int(text) {
+                let def = &cx.enums[*eid];
+                return match def.values.iter().find(|(v, _)| *v as i128 == n) {
+                    Some((v, name)) => Ok(value(ty, *v as u64, None, name.clone())),
+                    None => Err(format!(
+                        "{n} is not a value of enum {}: give one of its names, e.g. `{}`",
+                        def.name,
+                        names.first().map(String::as_str).unwrap_or("?")
+                    )),
+                };
+            }
             let near = super::expr::near_misses(text, &names);
             let mut why = format!("not a value of enum {}", cx.enums[*eid].name);
             if !near.is_empty() {
