@@ -20,10 +20,17 @@ pub enum Script {
     File(PathBuf),
     Stdlib(String),
     Inline(String),
+    /// `-`: the script read from standard input.
+    Stdin(String),
 }
 
 /// `ntr run X`: a file if one exists at X, else a stdlib script named X.
 pub fn locate(arg: &str) -> Result<Script, Diagnostic> {
+    if arg == "-" {
+        let text = ntr_lang::source::read_script(std::io::stdin().lock())
+            .map_err(|e| Diagnostic::global(format!("cannot read the script from standard input: {e}")))?;
+        return Ok(Script::Stdin(text));
+    }
     let path = Path::new(arg);
     if path.is_file() {
         return Ok(Script::File(path.to_path_buf()));
@@ -59,8 +66,10 @@ impl Failure {
 fn read(script: &Script, sources: &mut Sources) -> Result<(usize, Option<PathBuf>), Diagnostic> {
     match script {
         Script::File(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Diagnostic::global(format!("cannot read `{}`: {e}", path.display())))?;
-            let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).map(Path::to_path_buf);
+            let text = ntr_lang::source::read_script_file(path).map_err(|e| Diagnostic::global(format!("cannot read `{}`: {e}", path.display())))?;
+            // Modules are found next to the file itself, not a symlink to it.
+            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            let base = real.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).map(Path::to_path_buf);
             Ok((sources.add(path.display().to_string(), text), base))
         }
         Script::Stdlib(name) => {
@@ -68,6 +77,7 @@ fn read(script: &Script, sources: &mut Sources) -> Result<(usize, Option<PathBuf
             Ok((sources.add(format!("<stdlib>/{name}.ntr"), text), None))
         }
         Script::Inline(text) => Ok((sources.add("<program>", text.clone()), None)),
+        Script::Stdin(text) => Ok((sources.add("<stdin>", text.clone()), None)),
     }
 }
 

@@ -194,3 +194,44 @@ fn a_duration_without_a_unit_is_refused() {
         assert!(!run.stderr.contains("Attached"), "{}", run.stderr);
     }
 }
+
+/// Modules are files, however they are spelled: a diamond of `use`s loads
+/// the shared module once, a script run through a symlink finds its modules
+/// next to the real file, a device is refused, and `-` reads standard input.
+#[test]
+fn modules_are_files_however_they_are_spelled() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ntr-modules-{}", std::process::id()));
+    let (real, elsewhere) = (dir.join("real"), dir.join("elsewhere"));
+    std::fs::create_dir_all(real.join("lib")).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(real.join("lib/shared.ntr"), "fn big(n) { return n > 1000; }\n").unwrap();
+    std::fs::write(real.join("a.ntr"), "use \"lib/shared.ntr\"\n").unwrap();
+    std::fs::write(real.join("b.ntr"), "use \"./lib/../lib/shared.ntr\"\n").unwrap();
+    std::fs::write(real.join("main.ntr"), "use \"a.ntr\"\nuse \"./b.ntr\"\non kfree_skb if big(skb.len) { @big = count(); }\n").unwrap();
+    let link = elsewhere.join("main.ntr");
+    std::os::unix::fs::symlink(real.join("main.ntr"), &link).unwrap();
+    for script in [real.join("main.ntr"), link] {
+        let run = Run::from(ntr().arg("check").arg(&script).output().unwrap());
+        assert_eq!(run.status, 0, "{}: {}", script.display(), run.stderr);
+    }
+    std::fs::write(real.join("zero.ntr"), "use \"/dev/zero\"\non kfree_skb { @n = count(); }\n").unwrap();
+    let started = std::time::Instant::now();
+    let run = Run::from(ntr().arg("check").arg(real.join("zero.ntr")).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot read `/dev/zero`: not a regular file") && run.stderr.contains("zero.ntr:1:1"), "{}", run.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let mut child = ntr()
+        .args(["check", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"on kfree_skb { @n = count(); }\n").unwrap();
+    let run = Run::from(child.wait_with_output().unwrap());
+    run.ok();
+    assert!(run.stdout.starts_with("ok: 1 probe (tracepoint:skb:kfree_skb)"), "{}", run.stdout);
+}

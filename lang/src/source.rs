@@ -56,3 +56,28 @@ impl Sources {
         self.files.get(file).map(|f| f.name().as_str()).unwrap_or("?")
     }
 }
+
+/// Scripts and modules larger than this are refused, not read whole (a
+/// `use "/dev/zero"` would otherwise grow without end).
+pub const MAX_SCRIPT_BYTES: u64 = 4 << 20;
+
+/// The text of a script or module file: a regular file, at most
+/// `MAX_SCRIPT_BYTES`, UTF-8.
+pub fn read_script_file(path: &std::path::Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    read_script(std::fs::File::open(path).map_err(|e| e.to_string())?)
+}
+
+/// At most `MAX_SCRIPT_BYTES` of UTF-8 text from `input` (a file, stdin).
+pub fn read_script(input: impl std::io::Read) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    input.take(MAX_SCRIPT_BYTES + 1).read_to_string(&mut text).map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_SCRIPT_BYTES {
+        return Err(format!("larger than {} MiB: not a script", MAX_SCRIPT_BYTES >> 20));
+    }
+    Ok(text)
+}

@@ -69,11 +69,15 @@ impl Loader {
                 }
             },
             UseTarget::File(f) => {
+                // One module per file, however it is spelled (`./a.ntr`,
+                // `../x/a.ntr`, a symlink), and its own `use`s resolved from
+                // where the file really is.
                 let path = dir.join(f);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| Diagnostic::error(format!("cannot read `{}`: {e}", path.display()), span, "used here"))?;
-                let parent = path.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
-                Ok((path.display().to_string(), text, parent))
+                let fail = |e: String| Diagnostic::error(format!("cannot read `{}`: {e}", path.display()), span, "used here");
+                let real = std::fs::canonicalize(&path).map_err(|e| fail(e.to_string()))?;
+                let text = crate::source::read_script_file(&real).map_err(fail)?;
+                let parent = real.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
+                Ok((real.display().to_string(), text, parent))
             }
         }
     }
