@@ -113,6 +113,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Run the command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> u8 {
+    // Every command that reads or loads into the kernel needs privileges;
+    // say so first rather than fail on the way.
+    let touches_kernel = !matches!(cli.command, Some(Command::Completions { .. } | Command::Help { .. } | Command::Compile { .. }));
+    if touches_kernel && (cli.command.is_some() || cli.program.is_some()) {
+        if let Err(why) = ntr_runtime::privileges::check() {
+            eprintln!(
+                "error: {why}
+  = help: run it as root (e.g. with sudo)"
+            );
+            return 1;
+        }
+    }
     match cli.command {
         None => match cli.program {
             Some(text) => pipeline::run(Script::Inline(text), &cli.run),

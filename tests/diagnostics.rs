@@ -247,3 +247,43 @@ fn control_characters_in_scripts_are_shown_escaped() {
     std::fs::remove_dir_all(&dir).ok();
     assert!(run.status == 2 && run.stderr.contains("bom_error.ntr:1:9"), "{}", run.stderr);
 }
+
+/// Without privileges every command that reads or loads into the kernel says
+/// what it needs, with exit 1, before trying anything.
+#[test]
+fn without_privileges_every_command_says_what_it_needs() {
+    // A copy any user may run (the target directory may not be reachable).
+    let dir = std::env::temp_dir().join(format!("ntr-unprivileged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("ntr");
+    std::fs::copy(env!("CARGO_BIN_EXE_ntr"), &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let commands: [&[&str]; 6] = [
+        &["-e", "on kfree_skb { @n = count(); }"],
+        &["run", "dropwatch"],
+        &["check", "dropwatch"],
+        &["list", "kfree*"],
+        &["info", "kfree_skb"],
+        &["repl"],
+    ];
+    for args in commands {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("setpriv (util-linux)");
+        let run = Run::from(out);
+        assert_eq!(run.status, 1, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("ntr needs root, or CAP_BPF and CAP_PERFMON") && run.stderr.contains("no capabilities"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -16,6 +16,7 @@ mod verifier;
 pub mod features;
 pub mod netfilter;
 pub mod netns;
+pub mod privileges;
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
