@@ -12,7 +12,8 @@ pub fn check() -> Result<(), String> {
     let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("cannot read /proc/self/status to check privileges: {e}"))?;
     let caps = effective_caps(&status).ok_or("cannot find CapEff in /proc/self/status")?;
     let has = |cap: u32| caps & (1 << cap) != 0;
-    if !has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON)) {
+    let may_trace = has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
+    if !may_trace {
         return Err(format!(
             "ntr needs root, or CAP_BPF and CAP_PERFMON (+ CAP_NET_ADMIN for netfilter rule lookups); this process has {}",
             if caps == 0 { "no capabilities".to_string() } else { format!("capabilities {caps:#x} only") }
