@@ -162,11 +162,14 @@ fn kernel_function_probes_compile_to_the_right_programs() {
     let len = field_offset("sk_buff", "len");
     let fentry = section("(ntr_p0_fentry_ip_forward, section fentry/ip_forward)");
     assert!(fentry.contains("= *(u64 *)(r1 +0)") && fentry.contains(&format!("= *(u32 *)(r1 +{len})")), "{fentry}");
-    // fexit: the return value follows the one argument.
-    assert!(section("section fexit/ip_forward)").contains("= *(u64 *)(r1 +8)"));
+    // fexit: the return value follows the one argument; ip_forward returns an
+    // int, so only the slot's low 32 bits count, sign-extended.
+    let fexit = section("section fexit/ip_forward)");
+    assert!(fexit.contains("= *(u64 *)(r1 +8)") && fexit.contains("<<= 32") && fexit.contains("s>>= 32"), "{fexit}");
     // kprobe: arg0 is pt_regs->di; kretprobe: retval is pt_regs->ax.
     assert!(section("section kprobe/ip_forward)").contains("= *(u64 *)(r1 +112)"));
-    assert!(section("section kretprobe/ip_forward)").contains("= *(u64 *)(r1 +80)"));
+    // ip_forward returns an int: the low 32 bits of the return register.
+    assert!(section("section kretprobe/ip_forward)").contains("= *(u32 *)(r1 +80)"));
 }
 
 /// Opens `path` `n` times from this thread (each fails: the file does not exist).

@@ -178,6 +178,11 @@ impl Lower<'_> {
                 let v = self.b.vreg();
                 let ctx = self.b.ctx;
                 self.b.emit(Inst::Load { dst: v, base: ctx, off: *i as i16 * 8, size: Size::DW }, span);
+                // A slot is 64 bits; a narrower argument fills only its low
+                // bits, the rest is whatever the register held.
+                if let Type::Int { size, signed } = e.ty {
+                    self.extend(v, size, signed, span);
+                }
                 v
             }
             ExprKind::CtxField { offset, size, signed } => {

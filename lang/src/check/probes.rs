@@ -314,7 +314,7 @@ enum FnKind {
 }
 
 fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) -> Result<Resolved, Diagnostic> {
-    let Some((params, _ret)) = cx.kernel.function(function) else {
+    let Some((params, ret)) = cx.kernel.function(function) else {
         return Err(Diagnostic::error(format!("unknown kernel function `{function}`"), span, "not in this kernel's BTF"));
     };
     let kind = match kind {
@@ -352,7 +352,9 @@ fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) ->
                 }
             }
             if kind == FnKind::Fexit {
-                args.push(Arg { name: "retval".into(), source: ArgSource::Slot(params.len() as u16), ty: Type::S64 });
+                // Typed as the function returns it: an `int` is 32 bits of the slot.
+                let ty = cx.arg_type(&ret, true).filter(|t| matches!(t, Type::Int { .. } | Type::Ptr { .. } | Type::Bool)).unwrap_or(Type::S64);
+                args.push(Arg { name: "retval".into(), source: ArgSource::Slot(params.len() as u16), ty });
                 (Attach::Fexit { function: function.into() }, format!("fexit:{function}"))
             } else {
                 (Attach::Fentry { function: function.into() }, format!("fentry:{function}"))
@@ -363,7 +365,13 @@ fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) ->
             (Attach::Kprobe { function: function.into(), offset }, format!("kprobe:{function}"))
         }
         _ => {
-            args.push(retval_arg());
+            // The return register holds an `int` in its low 32 bits.
+            let (size, signed) = match ret {
+                KType::Int { size, signed, .. } if size < 8 => (size, signed),
+                _ => (8, true),
+            };
+            let ty = Type::Int { size, signed };
+            args.push(Arg { name: "retval".into(), source: ArgSource::Field { offset: PT_REGS_RET, size, signed }, ty });
             (Attach::Kretprobe { function: function.into() }, format!("kretprobe:{function}"))
         }
     };
