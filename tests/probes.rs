@@ -269,8 +269,11 @@ fn profile_stacks_start_at_the_sampled_function() {
     let _k = kernel_lock();
     let script = r#"on profile:99hz if comm == "dd" { @leaf[kstack(1)] = count(); @full[kstack] = count(); }"#;
     let run = run_with(&["-e", script, "--duration", "60s"], || {
-        let ok = Command::new("timeout").args(["3", "dd", "if=/dev/zero", "of=/dev/null", "bs=1M"]).stderr(std::process::Stdio::null()).status();
-        assert_eq!(ok.unwrap().code(), Some(124), "dd ran until timeout stopped it");
+        let mut dd = Command::new("dd").args(["if=/dev/zero", "of=/dev/null", "bs=1M"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        assert!(dd.try_wait().unwrap().is_none(), "dd ran the whole time");
+        dd.kill().unwrap();
+        dd.wait().unwrap();
     });
     run.ok();
     let full = stack_rows(&run.stdout, "@full");
