@@ -109,8 +109,14 @@ fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
     assert!(server_queue < into_node, "{out}");
     // Sent on the devices of the path the topology builds: the server's
     // eth0, then the node's pod0; the pod's packets on its eth0, then srv0.
+    // The packet's own flow, not the one an ICMP error quotes (`about …`).
     let xmit = |flow: &str| -> Vec<String> {
-        out.lines().filter(|l| l.contains(" xmit ") && l.contains(flow)).map(|l| l.split_whitespace().nth(1).unwrap().to_string()).collect()
+        out.lines()
+            .filter_map(|l| {
+                let (_, rest) = l.split_once(" xmit ")?;
+                rest.split(" about ").next()?.contains(flow).then(|| l.split_whitespace().nth(1).unwrap().to_string())
+            })
+            .collect()
     };
     let to_pod = xmit("tcp 10.0.2.2:9418 -> 10.0.1.2:");
     let to_server = xmit(" -> 10.0.2.2:9418");
