@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// The test binaries run inside the guest.
 const SUITES: &[&str] = &["probes", "network", "core", "cli"];
 /// Boot plus suites; past this the guest is killed and the test fails.
-const GUEST_LIMIT: Duration = Duration::from_secs(20 * 60);
+const GUEST_LIMIT: Duration = Duration::from_secs(28 * 60);
 
 fn sh(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
