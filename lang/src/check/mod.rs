@@ -70,7 +70,7 @@ fn check_pass(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOpti
         }
     }
     let retry = !seeded && (checker.read_before_assign || checker.maps.widened);
-    if retry && checker.diags.is_empty() {
+    if !seeded && checker.maps.widened && checker.diags.is_empty() {
         // Typed with narrower strings than the maps now hold: check again.
         return Err((Vec::new(), Some(checker.maps)));
     }

@@ -2,7 +2,7 @@
 //! stays fast: only what a script asks about is decoded; see `btf_open`) and
 //! tracefs.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -16,6 +16,9 @@ pub struct KernelBtf {
     source: BtfSource,
     /// Enum constant name → (enum type id, value), built on first use.
     constants: OnceCell<HashMap<String, (TypeId, i64)>>,
+    /// Kernel symbol addresses looked up so far (`None`: not in kallsyms),
+    /// so every `ct()` of a script and every check pass reads the file once.
+    symbols: RefCell<HashMap<String, Option<u64>>>,
 }
 
 impl KernelBtf {
@@ -43,7 +46,7 @@ impl KernelBtf {
 
     pub fn from_file(path: &Path) -> Result<KernelBtf, String> {
         let (btf, source) = btf_open::open(path)?;
-        Ok(KernelBtf { btf, source, constants: OnceCell::new() })
+        Ok(KernelBtf { btf, source, constants: OnceCell::new(), symbols: RefCell::default() })
     }
 
     /// Whether the file was mapped directly or copied first (it refused mmap).
@@ -265,7 +268,15 @@ impl KernelTypes for KernelBtf {
     }
 
     fn symbol_addresses(&self, names: &[&str]) -> HashMap<String, u64> {
-        super::kallsyms::addresses(names)
+        let mut known = self.symbols.borrow_mut();
+        let missing: Vec<&str> = names.iter().copied().filter(|n| !known.contains_key(*n)).collect();
+        if !missing.is_empty() {
+            let found = super::kallsyms::addresses(&missing);
+            for name in missing {
+                known.insert(name.to_string(), found.get(name).copied());
+            }
+        }
+        names.iter().filter_map(|n| Some((n.to_string(), known.get(*n).copied().flatten()?))).collect()
     }
 
     fn type_name(&self, ty: &KType) -> String {
