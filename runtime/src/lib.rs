@@ -258,6 +258,18 @@ pub struct Live {
     attached: usize,
 }
 
+/// With `NTR_RECORD_PROG_IDS` naming a file, the kernel ids of the programs
+/// this run loaded are appended to it, one per line: a test can then check
+/// that exactly its own programs are gone, while other tracers run.
+fn record_loaded(ebpf: &aya::Ebpf) {
+    let Some(path) = std::env::var_os("NTR_RECORD_PROG_IDS") else { return };
+    let ids: String = ebpf.programs().filter_map(|(_, p)| p.info().ok()).map(|info| format!("{}\n", info.id())).collect();
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+    if let Err(e) = file.and_then(|mut f| f.write_all(ids.as_bytes())) {
+        eprintln!("warning: cannot record program ids in {}: {e}", std::path::Path::new(&path).display());
+    }
+}
+
 impl Live {
     /// Load and attach every probe, then run the `begin` blocks.
     pub fn start(artifact: &Artifact, json: bool, pid: Option<std::num::NonZeroU32>) -> Result<Live, RuntimeError> {
@@ -302,11 +314,16 @@ impl Live {
         };
         let mut attached = 0;
         for p in &artifact.programs {
-            attach::load_and_attach(&mut ebpf, p, &mut btf, pid)?;
+            let loaded = attach::load_and_attach(&mut ebpf, p, &mut btf, pid);
+            if loaded.is_err() {
+                record_loaded(&ebpf);
+            }
+            loaded?;
             if !matches!(p.attach, Attach::Begin | Attach::End) {
                 attached += 1;
             }
         }
+        record_loaded(&ebpf);
         for p in artifact.programs.iter().filter(|p| p.attach == Attach::Begin) {
             attach::test_run(&ebpf, p)?;
         }

@@ -23,8 +23,14 @@ pub fn kernel_lock() -> MutexGuard<'static, ()> {
 
 pub fn ntr() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ntr"));
-    c.env("NO_COLOR", "1");
+    c.env("NO_COLOR", "1").env("NTR_RECORD_PROG_IDS", loaded_ids_file());
     c
+}
+
+/// Where the ntr runs of this test process record the ids of the programs
+/// they load (see `assert_nothing_left`).
+fn loaded_ids_file() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ntr-test-prog-ids-{}", std::process::id()))
 }
 
 pub struct Run {
@@ -130,27 +136,32 @@ pub fn udp_to_closed_port(port: u16, n: usize, size: usize) {
     }
 }
 
-/// Names of BPF programs ntr loaded that are still in the kernel.
-pub fn ntr_programs() -> Vec<String> {
+/// Ids of every BPF program in the kernel.
+fn program_ids() -> Vec<u64> {
     let out = Command::new("bpftool").args(["-j", "prog", "list"]).output().expect("bpftool is installed (.ci/run installs it)");
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
-    list.as_array()
-        .map(|progs| progs.iter().filter_map(|p| p["name"].as_str()).filter(|n| n.starts_with("ntr_")).map(String::from).collect())
-        .unwrap_or_default()
+    list.as_array().map(|progs| progs.iter().filter_map(|p| p["id"].as_u64()).collect()).unwrap_or_default()
 }
 
-/// The kernel frees a program shortly after its last reference goes (RCU),
-/// so allow a moment before calling it left behind.
+/// The programs this test process's ntr runs loaded (they record their ids,
+/// `NTR_RECORD_PROG_IDS`) are all gone from the kernel. Programs of other
+/// tracers, or of tests running beside this one, are not looked at. The
+/// kernel frees a program shortly after its last reference goes (RCU), so
+/// allow a moment before calling it left behind.
 pub fn assert_nothing_left() {
-    let mut left = ntr_programs();
+    let recorded = std::fs::read_to_string(loaded_ids_file()).unwrap_or_default();
+    let ours: Vec<u64> = recorded.lines().map(|l| l.parse().expect("a program id")).collect();
+    let mut left: Vec<u64> = Vec::new();
     for _ in 0..30 {
+        let present = program_ids();
+        left = ours.iter().copied().filter(|id| present.contains(id)).collect();
         if left.is_empty() {
-            return;
+            break;
         }
         std::thread::sleep(Duration::from_millis(100));
-        left = ntr_programs();
     }
-    assert!(left.is_empty(), "BPF programs left behind: {left:?}");
+    let _ = std::fs::remove_file(loaded_ids_file());
+    assert!(left.is_empty(), "BPF programs left behind (ids): {left:?}");
 }
 
 /// The `count` of the map row whose text contains every needle.
