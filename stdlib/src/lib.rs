@@ -1,5 +1,7 @@
 //! The stdlib: `.ntr` diagnosis scripts (run by name) and modules (for
-//! `use`), embedded in the binary.
+//! `use`), embedded in the binary, and the table explaining drop reasons.
+
+pub mod reasons;
 
 /// Runnable scripts: (name, source).
 const SCRIPTS: &[(&str, &str)] = &[
