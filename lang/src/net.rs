@@ -20,6 +20,19 @@ pub const TUPLE_ETHERTYPE: u32 = TUPLE_SPORT;
 pub const TUPLE_SADDR: u32 = 8;
 pub const TUPLE_DADDR: u32 = 24;
 
+/// `cause(skb, reason, kstack(N))`: what the runtime needs to explain a
+/// drop, in 8-byte slots, then the packet's tuple and conntrack entry.
+pub const CAUSE_REASON: u32 = 0;
+pub const CAUSE_NETNS: u32 = 8;
+pub const CAUSE_IFINDEX: u32 = 16;
+/// `skb->len` at the drop.
+pub const CAUSE_LEN: u32 = 24;
+/// The kernel stack (for the netfilter hook and rule).
+pub const CAUSE_STACK: u32 = 32;
+pub const CAUSE_TUPLE: u32 = 40;
+pub const CAUSE_CT: u32 = CAUSE_TUPLE + TUPLE_SIZE;
+pub const CAUSE_SIZE: u32 = CAUSE_CT + CT_SIZE;
+
 /// `ct(skb)`: up to the original-direction tuple at `CT_ORIG`.
 pub const CT_SIZE: u32 = CT_ORIG + TUPLE_SIZE;
 /// `ip_conntrack_info` (0…7), or `CT_INVALID` when the skb has no entry.

@@ -58,6 +58,10 @@ pub enum Type {
     /// The netfilter rules that matched in a namespace and hook: (netns
     /// inode, stack id), named at print time from the ruleset's counters.
     NfRule(u8),
+    /// Why a packet was dropped, told at print time from the reason and
+    /// facts looked up in its namespace (`cause(skb, reason, kstack(N))`);
+    /// laid out as `net::CAUSE_*`. `reason` is the enum of drop reasons.
+    Cause { depth: u8, reason: EnumId },
     /// A set of bits of enum `EnumId` (values are bit numbers).
     Flags(EnumId),
     /// Statements have no value.
@@ -78,6 +82,7 @@ impl Type {
             Type::Tuple | Type::Flow => crate::net::TUPLE_SIZE,
             Type::Ct => crate::net::CT_SIZE,
             Type::NfRule(_) => 16,
+            Type::Cause { .. } => crate::net::CAUSE_SIZE,
             Type::Void => 0,
             _ => 8,
         }
@@ -86,7 +91,7 @@ impl Type {
     /// Values that live in memory (a pointer to them is passed around)
     /// rather than in a register.
     pub fn is_memory(&self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Ip6 | Type::Tuple | Type::Flow | Type::Ct | Type::NfRule(_))
+        matches!(self, Type::Str { .. } | Type::Ip6 | Type::Tuple | Type::Flow | Type::Ct | Type::NfRule(_) | Type::Cause { .. })
     }
 
     pub fn is_integer(&self) -> bool {

@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 
 use std::collections::HashMap;
 
+use crate::cause;
+use crate::facts::Facts;
 use crate::net::{self, Conntrack, Flow, RuleWatch};
 use crate::rawmap::u64_at;
 use crate::symbols::KernelSymbols;
@@ -24,6 +26,8 @@ pub struct Printer {
     pub stacks: Vec<(u8, StackTraceMap<MapData>)>,
     netns_names: HashMap<u64, String>,
     rules: Option<RuleWatch>,
+    /// Routes, sockets and the like behind `cause` values, asked once each.
+    pub facts: Facts,
     /// Event records and map entries skipped because they did not fit
     /// their layout (`decode`).
     pub malformed: u64,
@@ -48,7 +52,7 @@ fn c_string(bytes: &[u8]) -> String {
 
 impl Printer {
     pub fn new(enums: Vec<EnumDef>, stacks: Vec<(u8, StackTraceMap<MapData>)>, rules: Option<RuleWatch>) -> Printer {
-        Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules, malformed: 0 }
+        Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules, facts: Facts::default(), malformed: 0 }
     }
 
     fn netns(&mut self, inode: u64) -> String {
@@ -58,6 +62,38 @@ impl Printer {
     fn hook(&mut self, depth: u8, stack: u64) -> Option<&'static str> {
         let frames = self.stack_of(depth, stack);
         net::hook_of(&frames)
+    }
+
+    /// The rules of `hook` whose counters rose in namespace `netns`.
+    fn rule(&mut self, netns: u64, hook: Option<&str>) -> Option<String> {
+        let hook = hook?;
+        Some(match self.rules.as_mut() {
+            Some(rules) => rules.describe(netns, Some(hook)),
+            None => "(rules not read)".into(),
+        })
+    }
+
+    /// A `cause` value in words (`net::CAUSE_*` layout).
+    fn cause(&mut self, depth: u8, reason_enum: usize, bytes: &[u8]) -> String {
+        use ntr_lang::net::*;
+        let slot = |at: u32| u64_at(bytes, at as usize);
+        let part = |at: u32, len: u32| bytes.get(at as usize..(at + len) as usize).unwrap_or(&[]);
+        let reason = self.enum_name(reason_enum, slot(CAUSE_REASON) as i64).map(String::from).unwrap_or_else(|| slot(CAUSE_REASON).to_string());
+        let netns = slot(CAUSE_NETNS);
+        let hook = self.hook(depth, slot(CAUSE_STACK));
+        let flow = Flow::parse(part(CAUSE_TUPLE, TUPLE_SIZE));
+        let ct = Conntrack::parse(part(CAUSE_CT, CT_SIZE), &self.enums);
+        let drop = cause::Drop {
+            reason: &reason,
+            netns,
+            ifindex: slot(CAUSE_IFINDEX) as u32,
+            len: slot(CAUSE_LEN) as u32,
+            flow: &flow,
+            ct_state: &ct.state,
+            hook,
+            rule: self.rule(netns, hook),
+        };
+        cause::describe(&drop, &mut self.facts)
     }
 
     fn enum_name(&self, id: usize, v: i64) -> Option<&str> {
@@ -169,12 +205,9 @@ impl Printer {
             Type::NfHook(depth) => self.hook(*depth, raw).unwrap_or("-").to_string(),
             Type::NfRule(depth) => {
                 let hook = self.hook(*depth, u64_at(bytes, 8));
-                match (hook, self.rules.as_mut()) {
-                    (None, _) => "-".into(),
-                    (Some(h), Some(rules)) => rules.describe(raw, Some(h)),
-                    (Some(_), None) => "(rules not read)".into(),
-                }
+                self.rule(raw, hook).unwrap_or_else(|| "-".into())
             }
+            Type::Cause { depth, reason } => self.cause(*depth, *reason, bytes),
             Type::Flags(id) => net::flags(self.enums.get(*id), raw).join("|"),
             Type::Void => String::new(),
         }

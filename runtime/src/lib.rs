@@ -4,7 +4,9 @@
 
 mod attach;
 mod cpus;
+mod cause;
 mod decode;
+mod facts;
 mod folded;
 mod format;
 mod maps;
@@ -233,7 +235,7 @@ impl Session {
 /// Whether any event or map of the program holds `nfrule` values (which
 /// need the rulesets read at start).
 fn uses_nfrule(artifact: &Artifact) -> bool {
-    let is = |ty: &Type| matches!(ty, Type::NfRule(_));
+    let is = |ty: &Type| matches!(ty, Type::NfRule(_) | Type::Cause { .. });
     let in_events = artifact.events.iter().flat_map(|e| &e.fields).any(|f| is(&f.ty));
     let in_maps = artifact.maps.iter().any(|m| m.key.iter().any(|f| is(&f.ty)) || matches!(&m.kind, MapKind::Value(v) if is(v)));
     in_events || in_maps

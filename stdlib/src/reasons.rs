@@ -10,7 +10,14 @@ use std::sync::OnceLock;
 pub struct Explanation {
     pub meaning: String,
     pub check: String,
+    /// Facts the runtime looks up for a drop of this reason: `route`,
+    /// `rp_filter`, `neighbour`, `mtu`, `qdisc`, `socket`, `listener`, `rule`.
+    #[serde(default)]
+    pub facts: Vec<String>,
 }
+
+/// The facts an entry can ask for (the runtime's `cause` looks each up).
+pub const FACT_KINDS: &[&str] = &["route", "rp_filter", "neighbour", "mtu", "qdisc", "socket", "listener", "rule"];
 
 const TABLE: &str = include_str!("../data/drop-reasons.toml");
 
@@ -41,6 +48,9 @@ mod tests {
         for (name, e) in explained() {
             assert!(name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'), "{name}");
             assert!(!e.meaning.trim().is_empty() && !e.check.trim().is_empty(), "{name}");
+            for f in &e.facts {
+                assert!(FACT_KINDS.contains(&f.as_str()), "{name}: unknown fact kind {f}");
+            }
         }
         assert_eq!(explain("SKB_DROP_REASON_NO_SOCKET").unwrap().meaning, explain("NO_SOCKET").unwrap().meaning);
     }

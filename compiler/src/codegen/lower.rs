@@ -628,11 +628,19 @@ impl Lower<'_> {
                 m
             }
             ExprKind::Pack(parts) => {
+                // Each part in turn, at 8-byte boundaries (`net::CAUSE_*`).
                 let m = self.b.alloc(len, span);
                 self.b.zero(m, 0, len, span);
-                for (i, p) in parts.iter().enumerate() {
-                    let v = self.scalar(p)?;
-                    self.b.store(m, i as u32 * 8, Operand::Reg(v), Size::DW, span);
+                let mut at = 0;
+                for p in parts {
+                    if p.ty.is_memory() {
+                        let v = self.mem(p)?;
+                        self.b.copy_bytes(m, at, v, 0, p.ty.size().min(v.len), span);
+                    } else {
+                        let v = self.scalar(p)?;
+                        self.b.store(m, at, Operand::Reg(v), Size::DW, span);
+                    }
+                    at += p.ty.size().next_multiple_of(8);
                 }
                 m
             }

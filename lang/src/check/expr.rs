@@ -38,6 +38,7 @@ pub(crate) fn type_name(t: &Type) -> String {
         Type::Netns => "netns".into(),
         Type::NfHook(_) => "netfilter hook".into(),
         Type::NfRule(_) => "netfilter rule".into(),
+        Type::Cause { .. } => "drop cause".into(),
         Type::Flags(_) => "flags".into(),
         Type::Void => "nothing".into(),
     }

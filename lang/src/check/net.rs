@@ -18,7 +18,7 @@ use super::expr::{check_expr, type_name, Result};
 use super::scope::ProbeCx;
 use super::Checker;
 
-pub(crate) const NET_FNS: &[&str] = &["tuple", "flow", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule"];
+pub(crate) const NET_FNS: &[&str] = &["tuple", "flow", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule", "cause"];
 
 fn mk(kind: T, ty: Type, span: Span) -> Expr {
     Expr { kind, ty, span }
@@ -53,12 +53,39 @@ pub(crate) fn check_net_call(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, ar
             };
             Ok(mk(T::Pack(vec![ns, stack]), Type::NfRule(depth), span))
         }
+        "cause" => cause(cx, p, &positional, name, span),
         _ => {
             arity(name, positional.len(), 1, 1, span, &format!("{}(skb)", name.name))?;
             let skb = check_expr(cx, p, positional[0], None)?;
             skb_value(cx, &name.name, skb, span)
         }
     }
+}
+
+/// `cause(skb, reason, kstack(N))`: the parts the runtime explains a drop
+/// from, packed in the order of `net::CAUSE_*`.
+fn cause(cx: &mut Checker, p: &mut ProbeCx, args: &[&ast::Expr], name: &Ident, span: Span) -> Result<Expr> {
+    arity(name, args.len(), 3, 3, span, "cause(skb, reason, kstack(12))")?;
+    let skb = check_expr(cx, p, args[0], None)?;
+    let reason = check_expr(cx, p, args[1], None)?;
+    let reason_enum = match reason.ty {
+        Type::Enum(id) if cx.enums.get(id).is_some_and(|e| e.name == "skb_drop_reason") => id,
+        _ => {
+            return Err(Diagnostic::error(format!("`cause` needs a drop reason, not a {}", type_name(&reason.ty)), reason.span, "not an skb_drop_reason")
+                .with_help("pass the probe's reason: `cause(skb, reason, kstack(12))` in `on kfree_skb`"))
+        }
+    };
+    let stack = check_expr(cx, p, args[2], None)?;
+    let Type::KStack(depth) = stack.ty else {
+        return Err(Diagnostic::error(format!("`cause` needs a kernel stack, not a {}", type_name(&stack.ty)), stack.span, "not a kstack")
+            .with_help("the netfilter hook and rule are read from the stack: `cause(skb, reason, kstack(12))`"));
+    };
+    let netns = skb_value(cx, "netns", skb.clone(), span)?;
+    let ifindex = skb_value(cx, "ifindex", skb.clone(), span)?;
+    let len = fields(cx, skb.clone(), &["len"], span)?;
+    let tuple = skb_value(cx, "tuple", skb.clone(), span)?;
+    let ct = skb_value(cx, "ct", skb, span)?;
+    Ok(mk(T::Pack(vec![reason, netns, ifindex, len, stack, tuple, ct]), Type::Cause { depth, reason: reason_enum }, span))
 }
 
 /// The value `name(skb)` for a `struct sk_buff *` (`tuple` and `netns`
