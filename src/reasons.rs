@@ -68,7 +68,8 @@ pub fn info(name: &str) -> u8 {
         let mut d = Diagnostic::global(format!("no drop reason `{name}` in this kernel's enum skb_drop_reason"));
         let near = ntr_lang::check::near_misses(wanted, &names);
         if !near.is_empty() {
-            d = d.with_help(format!("did you mean {}?", near.join(", ")));
+            let quoted: Vec<String> = near.iter().map(|n| format!("`{n}`")).collect();
+            d = d.with_help(format!("did you mean {}?", quoted.join(", ")));
         }
         if reasons::explain(wanted).is_some() {
             d = d.with_note(format!("{wanted} is a reason of other kernels; this one does not have it"));

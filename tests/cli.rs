@@ -306,5 +306,5 @@ fn info_reason_explains_and_suggests() {
     }
     let run = Run::from(ntr().args(["info", "reason", "no_sockt"]).output().unwrap());
     assert_eq!(run.status, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("no drop reason `no_sockt`") && run.stderr.contains("did you mean NO_SOCKET"), "{}", run.stderr);
+    assert!(run.stderr.contains("no drop reason `no_sockt`") && run.stderr.contains("did you mean `NO_SOCKET`?"), "{}", run.stderr);
 }
