@@ -35,7 +35,10 @@ fn dropwatch_netns_filter_takes_a_name_host_or_pid() {
         udp_to_closed_port(PORT, 5, 16);
     };
     let port = format!("port={PORT}");
-    for (filter, ns, count) in [(a.name.as_str(), a.name.as_str(), 4), ("host", "host", 5)] {
+    // `netns:INODE` is how a namespace without a name prints.
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(format!("/run/netns/{}", a.name)).unwrap());
+    let by_inode = format!("netns:{inode}");
+    for (filter, ns, count) in [(a.name.as_str(), a.name.as_str(), 4), ("host", "host", 5), (by_inode.as_str(), a.name.as_str(), 4)] {
         let run = run_with(&["run", "dropwatch", "-p", &port, "-p", &format!("netns={filter}"), "--duration", "60s"], traffic);
         run.ok();
         let lines = drops(&run.stdout);
@@ -75,6 +78,9 @@ fn an_unknown_netns_is_refused_with_the_names() {
     let run = Run::from(ntr().args(["check", "dropwatch", "-p", "netns=4194305"]).output().unwrap());
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert!(run.stderr.contains("no process 4194305"), "{}", run.stderr);
+    let run = Run::from(ntr().args(["check", "dropwatch", "-p", "netns=netns:4294967296"]).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("`4294967296` is not a namespace inode"), "{}", run.stderr);
 }
 
 /// A device that exists in some namespace passes quietly; one that exists

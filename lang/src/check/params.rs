@@ -212,8 +212,10 @@ fn netns_value(cx: &Checker, ty: &Type, text: &str) -> Result<ParamValue, String
     if text.is_empty() {
         return Ok(value(ty, 0, None, "any".into()));
     }
-    if let Some(inode) = text.strip_prefix("netns:").and_then(|i| i.parse::<u64>().ok()) {
-        return Ok(value(ty, inode, None, text.into()));
+    if let Some(inode) = text.strip_prefix("netns:") {
+        // Namespace inodes are 32-bit (`ns_common.inum`).
+        let inode: u32 = inode.parse().map_err(|_| format!("`{inode}` is not a namespace inode (`ls -iL /run/netns`)"))?;
+        return Ok(value(ty, inode as u64, None, text.into()));
     }
     let host = cx.host.ok_or_else(|| "namespaces cannot be looked up here".to_string())?;
     let named = host.named_netns();
