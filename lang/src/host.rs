@@ -8,6 +8,6 @@ pub trait Host {
     fn named_netns(&self) -> Vec<(String, u64)>;
     /// The inode of process `pid`'s network namespace, if it runs.
     fn netns_of_pid(&self, pid: u32) -> Option<u64>;
-    /// The namespaces (by name) that have a device called `ifname` now.
-    fn namespaces_with_device(&self, ifname: &str) -> Vec<String>;
+    /// Whether a device called `ifname` exists now, in any namespace.
+    fn device_exists(&self, ifname: &str) -> bool;
 }

@@ -207,7 +207,7 @@ fn is_ifname(decl: &ParamDecl) -> bool {
 
 /// A network namespace by what ntr prints for it: `host`, an `ip netns`
 /// name, `netns:INODE` (a namespace without a name), or a pid living in it.
-/// Its value is the inode; an empty default matches any namespace.
+/// Its value is the inode; an empty default is 0, for "not given".
 fn netns_value(cx: &Checker, ty: &Type, text: &str) -> Result<ParamValue, String> {
     if text.is_empty() {
         return Ok(value(ty, 0, None, "any".into()));
@@ -242,12 +242,12 @@ fn netns_value(cx: &Checker, ty: &Type, text: &str) -> Result<ParamValue, String
 /// devices come and go (a veth created after ntr starts still matches).
 fn missing_device(cx: &Checker, v: &ParamValue) -> Option<Diagnostic> {
     let host = cx.host?;
-    if !host.namespaces_with_device(&v.display).is_empty() {
+    if host.device_exists(&v.display) {
         return None;
     }
     Some(
         Diagnostic::warning(format!("no device `{}` exists now, in any network namespace", v.display), v.span, "this filter matches no packet yet")
-            .with_note("it matches once such a device appears; `ip -all netns exec ip link` lists the devices"),
+            .with_note("it matches once such a device appears; `ip -all netns exec ip link` lists the named namespaces' devices"),
     )
 }
 
