@@ -225,7 +225,7 @@ fn netns_value(cx: &Checker, ty: &Type, text: &str) -> Result<ParamValue, String
     if let Ok(pid) = text.parse::<u32>() {
         return match host.netns_of_pid(pid) {
             Some(inode) => Ok(value(ty, inode, None, format!("pid {pid}"))),
-            None => Err(format!("no process {pid} (a number is a pid: the namespace it lives in)")),
+            None => Err(format!("no process {pid} (a number is a pid, for the namespace it lives in; write netns:{pid} for a namespace inode)")),
         };
     }
     let names: Vec<String> = named.into_iter().map(|(n, _)| n).collect();
