@@ -80,10 +80,11 @@ pub enum Command {
         params: ParamArgs,
     },
     /// List probes matching a glob (`ntr list 'kfree*'`, `ntr list 'tracepoint:skb:*'`)
-    /// with the attach method this kernel allows, or `ntr list scripts`
+    /// with the attach method this kernel allows, `ntr list scripts`, or
+    /// `ntr list reasons` (this kernel's drop reasons, explained)
     List { pattern: Option<String> },
     /// A probe's arguments and types (`ntr info kfree_skb`), or a struct's
-    /// fields (`ntr info struct sk_buff`)
+    /// fields (`ntr info struct sk_buff`), or a drop reason (`ntr info reason no_socket`)
     Info {
         #[arg(required = true, num_args = 1..=2)]
         what: Vec<String>,

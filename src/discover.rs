@@ -1,5 +1,6 @@
 //! Finding probes: `ntr list` (what can be probed, and how on this kernel)
-//! and `ntr info` (a probe's arguments, a struct's fields).
+//! and `ntr info` (a probe's arguments, a struct's fields); drop reasons are
+//! `reasons.rs`'s.
 
 use ntr_lang::check::{parse_probe, ProbeTarget};
 use ntr_lang::diag::Diagnostic;
@@ -34,6 +35,9 @@ pub fn list(pattern: Option<&str>) -> u8 {
             println!("{name:<16} {}", doc.lines().next().unwrap_or(""));
         }
         return 0;
+    }
+    if pattern == Some("reasons") {
+        return crate::reasons::list();
     }
     let kernel = match kernel() {
         Ok(k) => k,
@@ -80,6 +84,11 @@ pub fn list(pattern: Option<&str>) -> u8 {
 
 /// `ntr info PROBE` or `ntr info struct NAME`.
 pub fn info(what: &[String]) -> u8 {
+    if let [kw, name] = what {
+        if kw == "reason" {
+            return crate::reasons::info(name);
+        }
+    }
     let kernel = match kernel() {
         Ok(k) => k,
         Err(code) => return code,
@@ -87,7 +96,7 @@ pub fn info(what: &[String]) -> u8 {
     match what {
         [kw, name] if kw == "struct" || kw == "union" => struct_info(&kernel, name),
         [probe] => probe_info(&kernel, probe),
-        _ => report::global(&Diagnostic::global("usage: ntr info PROBE, or ntr info struct NAME")),
+        _ => report::global(&Diagnostic::global("usage: ntr info PROBE, ntr info struct NAME, or ntr info reason NAME")),
     }
 }
 

@@ -5,6 +5,7 @@
 mod cli;
 mod discover;
 mod pipeline;
+mod reasons;
 mod repl;
 mod report;
 

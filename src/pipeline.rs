@@ -123,7 +123,7 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target) -> Re
     let features = ntr_runtime::features::Features::default();
     let attach: &dyn ntr_lang::kernel::AttachSupport = if target == Target::AnyKernel { &AnyKernel } else { &features };
     let scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
-    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach });
+    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach, host: Some(&ntr_runtime::netns::Namespaces) });
     match checked {
         Ok(program) => {
             report::notes(&sources, &program.skipped);

@@ -235,3 +235,77 @@ fn modules_are_files_however_they_are_spelled() {
     run.ok();
     assert!(run.stdout.starts_with("ok: 1 probe (tracepoint:skb:kfree_skb)"), "{}", run.stdout);
 }
+
+/// `enum skb_drop_reason` as bpftool reads it from this kernel's BTF:
+/// (name, value) in enum order.
+fn drop_reasons_from_bpftool() -> Vec<(String, u64)> {
+    let out = std::process::Command::new("bpftool")
+        .args(["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "raw"])
+        .output()
+        .expect("bpftool is installed (.ci/run installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines().skip_while(|l| !l.contains("ENUM 'skb_drop_reason' "));
+    lines.next().expect("skb_drop_reason in BTF");
+    lines
+        .map_while(|l| {
+            // `	'SKB_DROP_REASON_NO_SOCKET' val=3`
+            let (name, val) = l.strip_prefix("\t'")?.split_once("' val=")?;
+            Some((name.to_string(), val.parse().ok()?))
+        })
+        .collect()
+}
+
+/// `ntr list reasons` shows this kernel's enum (checked against bpftool),
+/// each with the table's meaning or "no explanation yet".
+#[test]
+fn list_reasons_is_this_kernels_enum_with_meanings() {
+    let btf = drop_reasons_from_bpftool();
+    assert!(btf.len() > 60, "{btf:?}");
+    let run = Run::from(ntr().args(["list", "reasons"]).output().unwrap());
+    run.ok();
+    let listed: Vec<(&str, &str)> = run.stdout.lines().map(|l| l.split_once("  ").map(|(n, m)| (n, m.trim_start())).unwrap_or((l, ""))).collect();
+    let names: Vec<&str> = listed.iter().map(|(n, _)| *n).collect();
+    let expected: Vec<&str> = btf.iter().map(|(n, _)| n.strip_prefix("SKB_DROP_REASON_").unwrap_or(n)).collect();
+    assert_eq!(names, expected, "names and order as in BTF");
+    let meaning = |name: &str| listed.iter().find(|(n, _)| *n == name).map(|(_, m)| *m).unwrap();
+    assert_eq!(meaning("NO_SOCKET"), ntr_stdlib::reasons::explain("NO_SOCKET").unwrap().meaning);
+    assert!(meaning("NETFILTER_DROP").contains("netfilter rule"), "{}", run.stdout);
+    match expected.iter().find(|n| ntr_stdlib::reasons::explain(n).is_none()) {
+        Some(unexplained) => assert_eq!(meaning(unexplained), "no explanation yet"),
+        // Every reason of this kernel explained: none of another kernel's is listed.
+        None => {
+            for (other, _) in ntr_stdlib::reasons::explained().filter(|(n, _)| !expected.contains(n)) {
+                assert!(!names.contains(&other), "{other} is not a reason of this kernel");
+            }
+        }
+    }
+}
+
+/// Every name in the drop reason table is a reason of this kernel, unless
+/// the table says this kernel series lacks it; and what it says is true.
+#[test]
+fn the_reason_table_names_only_real_reasons() {
+    let btf = drop_reasons_from_bpftool();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let release = release.trim();
+    for (name, e) in ntr_stdlib::reasons::explained() {
+        let here = btf.iter().any(|(n, _)| n == name || n.strip_prefix("SKB_DROP_REASON_") == Some(name));
+        assert_eq!(!here, e.absent_in(release), "{name}: in this kernel ({release}): {here}; the table says absent in {:?}", e.absent_in);
+    }
+}
+
+#[test]
+fn info_reason_explains_and_suggests() {
+    let btf = drop_reasons_from_bpftool();
+    let value = btf.iter().find(|(n, _)| n == "SKB_DROP_REASON_NO_SOCKET").unwrap().1;
+    for spelling in ["no_socket", "SKB_DROP_REASON_NO_SOCKET"] {
+        let run = Run::from(ntr().args(["info", "reason", spelling]).output().unwrap());
+        run.ok();
+        let e = ntr_stdlib::reasons::explain("NO_SOCKET").unwrap();
+        assert_eq!(run.stdout, format!("NO_SOCKET (SKB_DROP_REASON_NO_SOCKET = {value})\n  meaning: {}\n  check:   {}\n", e.meaning, e.check));
+    }
+    let run = Run::from(ntr().args(["info", "reason", "no_sockt"]).output().unwrap());
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("no drop reason `no_sockt`") && run.stderr.contains("did you mean `NO_SOCKET`?"), "{}", run.stderr);
+}

@@ -4,6 +4,7 @@
 pub mod ast;
 pub mod check;
 pub mod diag;
+pub mod host;
 pub mod kernel;
 pub mod net;
 pub mod source;

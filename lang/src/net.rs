@@ -20,7 +20,7 @@ pub const TUPLE_ETHERTYPE: u32 = TUPLE_SPORT;
 pub const TUPLE_SADDR: u32 = 8;
 pub const TUPLE_DADDR: u32 = 24;
 
-/// `cause(skb, reason, kstack(N))`: what the runtime needs to explain a
+/// `cause(skb, reason, location, kstack(N))`: what the runtime needs to explain a
 /// drop, in 8-byte slots, then the packet's tuple and conntrack entry.
 pub const CAUSE_REASON: u32 = 0;
 pub const CAUSE_NETNS: u32 = 8;
@@ -29,7 +29,9 @@ pub const CAUSE_IFINDEX: u32 = 16;
 pub const CAUSE_LEN: u32 = 24;
 /// The kernel stack (for the netfilter hook and rule).
 pub const CAUSE_STACK: u32 = 32;
-pub const CAUSE_TUPLE: u32 = 40;
+/// Where the packet was freed (`location`): for drops without a reason.
+pub const CAUSE_SITE: u32 = 40;
+pub const CAUSE_TUPLE: u32 = 48;
 pub const CAUSE_CT: u32 = CAUSE_TUPLE + TUPLE_SIZE;
 pub const CAUSE_SIZE: u32 = CAUSE_CT + CT_SIZE;
 

@@ -59,7 +59,7 @@ pub enum Type {
     /// inode, stack id), named at print time from the ruleset's counters.
     NfRule(u8),
     /// Why a packet was dropped, told at print time from the reason and
-    /// facts looked up in its namespace (`cause(skb, reason, kstack(N))`);
+    /// facts looked up in its namespace (`cause(skb, reason, location, kstack(N))`);
     /// laid out as `net::CAUSE_*`. `reason` is the enum of drop reasons.
     Cause { depth: u8, reason: EnumId },
     /// A set of bits of enum `EnumId` (values are bit numbers).

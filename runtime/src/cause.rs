@@ -12,6 +12,8 @@ use crate::net::Flow;
 /// What the probe saw of a dropped packet.
 pub struct Drop<'a> {
     pub reason: &'a str,
+    /// The function that freed the packet.
+    pub site: &'a str,
     pub netns: u64,
     pub ifindex: u32,
     /// `skb->len` at the drop.
@@ -25,7 +27,9 @@ pub struct Drop<'a> {
 }
 
 pub fn describe(drop: &Drop, facts: &mut Facts) -> String {
-    let Some(explanation) = reasons::explain(drop.reason) else {
+    // A drop the kernel gives no reason for may still be known by its site.
+    let by_site = (drop.reason == "NOT_SPECIFIED").then(|| reasons::explain_site(drop.site)).flatten();
+    let Some(explanation) = by_site.or_else(|| reasons::explain(drop.reason)) else {
         return format!("{}: no explanation yet", drop.reason);
     };
     let seen: Vec<String> = explanation.facts.iter().filter_map(|kind| fact(kind, drop, facts)).collect();

@@ -83,8 +83,10 @@ impl Printer {
         let hook = self.hook(depth, slot(CAUSE_STACK));
         let flow = Flow::parse(part(CAUSE_TUPLE, TUPLE_SIZE));
         let ct = Conntrack::parse(part(CAUSE_CT, CT_SIZE), &self.enums);
+        let site = self.syms.name(slot(CAUSE_SITE));
         let drop = cause::Drop {
             reason: &reason,
+            site: site.split('+').next().unwrap_or_default(),
             netns,
             ifindex: slot(CAUSE_IFINDEX) as u32,
             len: slot(CAUSE_LEN) as u32,

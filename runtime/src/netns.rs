@@ -82,6 +82,45 @@ pub fn all() -> Vec<Netns> {
     out
 }
 
+/// The devices of a namespace, read from inside it (a thread enters it, so
+/// ntr's own namespace is untouched).
+fn devices(ns: &Netns) -> std::io::Result<Vec<String>> {
+    let file = std::fs::File::open(&ns.path)?;
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on a descriptor this thread owns; only this
+        // thread's namespace changes, and the thread ends here.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // `Inter-|   Receive …` header lines, then `  eth0: 123 …`.
+        let text = std::fs::read_to_string("/proc/thread-self/net/dev")?;
+        Ok(text.lines().skip(2).filter_map(|l| l.split_once(':').map(|(name, _)| name.trim().to_string())).collect())
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("reading the devices panicked")))
+}
+
+/// What parameters naming namespaces and devices are checked against.
+pub struct Namespaces;
+
+impl ntr_lang::host::Host for Namespaces {
+    fn named_netns(&self) -> Vec<(String, u64)> {
+        candidates()
+            .filter(|(_, label)| !matches!(label, Label::Process(..)))
+            .filter_map(|(path, label)| Some((label.name(), inode_of(&path)?)))
+            .collect()
+    }
+
+    fn netns_of_pid(&self, pid: u32) -> Option<u64> {
+        inode_of(&PathBuf::from(format!("/proc/{pid}/ns/net")))
+    }
+
+    fn device_exists(&self, ifname: &str) -> bool {
+        all().iter().any(|ns| devices(ns).is_ok_and(|d| d.iter().any(|n| n == ifname)))
+    }
+}
+
 /// Display name for a netns inode: its name when one is found, else the inode.
 pub fn display(inode: u64) -> String {
     if inode == 0 {
@@ -100,5 +139,17 @@ mod tests {
         // Tests run in the initial namespace.
         assert_eq!(display(ino), "host");
         assert_eq!(display(1), "netns:1");
+    }
+
+    #[test]
+    fn namespaces_by_name_and_pid_and_devices() {
+        use ntr_lang::host::Host;
+        let named = Namespaces.named_netns();
+        assert_eq!(named.first().map(|(n, _)| n.as_str()), Some("host"), "{named:?}");
+        // Every namespace has a loopback device; no name is 16 bytes long.
+        assert!(Namespaces.device_exists("lo"));
+        assert!(!Namespaces.device_exists("no-such-dev-xyz"));
+        let own = inode_of("/proc/self/ns/net".as_ref());
+        assert_eq!(Namespaces.netns_of_pid(std::process::id()), own);
     }
 }

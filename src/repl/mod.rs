@@ -228,7 +228,11 @@ impl Session {
         };
         let mut scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
         scripts.push(&script);
-        let program = match check::check(&scripts, &*self.kernel, &CheckOptions { params: &[], attach: &self.features }) {
+        let program = match check::check(
+            &scripts,
+            &*self.kernel,
+            &CheckOptions { params: &[], attach: &self.features, host: Some(&ntr_runtime::netns::Namespaces) },
+        ) {
             Ok(p) => {
                 report::diagnostics(&sources, &p.warnings);
                 p

@@ -29,6 +29,9 @@ pub struct CheckOptions<'a> {
     /// `-p NAME=VALUE` pairs, as given.
     pub params: &'a [(String, String)],
     pub attach: &'a dyn AttachSupport,
+    /// Looks up namespaces and devices that parameters name; without it,
+    /// such parameters can only be left at their defaults.
+    pub host: Option<&'a dyn crate::host::Host>,
 }
 
 /// Check a script and the modules it uses (`scripts` in dependency order,
@@ -52,7 +55,7 @@ pub fn check(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOptio
 type PassResult = Result<tir::Program, (Vec<Diagnostic>, Option<maps::MapTable>)>;
 
 fn check_pass(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOptions, seed: Option<maps::MapTable>) -> PassResult {
-    let mut checker = Checker::new(kernel, options.attach);
+    let mut checker = Checker::new(kernel, options.attach, options.host);
     let seeded = seed.is_some();
     if let Some(maps) = seed {
         checker.maps = maps;
@@ -80,6 +83,7 @@ fn check_pass(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOpti
 pub(crate) struct Checker<'a> {
     pub(crate) kernel: &'a dyn KernelTypes,
     pub(crate) attach: &'a dyn AttachSupport,
+    pub(crate) host: Option<&'a dyn crate::host::Host>,
     pub(crate) params: HashMap<String, ParamValue>,
     pub(crate) fns: HashMap<String, &'a FnDecl>,
     pub(crate) maps: maps::MapTable,
@@ -94,10 +98,11 @@ pub(crate) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn new(kernel: &'a dyn KernelTypes, attach: &'a dyn AttachSupport) -> Checker<'a> {
+    fn new(kernel: &'a dyn KernelTypes, attach: &'a dyn AttachSupport, host: Option<&'a dyn crate::host::Host>) -> Checker<'a> {
         Checker {
             kernel,
             attach,
+            host,
             params: HashMap::new(),
             fns: HashMap::new(),
             maps: maps::MapTable::default(),

@@ -62,30 +62,36 @@ pub(crate) fn check_net_call(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, ar
     }
 }
 
-/// `cause(skb, reason, kstack(N))`: the parts the runtime explains a drop
-/// from, packed in the order of `net::CAUSE_*`.
+/// `cause(skb, reason, location, kstack(N))`: the parts the runtime
+/// explains a drop from, packed in the order of `net::CAUSE_*`.
 fn cause(cx: &mut Checker, p: &mut ProbeCx, args: &[&ast::Expr], name: &Ident, span: Span) -> Result<Expr> {
-    arity(name, args.len(), 3, 3, span, "cause(skb, reason, kstack(12))")?;
+    const USE: &str = "cause(skb, reason, location, kstack(12))";
+    arity(name, args.len(), 4, 4, span, USE)?;
     let skb = check_expr(cx, p, args[0], None)?;
     let reason = check_expr(cx, p, args[1], None)?;
     let reason_enum = match reason.ty {
         Type::Enum(id) if cx.enums.get(id).is_some_and(|e| e.name == "skb_drop_reason") => id,
         _ => {
             return Err(Diagnostic::error(format!("`cause` needs a drop reason, not a {}", type_name(&reason.ty)), reason.span, "not an skb_drop_reason")
-                .with_help("pass the probe's reason: `cause(skb, reason, kstack(12))` in `on kfree_skb`"))
+                .with_help(format!("pass the probe's reason: `{USE}` in `on kfree_skb`")))
         }
     };
-    let stack = check_expr(cx, p, args[2], None)?;
+    let site = check_expr(cx, p, args[2], None)?;
+    if !matches!(site.ty, Type::Addr | Type::Sym | Type::Ptr { .. }) {
+        return Err(Diagnostic::error(format!("`cause` needs the drop site's address, not a {}", type_name(&site.ty)), site.span, "not an address")
+            .with_help(format!("pass the probe's `location`: `{USE}`")));
+    }
+    let stack = check_expr(cx, p, args[3], None)?;
     let Type::KStack(depth) = stack.ty else {
         return Err(Diagnostic::error(format!("`cause` needs a kernel stack, not a {}", type_name(&stack.ty)), stack.span, "not a kstack")
-            .with_help("the netfilter hook and rule are read from the stack: `cause(skb, reason, kstack(12))`"));
+            .with_help(format!("the netfilter hook and rule are read from the stack: `{USE}`")));
     };
     let netns = skb_value(cx, "netns", skb.clone(), span)?;
     let ifindex = skb_value(cx, "ifindex", skb.clone(), span)?;
     let len = fields(cx, skb.clone(), &["len"], span)?;
     let tuple = skb_value(cx, "tuple", skb.clone(), span)?;
     let ct = skb_value(cx, "ct", skb, span)?;
-    Ok(mk(T::Pack(vec![reason, netns, ifindex, len, stack, tuple, ct]), Type::Cause { depth, reason: reason_enum }, span))
+    Ok(mk(T::Pack(vec![reason, netns, ifindex, len, stack, site, tuple, ct]), Type::Cause { depth, reason: reason_enum }, span))
 }
 
 /// The value `name(skb)` for a `struct sk_buff *` (`tuple` and `netns`

@@ -56,7 +56,7 @@ pub(crate) fn resolve(cx: &mut Checker, decls: &[&ParamDecl], given: &[(String, 
         };
         let mut value = value.map_err(|why| match given.iter().rev().find(|(n, _)| n == name) {
             Some((_, text)) => Diagnostic::error(
-                format!("invalid value `{text}` for parameter `{name}` of type {}", super::expr::type_name(&ty)),
+                format!("invalid value `{text}` for parameter `{name}` of type {}", declared_type(decl)),
                 decl.span,
                 "declared here",
             )
@@ -64,6 +64,11 @@ pub(crate) fn resolve(cx: &mut Checker, decls: &[&ParamDecl], given: &[(String, 
             None => Diagnostic::error(format!("invalid default for parameter `{name}`"), decl.default.span, why),
         })?;
         value.span = decl.span;
+        if is_ifname(decl) && !value.is_default {
+            if let Some(w) = missing_device(cx, &value) {
+                cx.warnings.push(w);
+            }
+        }
         out.insert(name.clone(), value);
     }
     Ok(out)
@@ -78,9 +83,12 @@ fn param_type(cx: &mut Checker, decl: &ParamDecl) -> Result<Type, Diagnostic> {
             "duration" => Ok(Type::Duration),
             "ip" => Ok(Type::Ip4),
             "addr" => Ok(Type::Addr),
+            "netns" => Ok(Type::Netns),
+            // IFNAMSIZ: 15 bytes and the NUL.
+            "ifname" => Ok(Type::Str { len: 16 }),
             other => int_type(other).ok_or_else(|| {
                 Diagnostic::error(format!("unknown parameter type `{other}`"), span, "not a type")
-                    .with_help("parameter types: int, u8…u64, s8…s64, bool, str, duration, ip, addr, enum NAME")
+                    .with_help("parameter types: int, u8…u64, s8…s64, bool, str, duration, ip, addr, netns, ifname, enum NAME")
             }),
         },
         TypeNameKind::Enum(e) => match cx.kernel.enum_by_name(e) {
@@ -167,15 +175,80 @@ fn parse_value(cx: &Checker, ty: &Type, text: &str) -> Result<ParamValue, String
                     )),
                 };
             }
-            let near = super::expr::near_misses(text, &names);
+            // Suggestions without case too: `no_sockt` is near NO_SOCKET.
+            let upper: Vec<String> = names.iter().map(|n| n.to_ascii_uppercase()).collect();
+            let near: Vec<String> = super::expr::near_misses(&text.to_ascii_uppercase(), &upper)
+                .iter()
+                .filter_map(|u| upper.iter().position(|x| x == u).map(|i| names[i].clone()))
+                .collect();
             let mut why = format!("not a value of enum {}", cx.enums[*eid].name);
             if !near.is_empty() {
                 why.push_str(&format!("; did you mean {}?", super::probes::quote_list(&near)));
             }
             Err(why)
         }
+        Type::Netns => netns_value(cx, ty, text),
         _ => Err("unsupported parameter type".into()),
     }
+}
+
+/// The parameter's type as the script spells it (`ifname`, `enum skb_drop_reason`).
+fn declared_type(decl: &ParamDecl) -> String {
+    match &decl.ty.kind {
+        TypeNameKind::Named(n) => n.clone(),
+        TypeNameKind::Enum(e) => format!("enum {e}"),
+        TypeNameKind::StructPtr(s) => format!("struct {s} *"),
+    }
+}
+
+fn is_ifname(decl: &ParamDecl) -> bool {
+    matches!(&decl.ty.kind, TypeNameKind::Named(n) if n == "ifname")
+}
+
+/// A network namespace by what ntr prints for it: `host`, an `ip netns`
+/// name, `netns:INODE` (a namespace without a name), or a pid living in it.
+/// Its value is the inode; an empty default is 0, for "not given".
+fn netns_value(cx: &Checker, ty: &Type, text: &str) -> Result<ParamValue, String> {
+    if text.is_empty() {
+        return Ok(value(ty, 0, None, "any".into()));
+    }
+    if let Some(inode) = text.strip_prefix("netns:") {
+        // Namespace inodes are 32-bit (`ns_common.inum`).
+        let inode: u32 = inode.parse().map_err(|_| format!("`{inode}` is not a namespace inode (`ls -iL /run/netns`)"))?;
+        return Ok(value(ty, inode as u64, None, text.into()));
+    }
+    let host = cx.host.ok_or_else(|| "namespaces cannot be looked up here".to_string())?;
+    let named = host.named_netns();
+    if let Some((name, inode)) = named.iter().find(|(n, _)| n == text) {
+        return Ok(value(ty, *inode, None, name.clone()));
+    }
+    if let Ok(pid) = text.parse::<u32>() {
+        return match host.netns_of_pid(pid) {
+            Some(inode) => Ok(value(ty, inode, None, format!("pid {pid}"))),
+            None => Err(format!("no process {pid} (a number is a pid, for the namespace it lives in; write netns:{pid} for a namespace inode)")),
+        };
+    }
+    let names: Vec<String> = named.into_iter().map(|(n, _)| n).collect();
+    let mut why = format!("no network namespace named `{text}`");
+    let near = super::expr::near_misses(text, &names);
+    if !near.is_empty() {
+        why.push_str(&format!("; did you mean {}?", super::probes::quote_list(&near)));
+    }
+    why.push_str(&format!("\nnamespaces: {}; or give a pid, or netns:INODE", names.join(", ")));
+    Err(why)
+}
+
+/// A device filter naming no device that exists now: a warning, since
+/// devices come and go (a veth created after ntr starts still matches).
+fn missing_device(cx: &Checker, v: &ParamValue) -> Option<Diagnostic> {
+    let host = cx.host?;
+    if host.device_exists(&v.display) {
+        return None;
+    }
+    Some(
+        Diagnostic::warning(format!("no device `{}` exists now, in any network namespace", v.display), v.span, "this filter matches no packet yet")
+            .with_note("it matches once such a device appears; `ip -all netns exec ip link` lists the named namespaces' devices"),
+    )
 }
 
 fn default_value(cx: &Checker, ty: &Type, decl: &ParamDecl) -> Result<ParamValue, String> {
