@@ -3,6 +3,7 @@
 //! leave nothing attached on any exit path.
 
 mod attach;
+mod clock;
 mod cpus;
 mod decode;
 mod folded;
@@ -37,6 +38,8 @@ use rawmap::{per_cpu_u64, u64_at, RawMap};
 pub struct RunOptions {
     pub duration: Option<Duration>,
     pub json: bool,
+    /// Wall-clock times in UTC rather than local time.
+    pub utc: bool,
     pub verbose: bool,
     /// uprobes fire only in this process.
     pub pid: Option<std::num::NonZeroU32>,
@@ -181,6 +184,21 @@ impl Session {
                     write!(out, "{text}")?;
                 }
             }
+            Output::Emit { keys, format } => {
+                if self.json {
+                    let mut record = serde_json::Map::new();
+                    record.insert("type".into(), json!("record"));
+                    for (key, (t, b)) in keys.iter().zip(&args) {
+                        record.insert(key.clone(), self.printer.json(t, b));
+                    }
+                    writeln!(out, "{}", serde_json::Value::Object(record))?;
+                } else if let Some(pieces) = format {
+                    write!(out, "{}", self.printer.printf(pieces, &args))?;
+                } else {
+                    let pairs: Vec<String> = keys.iter().zip(&args).map(|(k, (t, b))| format!("{k} {}", self.printer.text(t, b))).collect();
+                    writeln!(out, "{}", pairs.join(" "))?;
+                }
+            }
             Output::Print => {
                 if self.json {
                     let values: Vec<_> = args.iter().map(|(t, b)| self.printer.json(t, b)).collect();
@@ -272,7 +290,7 @@ fn record_loaded(ebpf: &aya::Ebpf) {
 
 impl Live {
     /// Load and attach every probe, then run the `begin` blocks.
-    pub fn start(artifact: &Artifact, json: bool, pid: Option<std::num::NonZeroU32>) -> Result<Live, RuntimeError> {
+    pub fn start(artifact: &Artifact, json: bool, utc: bool, pid: Option<std::num::NonZeroU32>) -> Result<Live, RuntimeError> {
         raise_memlock();
         let typed = artifact.programs.iter().any(|p| matches!(p.attach, Attach::TpBtf { .. } | Attach::Fentry { .. } | Attach::Fexit { .. }));
         let mut btf = attach::AttachBtf::start(typed);
@@ -305,7 +323,7 @@ impl Live {
         let session = Session {
             artifact: artifact.clone(),
             json,
-            printer: Printer::new(artifact.enums.clone(), stacks, uses_nfrule(artifact).then(net::RuleWatch::start)),
+            printer: Printer::new(artifact.enums.clone(), stacks, uses_nfrule(artifact).then(net::RuleWatch::start), clock::WallClock::new(utc)),
             maps: user_maps,
             events: 0,
             exit: false,
@@ -388,10 +406,10 @@ impl Live {
         self.drain(out).map_err(|e| RuntimeError::Other(format!("cannot write output: {e}")))
     }
 
-    /// Print every non-empty map.
+    /// Print every non-empty map but the internal ones (`@_name`).
     pub fn print_maps(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         let Session { maps, printer, json, .. } = &mut self.session;
-        for m in maps.iter().filter(|m| !m.is_empty()) {
+        for m in maps.iter().filter(|m| !m.is_empty() && !m.is_internal()) {
             m.print(printer, None, *json, out)?;
         }
         Ok(())
@@ -457,7 +475,7 @@ fn write_stacks(live: &mut Live, opts: &RunOptions) -> Result<(), RuntimeError> 
 /// Load, attach, stream events until exit()/duration/signal, then print maps.
 pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
     let signals = Signals::install();
-    let mut live = Live::start(artifact, opts.json, opts.pid)?;
+    let mut live = Live::start(artifact, opts.json, opts.utc, opts.pid)?;
     let attached = live.attached();
     eprintln!("Attached {attached} probe{}. Ctrl-C to stop.", if attached == 1 { "" } else { "s" });
     let io = |e: std::io::Error| RuntimeError::Other(format!("cannot write output: {e}"));
@@ -566,7 +584,7 @@ mod tests {
         Session {
             artifact,
             json,
-            printer: Printer::new(enums, Vec::new(), None),
+            printer: Printer::new(enums, Vec::new(), None, clock::WallClock::fixed(0, jiff::tz::TimeZone::UTC)),
             maps: Vec::new(),
             events: 0,
             exit: false,

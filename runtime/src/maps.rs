@@ -131,6 +131,11 @@ impl UserMap {
         }
     }
 
+    /// `@_name`: the script's bookkeeping, printed only when asked (`print`).
+    pub fn is_internal(&self) -> bool {
+        self.info.name.starts_with('_')
+    }
+
     pub fn is_empty(&self) -> bool {
         self.raw.keys().is_empty()
     }
