@@ -189,8 +189,8 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             output(Output::Printf(pieces), values)
         }
         "emit" => {
-            let (keys, format, values) = emit(cx, p, args, span)?;
-            output(Output::Emit { keys, format }, values)
+            let (emit, values) = emit(cx, p, args, span)?;
+            output(emit, values)
         }
         "print" => {
             let a = positional(name, args)?;
@@ -267,7 +267,7 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
 /// `emit(["format",] key=value, name, …)`: a record. A bare local or
 /// builtin is its own key (`emit(pid, comm)`); keys are unique, and `type`
 /// is the JSON object's own.
-fn emit(cx: &mut Checker, p: &mut ProbeCx, args: &[Arg], span: Span) -> Result<(Vec<String>, Option<Vec<FmtPiece>>, Vec<Expr>)> {
+fn emit(cx: &mut Checker, p: &mut ProbeCx, args: &[Arg], span: Span) -> Result<(Output, Vec<Expr>)> {
     let mut format = None;
     let mut fields: Vec<(Ident, Expr)> = Vec::new();
     for (i, arg) in args.iter().enumerate() {
@@ -323,7 +323,7 @@ fn emit(cx: &mut Checker, p: &mut ProbeCx, args: &[Arg], span: Span) -> Result<(
         }
     };
     let (keys, values) = fields.into_iter().map(|(k, v)| (k.name, v)).unzip();
-    Ok((keys, format, values))
+    Ok((Output::Emit { keys, format }, values))
 }
 
 fn plural(n: usize) -> &'static str {
