@@ -539,8 +539,8 @@ mod tests {
     use ntr_lang::tir::FmtPiece;
     use ntr_lang::types::EnumDef;
 
-    /// A session printing two events laid out as the compiler lays them out:
-    /// `print` of one value of most types, and a `printf`.
+    /// A session printing events laid out as the compiler lays them out:
+    /// `print` of one value of most types, a `printf`, and `emit`s.
     fn session(json: bool) -> Session {
         let print_types = vec![
             Type::U32,
@@ -575,7 +575,13 @@ mod tests {
             elf: Vec::new(),
             programs: Vec::new(),
             maps: Vec::new(),
-            events: vec![event(Output::Print, &print_types), event(Output::Printf(pieces), &printf_types)],
+            events: vec![
+                event(Output::Print, &print_types),
+                event(Output::Printf(pieces.clone()), &printf_types),
+                event(Output::Emit { keys: vec!["name".into(), "n".into()], format: None }, &printf_types),
+                event(Output::Emit { keys: vec!["name".into(), "n".into()], format: Some(pieces) }, &printf_types),
+                event(Output::Emit { keys: vec!["time".into()], format: None }, &[Type::Time]),
+            ],
             enums: enums.clone(),
             ringbuf: String::new(),
             stack_maps: Vec::new(),
@@ -605,7 +611,7 @@ mod tests {
     fn every_truncated_record_is_counted_and_skipped() {
         for json in [false, true] {
             let mut s = session(json);
-            for id in 0..2 {
+            for id in 0..s.artifact.events.len() {
                 let size = s.artifact.events[id].size;
                 let full = record(id as u32, size);
                 let mut out = Vec::new();
@@ -640,8 +646,8 @@ mod tests {
                 let len = (next() % (longest * 2)) as usize;
                 let mut rec: Vec<u8> = (0..len).map(|_| next() as u8).collect();
                 if len >= 4 {
-                    // Mostly known events (0, 1), some unknown (2, 3).
-                    rec[..4].copy_from_slice(&((next() % 4) as u32).to_ne_bytes());
+                    // Mostly known events (0 to 4), some unknown (5, 6).
+                    rec[..4].copy_from_slice(&((next() % 7) as u32).to_ne_bytes());
                 }
                 let mut out = Vec::new();
                 let skipped = s.printer.malformed;
