@@ -42,6 +42,36 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     assert_nothing_left();
 }
 
+/// The founding incident with --json: the drop records carry the rule and
+/// the hint, and nothing comes as text.
+#[test]
+fn dropwatch_json_names_the_rule_and_the_hint() {
+    let _k = kernel_lock();
+    let mut inc = Incident::new();
+    let run = inc.hunt(9418, &["run", "dropwatch", "-p", "port=9418", "--json", "--duration", "60s"]);
+    run.ok();
+    let out = &run.stdout;
+    let records: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(records.iter().all(|r| ["record", "map", "summary"].contains(&r["type"].as_str().unwrap())), "records, not text:\n{out}");
+    let d = records
+        .iter()
+        .find(|r| r["flow"]["src"] == "10.0.2.2" && r["flow"]["sport"] == 9418 && r["reason"] == "NETFILTER_DROP")
+        .unwrap_or_else(|| panic!("no drop of the server's packets:\n{out}"));
+    assert_eq!(d["flow"]["dst"], "10.0.1.2", "{d}");
+    assert_eq!(d["flow"]["proto"], "tcp", "{d}");
+    assert_eq!(d["netns"], inc.node.as_str(), "{d}");
+    assert_eq!(d["dev"], "srv0", "{d}");
+    assert_eq!(d["ct"], "INVALID", "{d}");
+    assert_eq!(d["hook"], "FORWARD", "{d}");
+    let rule = d["rule"].as_str().unwrap_or_else(|| panic!("{d}"));
+    assert!(rule.starts_with("filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{d}");
+    let hint = records.iter().find(|r| r.get("hint").is_some()).unwrap_or_else(|| panic!("no hint:\n{out}"));
+    assert_eq!(hint["hook"], "FORWARD", "{hint}");
+    assert!(hint["hint"].as_str().unwrap().starts_with("rule rejected a packet whose conntrack state is INVALID"), "{hint}");
+    drop(inc);
+    assert_nothing_left();
+}
+
 #[test]
 fn dropwatch_shows_ipv6_flows_and_filters_by_protocol_and_port() {
     let _k = kernel_lock();
@@ -265,8 +295,9 @@ fn dropwatch_rate_limits_lines_and_says_how_many_it_held_back() {
     run.ok();
     let out = &run.stdout;
     let lines = out.lines().filter(|l| split_clock(l).is_some_and(|(_, rest)| rest.starts_with("drop host/lo udp "))).count() as u64;
-    // The flood takes well under a second: one per-second window, two at most.
-    assert!((20..=40).contains(&lines), "{lines} lines:\n{out}");
+    // The flood takes well under a second: one per-second window, two at
+    // most (and a line or two more where CPUs pass the check at once).
+    assert!((20..=44).contains(&lines), "{lines} lines:\n{out}");
     let said = out.lines().find(|l| l.starts_with("dropwatch: ")).unwrap_or_else(|| panic!("no word of the held-back drops:\n{out}"));
     let held: u64 = said["dropwatch: ".len()..].split(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{said}"));
     assert!(
