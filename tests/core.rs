@@ -281,6 +281,12 @@ fn walltime_is_the_wall_clock() {
     assert_eq!(offset, 0, "{v}");
     assert!(common::walltime::within(t, before, after), "{t} not in [{before}, {after}]: {v}");
     assert!(v["since"].as_u64().is_some_and(|ns| ns < 1_000_000_000), "a duration in ns: {v}");
+    // A zone ntr cannot tell: UTC, and it says so.
+    let run = run_with_env(&["--json", "-e", script, "--duration", "60s"], &[("TZ", "Nowhere/Ntr")], || {});
+    run.ok();
+    let v: serde_json::Value = serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap();
+    assert!(v["t"].as_str().unwrap().ends_with("+00:00"), "{v}");
+    assert!(run.stderr.contains("cannot tell the local time zone") && run.stderr.contains("times are shown in UTC"), "{}", run.stderr);
     assert_nothing_left();
 }
 

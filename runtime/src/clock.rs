@@ -4,13 +4,18 @@
 //! measured when the run starts, and shows the moment in the local time
 //! zone (`TZ`, else /etc/localtime) or in UTC.
 
+use std::cell::OnceCell;
+
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 
 pub struct WallClock {
     /// Wall-clock nanoseconds minus boot-time nanoseconds.
     offset_ns: i128,
-    tz: TimeZone,
+    utc: bool,
+    /// Looked up at the first time shown: a run that shows none has no
+    /// need of a zone (nor of a warning that there is none).
+    tz: OnceCell<TimeZone>,
 }
 
 fn now(clock: libc::clockid_t) -> i128 {
@@ -40,25 +45,29 @@ impl WallClock {
     /// Local time, or UTC when `utc` (or when the local zone cannot be
     /// told, which is said on stderr).
     pub fn new(utc: bool) -> WallClock {
-        let tz = if utc {
-            TimeZone::UTC
-        } else {
-            TimeZone::try_system().unwrap_or_else(|e| {
-                eprintln!("ntr: cannot tell the local time zone ({e}): times are shown in UTC");
-                TimeZone::UTC
-            })
-        };
-        WallClock { offset_ns: measure_offset(), tz }
+        WallClock { offset_ns: measure_offset(), utc, tz: OnceCell::new() }
     }
 
     #[cfg(test)]
     pub fn fixed(offset_ns: i128, tz: TimeZone) -> WallClock {
-        WallClock { offset_ns, tz }
+        WallClock { offset_ns, utc: false, tz: OnceCell::from(tz) }
+    }
+
+    fn tz(&self) -> &TimeZone {
+        self.tz.get_or_init(|| {
+            if self.utc {
+                return TimeZone::UTC;
+            }
+            TimeZone::try_system().unwrap_or_else(|e| {
+                eprintln!("ntr: cannot tell the local time zone ({e}): times are shown in UTC");
+                TimeZone::UTC
+            })
+        })
     }
 
     fn zoned(&self, boot_ns: u64) -> Option<Zoned> {
         let ts = Timestamp::from_nanosecond(boot_ns as i128 + self.offset_ns).ok()?;
-        Some(ts.to_zoned(self.tz.clone()))
+        Some(ts.to_zoned(self.tz().clone()))
     }
 
     /// `14:05:23.123456`, for lines read by people.
