@@ -271,7 +271,7 @@ fn emit_records_and_internal_maps() {
 #[test]
 fn walltime_is_the_wall_clock() {
     let _k = kernel_lock();
-    let script = r#"begin { let t = walltime; emit(t, since=walltime - t); exit(); }"#;
+    let script = r#"begin { let t = walltime; emit(t, since=walltime - t); @first = min(t); @last = max(walltime); exit(); }"#;
     let before = common::walltime::now_us();
     let run = run_until_it_ends(&["--json", "--utc", "-e", script, "--duration", "60s"], || {});
     let after = common::walltime::now_us();
@@ -281,6 +281,19 @@ fn walltime_is_the_wall_clock() {
     assert_eq!(offset, 0, "{v}");
     assert!(common::walltime::within(t, before, after), "{t} not in [{before}, {after}]: {v}");
     assert!(v["since"].as_u64().is_some_and(|ns| ns < 1_000_000_000), "a duration in ns: {v}");
+    // The first and last moments of a map print as times.
+    let mut moments = Vec::new();
+    for l in run.stdout.lines().skip(1) {
+        let m: serde_json::Value = serde_json::from_str(l).unwrap();
+        if m["type"] == "map" {
+            let (at, _) = common::walltime::parse_rfc3339(m["value"].as_str().unwrap_or_else(|| panic!("{m}"))).unwrap();
+            assert!(common::walltime::within(at, before, after), "{m}");
+            moments.push((m["map"].as_str().unwrap().to_string(), at));
+        }
+    }
+    assert_eq!(moments.len(), 2, "{}", run.stdout);
+    assert_eq!(moments.iter().find(|m| m.0 == "@first").unwrap().1, t, "min(t) is t");
+    assert!(moments.iter().find(|m| m.0 == "@last").unwrap().1 >= t, "{moments:?}");
     // A zone ntr cannot tell: UTC, and it says so.
     let run = run_with_env(&["--json", "-e", script, "--duration", "60s"], &[("TZ", "Nowhere/Ntr")], || {});
     run.ok();

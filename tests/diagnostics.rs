@@ -95,6 +95,7 @@ const CASES: &[Case] = &[
     },
     Case { name: "emit_conversion", script: "on kfree_skb { emit(\"%d\", c=comm); }\n", args: &[], expect: &["`%d` cannot print a str"] },
     Case { name: "emit_no_value", script: "on kfree_skb { emit(x=exit()); }\n", args: &[], expect: &["`exit` has no value"] },
+    Case { name: "sum_of_times", script: "on kfree_skb { @s = sum(walltime); }\n", args: &[], expect: &["`sum` of a time", "min(walltime)"] },
     Case { name: "walltime_plus_number", script: "on kfree_skb { @x = walltime * 2; }\n", args: &[], expect: &["arithmetic on a time"] },
     Case { name: "unknown_module", script: "use no_such_module\nbegin { exit(); }\n", args: &[], expect: &["no_such_module"] },
     Case { name: "kprobe_refused", script: "on kprobe:nf_hook_slow { exit(); }\n", args: &[], expect: &["kprobe", "kfree_skb"] },
