@@ -38,6 +38,9 @@ pub struct RunArgs {
     /// One JSON object per event and per map row
     #[arg(long)]
     pub json: bool,
+    /// Wall-clock times (`walltime`) in UTC rather than local time
+    #[arg(long)]
+    pub utc: bool,
     /// Show raw verifier logs and other details
     #[arg(short = 'v', long)]
     pub verbose: bool,

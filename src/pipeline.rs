@@ -150,6 +150,7 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
     let options = ntr_runtime::RunOptions {
         duration: args.duration,
         json: args.json,
+        utc: args.utc,
         verbose: args.verbose,
         pid: args.pid,
         folded: args.folded.clone(),

@@ -78,7 +78,11 @@ fn dropwatch_by_name_counts_and_keeps_backtraces() {
     assert!(!run.stdout.lines().any(|l| l.starts_with("@drops[") && !l.contains("NO_SOCKET")), "filtered by reason:\n{}", run.stdout);
     assert!(run.stdout.contains("@backtraces[") && run.stdout.contains("    __udp4_lib_rcv+0x"), "{}", run.stdout);
     assert_eq!(
-        run.stdout.lines().filter(|l| l.contains("us drop host/lo udp 127.0.0.1:") && l.contains(" -> 127.0.0.1:39412 at __udp4_lib_rcv+0x")).count(),
+        run.stdout
+            .lines()
+            .filter_map(common::walltime::split_clock)
+            .filter(|(_, rest)| rest.starts_with("drop host/lo udp 127.0.0.1:") && rest.contains(" -> 127.0.0.1:39412 at __udp4_lib_rcv+0x"))
+            .count(),
         25,
         "{}",
         run.stdout

@@ -179,6 +179,26 @@ fn strings_fns_and_helpers() {
     assert_eq!(l.value("r", 4), Some(1));
 }
 
+/// `walltime` reads the boot-time clock (CLOCK_BOOTTIME), which the runtime
+/// turns into wall-clock time.
+#[test]
+fn walltime_reads_the_boot_clock() {
+    let _k = common::kernel_lock();
+    let boottime = || {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes one timespec we own.
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    };
+    let l = load("on raw_tracepoint:kfree_skb { let t = walltime; @r[0] = (u64)(walltime - t); @t[0] = t; }");
+    let before = boottime();
+    l.run(&[]);
+    let after = boottime();
+    let t = l.value("t", 0).expect("stored");
+    assert!(before <= t && t <= after, "{before} <= {t} <= {after}");
+    assert!(l.value("r", 0).is_some_and(|d| d < 1_000_000), "two readings microseconds apart");
+}
+
 #[test]
 fn many_live_values_are_spilled_correctly() {
     let _k = common::kernel_lock();

@@ -237,6 +237,72 @@ fn json_output_is_json_lines() {
     assert_nothing_left();
 }
 
+/// `emit` records: `key value` text, or the format's; JSON objects with the
+/// keys in order. Internal maps (`@_name`) print only when asked.
+#[test]
+fn emit_records_and_internal_maps() {
+    let _k = kernel_lock();
+    let script = r#"begin {
+        let n = 7;
+        emit(n, word="x", ok=n > 1);
+        emit("%d-%s%.0s\n", a=2, b="y", hidden=3);
+        @_seen = 1;
+        @_left = 5;
+        @shown = 2;
+        print(@_seen);
+        exit();
+    }"#;
+    let run = run_until_it_ends(&["-e", script, "--duration", "60s"], || {});
+    run.ok();
+    assert_eq!(run.stdout, "n 7 word x ok true\n2-y\n@_seen: 1\n\n@shown: 2\n\n", "{}", run.stdout);
+    let run = run_until_it_ends(&["--json", "-e", script, "--duration", "60s"], || {});
+    run.ok();
+    let lines: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(lines[0], serde_json::json!({"type": "record", "n": 7, "word": "x", "ok": true}));
+    assert_eq!(keys(&lines[0]), ["type", "n", "word", "ok"]);
+    assert_eq!(lines[1], serde_json::json!({"type": "record", "a": 2, "b": "y", "hidden": 3}));
+    let maps: Vec<&str> = lines.iter().filter(|l| l["type"] == "map").map(|l| l["map"].as_str().unwrap()).collect();
+    assert_eq!(maps, ["@_seen", "@shown"], "asked-for and public maps only: {}", run.stdout);
+    assert_nothing_left();
+}
+
+/// `walltime` is the wall clock: UTC with --utc, within the run's window.
+#[test]
+fn walltime_is_the_wall_clock() {
+    let _k = kernel_lock();
+    let script = r#"begin { let t = walltime; emit(t, since=walltime - t); @first = min(t); @last = max(walltime); exit(); }"#;
+    let before = common::walltime::now_us();
+    let run = run_until_it_ends(&["--json", "--utc", "-e", script, "--duration", "60s"], || {});
+    let after = common::walltime::now_us();
+    run.ok();
+    let v: serde_json::Value = serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap();
+    let (t, offset) = common::walltime::parse_rfc3339(v["t"].as_str().unwrap()).unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(offset, 0, "{v}");
+    assert!(common::walltime::within(t, before, after), "{t} not in [{before}, {after}]: {v}");
+    assert!(v["since"].as_u64().is_some_and(|ns| ns < 1_000_000_000), "a duration in ns: {v}");
+    // The first and last moments of a map print as times.
+    let mut moments = Vec::new();
+    for l in run.stdout.lines().skip(1) {
+        let m: serde_json::Value = serde_json::from_str(l).unwrap();
+        if m["type"] == "map" {
+            let (at, _) = common::walltime::parse_rfc3339(m["value"].as_str().unwrap_or_else(|| panic!("{m}"))).unwrap();
+            assert!(common::walltime::within(at, before, after), "{m}");
+            moments.push((m["map"].as_str().unwrap().to_string(), at));
+        }
+    }
+    assert_eq!(moments.len(), 2, "{}", run.stdout);
+    assert_eq!(moments.iter().find(|m| m.0 == "@first").unwrap().1, t, "min(t) is t");
+    assert!(moments.iter().find(|m| m.0 == "@last").unwrap().1 >= t, "{moments:?}");
+    // A zone ntr cannot tell: UTC, and it says so.
+    let run = run_with_env(&["--json", "-e", script, "--duration", "60s"], &[("TZ", "Nowhere/Ntr")], || {});
+    run.ok();
+    let v: serde_json::Value = serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap();
+    assert!(v["t"].as_str().unwrap().ends_with("+00:00"), "{v}");
+    assert!(run.stderr.contains("cannot tell the local time zone") && run.stderr.contains("times are shown in UTC"), "{}", run.stderr);
+    assert_nothing_left();
+}
+
 #[test]
 fn nested_fields_nullable_pointers_and_bitfields() {
     let _k = kernel_lock();

@@ -41,8 +41,15 @@ fn a_rejected_instruction_maps_back_to_its_source_expression() {
     artifact.elf[at] = 0x05; // ja: always take the read
     artifact.elf[at + 1] = 0; // with no registers
 
-    let options =
-        RunOptions { duration: Some(std::time::Duration::from_millis(100)), json: false, verbose: false, pid: None, folded: None, flamegraph: None };
+    let options = RunOptions {
+        duration: Some(std::time::Duration::from_millis(100)),
+        json: false,
+        utc: false,
+        verbose: false,
+        pid: None,
+        folded: None,
+        flamegraph: None,
+    };
     let err = ntr_runtime::run(&artifact, &options, &mut Vec::new()).expect_err("the verifier rejects the unguarded read");
     let RuntimeError::Verifier { insn: Some(insn), reason, .. } = err else { panic!("not a verifier rejection: {err:?}") };
     let span = artifact.programs[0].insn_spans[insn];

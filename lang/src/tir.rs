@@ -154,6 +154,10 @@ pub enum Output {
     Printf(Vec<FmtPiece>),
     /// `print(a, b, …)` of plain values: printed by type, space-separated.
     Print,
+    /// `emit(key=value, …)`: a record, one argument per key. JSON prints
+    /// an object with these keys; text prints `key value` pairs, or the
+    /// format when one is given (a conversion per field, in order).
+    Emit { keys: Vec<String>, format: Option<Vec<FmtPiece>> },
     /// `print(@m)` / `print(@m, N)`.
     PrintMap { map: MapId, top: Option<u32> },
     /// `clear(@m)`: cleared from user space when the event arrives.
@@ -217,6 +221,8 @@ pub enum Builtin {
     Cpu,
     /// bpf_ktime_get_ns.
     Nsecs,
+    /// bpf_ktime_get_boot_ns: the clock `walltime` is read from.
+    Walltime,
     /// Kernel stack up to this many frames (0: the full depth).
     KStack(u8),
     UStack,

@@ -34,6 +34,9 @@ pub enum Type {
     Enum(EnumId),
     /// Nanoseconds.
     Duration,
+    /// A moment on the wall clock (`walltime`): the kernel's boot-time
+    /// clock in nanoseconds, turned into local time (or UTC) when printed.
+    Time,
     /// IPv4 address (4 bytes, network order) or IPv6 (16 bytes).
     Ip4,
     Ip6,
@@ -95,7 +98,10 @@ impl Type {
     }
 
     pub fn is_integer(&self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Duration | Type::Addr | Type::Sym | Type::Enum(_) | Type::Flags(_) | Type::Bool | Type::Netns)
+        matches!(
+            self,
+            Type::Int { .. } | Type::Duration | Type::Time | Type::Addr | Type::Sym | Type::Enum(_) | Type::Flags(_) | Type::Bool | Type::Netns
+        )
     }
 
     pub fn is_signed(&self) -> bool {

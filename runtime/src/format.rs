@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 use crate::cause;
+use crate::clock::WallClock;
 use crate::facts::Facts;
 use crate::net::{self, Conntrack, Flow, RuleWatch};
 use crate::rawmap::u64_at;
@@ -28,6 +29,7 @@ pub struct Printer {
     rules: Option<RuleWatch>,
     /// Routes, sockets and the like behind `cause` values, asked once each.
     pub facts: Facts,
+    clock: WallClock,
     /// Event records and map entries skipped because they did not fit
     /// their layout (`decode`).
     pub malformed: u64,
@@ -51,8 +53,8 @@ fn c_string(bytes: &[u8]) -> String {
 }
 
 impl Printer {
-    pub fn new(enums: Vec<EnumDef>, stacks: Vec<(u8, StackTraceMap<MapData>)>, rules: Option<RuleWatch>) -> Printer {
-        Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules, facts: Facts::default(), malformed: 0 }
+    pub fn new(enums: Vec<EnumDef>, stacks: Vec<(u8, StackTraceMap<MapData>)>, rules: Option<RuleWatch>, clock: WallClock) -> Printer {
+        Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules, facts: Facts::default(), clock, malformed: 0 }
     }
 
     fn netns(&mut self, inode: u64) -> String {
@@ -197,6 +199,7 @@ impl Printer {
             Type::Sym => self.syms.name(raw),
             Type::Enum(id) => self.enum_name(*id, raw as i64).map(String::from).unwrap_or_else(|| (raw as i64).to_string()),
             Type::Duration => duration(raw),
+            Type::Time => self.clock.text(raw),
             Type::Ip4 => bytes.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(|b| Ipv4Addr::from(b).to_string()).unwrap_or_default(),
             Type::Ip6 => bytes.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(|b| Ipv6Addr::from(b).to_string()).unwrap_or_default(),
             Type::KStack(_) | Type::UStack => self.frames(ty, bytes).join("\n"),
@@ -225,6 +228,7 @@ impl Printer {
             Type::Tuple | Type::Flow => Flow::parse(bytes).json(),
             Type::Ct => Conntrack::parse(bytes, &self.enums).json(),
             Type::Flags(id) => json!(net::flags(self.enums.get(*id), raw)),
+            Type::Time => json!(self.clock.json(raw)),
             _ => json!(self.plain(ty, bytes)),
         }
     }
@@ -292,7 +296,8 @@ mod tests {
     use super::*;
 
     fn printer() -> Printer {
-        Printer::new(vec![EnumDef { name: "r".into(), values: vec![(2, "NO_SOCKET".into())] }], Vec::new(), None)
+        let clock = WallClock::fixed(0, jiff::tz::TimeZone::UTC);
+        Printer::new(vec![EnumDef { name: "r".into(), values: vec![(2, "NO_SOCKET".into())] }], Vec::new(), None, clock)
     }
 
     #[test]
@@ -328,6 +333,10 @@ mod tests {
         assert_eq!(duration(20_000), "20us");
         assert_eq!(duration(3_000_000_000), "3s");
         assert_eq!(p.json(&Type::S64, &(-3i64).to_ne_bytes()), json!(-3));
+        // 2026-11-26T14:05:23.5Z on a clock whose boot was at the epoch.
+        let t = 1_795_701_923_500_000_000u64.to_ne_bytes();
+        assert_eq!(p.text(&Type::Time, &t), "14:05:23.500000");
+        assert_eq!(p.json(&Type::Time, &t), json!("2026-11-26T14:05:23.500000+00:00"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! leave nothing attached on any exit path.
 
 mod attach;
+mod clock;
 mod cpus;
 mod cause;
 mod decode;
@@ -39,6 +40,8 @@ use rawmap::{per_cpu_u64, u64_at, RawMap};
 pub struct RunOptions {
     pub duration: Option<Duration>,
     pub json: bool,
+    /// Wall-clock times in UTC rather than local time.
+    pub utc: bool,
     pub verbose: bool,
     /// uprobes fire only in this process.
     pub pid: Option<std::num::NonZeroU32>,
@@ -183,6 +186,21 @@ impl Session {
                     write!(out, "{text}")?;
                 }
             }
+            Output::Emit { keys, format } => {
+                if self.json {
+                    let mut record = serde_json::Map::new();
+                    record.insert("type".into(), json!("record"));
+                    for (key, (t, b)) in keys.iter().zip(&args) {
+                        record.insert(key.clone(), self.printer.json(t, b));
+                    }
+                    writeln!(out, "{}", serde_json::Value::Object(record))?;
+                } else if let Some(pieces) = format {
+                    write!(out, "{}", self.printer.printf(pieces, &args))?;
+                } else {
+                    let pairs: Vec<String> = keys.iter().zip(&args).map(|(k, (t, b))| format!("{k} {}", self.printer.text(t, b))).collect();
+                    writeln!(out, "{}", pairs.join(" "))?;
+                }
+            }
             Output::Print => {
                 if self.json {
                     let values: Vec<_> = args.iter().map(|(t, b)| self.printer.json(t, b)).collect();
@@ -274,7 +292,7 @@ fn record_loaded(ebpf: &aya::Ebpf) {
 
 impl Live {
     /// Load and attach every probe, then run the `begin` blocks.
-    pub fn start(artifact: &Artifact, json: bool, pid: Option<std::num::NonZeroU32>) -> Result<Live, RuntimeError> {
+    pub fn start(artifact: &Artifact, json: bool, utc: bool, pid: Option<std::num::NonZeroU32>) -> Result<Live, RuntimeError> {
         raise_memlock();
         let typed = artifact.programs.iter().any(|p| matches!(p.attach, Attach::TpBtf { .. } | Attach::Fentry { .. } | Attach::Fexit { .. }));
         let mut btf = attach::AttachBtf::start(typed);
@@ -307,7 +325,7 @@ impl Live {
         let session = Session {
             artifact: artifact.clone(),
             json,
-            printer: Printer::new(artifact.enums.clone(), stacks, uses_nfrule(artifact).then(net::RuleWatch::start)),
+            printer: Printer::new(artifact.enums.clone(), stacks, uses_nfrule(artifact).then(net::RuleWatch::start), clock::WallClock::new(utc)),
             maps: user_maps,
             events: 0,
             exit: false,
@@ -390,10 +408,10 @@ impl Live {
         self.drain(out).map_err(|e| RuntimeError::Other(format!("cannot write output: {e}")))
     }
 
-    /// Print every non-empty map.
+    /// Print every non-empty map but the internal ones (`@_name`).
     pub fn print_maps(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         let Session { maps, printer, json, .. } = &mut self.session;
-        for m in maps.iter().filter(|m| !m.is_empty()) {
+        for m in maps.iter().filter(|m| !m.is_empty() && !m.is_internal()) {
             m.print(printer, None, *json, out)?;
         }
         Ok(())
@@ -459,7 +477,7 @@ fn write_stacks(live: &mut Live, opts: &RunOptions) -> Result<(), RuntimeError> 
 /// Load, attach, stream events until exit()/duration/signal, then print maps.
 pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
     let signals = Signals::install();
-    let mut live = Live::start(artifact, opts.json, opts.pid)?;
+    let mut live = Live::start(artifact, opts.json, opts.utc, opts.pid)?;
     let attached = live.attached();
     eprintln!("Attached {attached} probe{}. Ctrl-C to stop.", if attached == 1 { "" } else { "s" });
     let io = |e: std::io::Error| RuntimeError::Other(format!("cannot write output: {e}"));
@@ -523,8 +541,8 @@ mod tests {
     use ntr_lang::tir::FmtPiece;
     use ntr_lang::types::EnumDef;
 
-    /// A session printing two events laid out as the compiler lays them out:
-    /// `print` of one value of most types, and a `printf`.
+    /// A session printing events laid out as the compiler lays them out:
+    /// `print` of one value of most types, a `printf`, and `emit`s.
     fn session(json: bool) -> Session {
         let print_types = vec![
             Type::U32,
@@ -559,7 +577,13 @@ mod tests {
             elf: Vec::new(),
             programs: Vec::new(),
             maps: Vec::new(),
-            events: vec![event(Output::Print, &print_types), event(Output::Printf(pieces), &printf_types)],
+            events: vec![
+                event(Output::Print, &print_types),
+                event(Output::Printf(pieces.clone()), &printf_types),
+                event(Output::Emit { keys: vec!["name".into(), "n".into()], format: None }, &printf_types),
+                event(Output::Emit { keys: vec!["name".into(), "n".into()], format: Some(pieces) }, &printf_types),
+                event(Output::Emit { keys: vec!["time".into()], format: None }, &[Type::Time]),
+            ],
             enums: enums.clone(),
             ringbuf: String::new(),
             stack_maps: Vec::new(),
@@ -568,7 +592,7 @@ mod tests {
         Session {
             artifact,
             json,
-            printer: Printer::new(enums, Vec::new(), None),
+            printer: Printer::new(enums, Vec::new(), None, clock::WallClock::fixed(0, jiff::tz::TimeZone::UTC)),
             maps: Vec::new(),
             events: 0,
             exit: false,
@@ -589,7 +613,7 @@ mod tests {
     fn every_truncated_record_is_counted_and_skipped() {
         for json in [false, true] {
             let mut s = session(json);
-            for id in 0..2 {
+            for id in 0..s.artifact.events.len() {
                 let size = s.artifact.events[id].size;
                 let full = record(id as u32, size);
                 let mut out = Vec::new();
@@ -624,8 +648,8 @@ mod tests {
                 let len = (next() % (longest * 2)) as usize;
                 let mut rec: Vec<u8> = (0..len).map(|_| next() as u8).collect();
                 if len >= 4 {
-                    // Mostly known events (0, 1), some unknown (2, 3).
-                    rec[..4].copy_from_slice(&((next() % 4) as u32).to_ne_bytes());
+                    // Mostly known events (0 to 4), some unknown (5, 6).
+                    rec[..4].copy_from_slice(&((next() % 7) as u32).to_ne_bytes());
                 }
                 let mut out = Vec::new();
                 let skipped = s.printer.malformed;

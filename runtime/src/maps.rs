@@ -131,6 +131,11 @@ impl UserMap {
         }
     }
 
+    /// `@_name`: the script's bookkeeping, printed only when asked (`print`).
+    pub fn is_internal(&self) -> bool {
+        self.info.name.starts_with('_')
+    }
+
     pub fn is_empty(&self) -> bool {
         self.raw.keys().is_empty()
     }
@@ -168,9 +173,15 @@ impl UserMap {
         }
         let value_ty = match &self.info.kind {
             MapKind::Value(t) => t.clone(),
+            // The first or last moment: shown as a time.
+            MapKind::Agg { func: AggFunc::Min | AggFunc::Max, arg: Type::Time } => Type::Time,
             _ => Type::S64,
         };
         for (key, keys, value) in rows {
+            let value = match (&value, &value_ty) {
+                (Combined::Num(n), Type::Time) => Combined::Bytes((*n as u64).to_ne_bytes().to_vec()),
+                _ => value,
+            };
             if json {
                 let v = match (&value, value.num()) {
                     (Combined::Bytes(b), _) => p.json(&value_ty, b),

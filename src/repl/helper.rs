@@ -15,8 +15,8 @@ use rustyline::{Context, Helper};
 
 const WORDS: &[&str] = &[
     "on", "if", "else", "let", "return", "fn", "param", "use", "begin", "end", "every", "params", "pid", "tid", "uid", "gid", "comm", "cpu", "nsecs",
-    "kstack", "ustack", "probe", "sym", "str", "is_set", "has", "printf", "print", "stack", "exit", "delete", "clear", "count", "sum", "min", "max",
-    "avg", "hist", "lhist", "tuple", "flow", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule",
+    "walltime", "kstack", "ustack", "probe", "sym", "str", "is_set", "has", "printf", "emit", "print", "stack", "exit", "delete", "clear", "count",
+    "sum", "min", "max", "avg", "hist", "lhist", "tuple", "flow", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule",
 ];
 
 pub struct ReplHelper {

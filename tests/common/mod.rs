@@ -12,6 +12,7 @@ use std::time::Duration;
 pub mod kernel;
 pub mod programs;
 pub mod topology;
+pub mod walltime;
 
 static KERNEL: Mutex<()> = Mutex::new(());
 
@@ -73,12 +74,17 @@ impl Drop for Running {
 /// `--duration` in `args` is only a cap. Attachment is detected by the
 /// runtime's "Attached N probes" line on stderr.
 pub fn run_with<F: FnOnce()>(args: &[&str], traffic: F) -> Run {
-    run(args, traffic, End::Interrupt)
+    run(args, &[], traffic, End::Interrupt)
+}
+
+/// `run_with`, with these environment variables set for ntr (`TZ`).
+pub fn run_with_env<F: FnOnce()>(args: &[&str], env: &[(&str, &str)], traffic: F) -> Run {
+    run(args, env, traffic, End::Interrupt)
 }
 
 /// Like `run_with`, but ntr must end by itself (`exit()`, `--duration`).
 pub fn run_until_it_ends<F: FnOnce()>(args: &[&str], traffic: F) -> Run {
-    run(args, traffic, End::ByItself)
+    run(args, &[], traffic, End::ByItself)
 }
 
 enum End {
@@ -86,9 +92,9 @@ enum End {
     ByItself,
 }
 
-fn run<F: FnOnce()>(args: &[&str], traffic: F, end: End) -> Run {
+fn run<F: FnOnce()>(args: &[&str], env: &[(&str, &str)], traffic: F, end: End) -> Run {
     use std::io::{BufRead, BufReader, Read};
-    let mut child = Running(ntr().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn ntr"));
+    let mut child = Running(ntr().args(args).envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn ntr"));
     let child = &mut child.0;
     // Drain stdout meanwhile: a full pipe would block ntr.
     let mut stdout = child.stdout.take().unwrap();

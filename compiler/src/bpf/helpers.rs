@@ -13,6 +13,7 @@ pub const PROBE_READ_USER: u32 = 112;
 pub const PROBE_READ_KERNEL: u32 = 113;
 pub const PROBE_READ_USER_STR: u32 = 114;
 pub const PROBE_READ_KERNEL_STR: u32 = 115;
+pub const KTIME_GET_BOOT_NS: u32 = 125;
 pub const RINGBUF_OUTPUT: u32 = 130;
 
 /// Flags.
@@ -36,6 +37,7 @@ pub fn name(id: u32) -> &'static str {
         PROBE_READ_KERNEL => "bpf_probe_read_kernel",
         PROBE_READ_USER_STR => "bpf_probe_read_user_str",
         PROBE_READ_KERNEL_STR => "bpf_probe_read_kernel_str",
+        KTIME_GET_BOOT_NS => "bpf_ktime_get_boot_ns",
         RINGBUF_OUTPUT => "bpf_ringbuf_output",
         _ => "helper",
     }

@@ -392,6 +392,8 @@ impl Lower<'_> {
             }
             Builtin::Cpu => self.b.call(h::GET_SMP_PROCESSOR_ID, vec![], span),
             Builtin::Nsecs => self.b.call(h::KTIME_GET_NS, vec![], span),
+            // Boot time keeps counting through suspend, as the wall clock does.
+            Builtin::Walltime => self.b.call(h::KTIME_GET_BOOT_NS, vec![], span),
             Builtin::KStack(_) | Builtin::UStack => {
                 // Walking the stack is costly: once per run of the probe,
                 // remembered in a slot that starts out as `NOT_TAKEN`.

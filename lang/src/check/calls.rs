@@ -13,7 +13,7 @@ use super::Checker;
 /// Builtins that are values.
 const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set", "has"];
 /// Builtins that are statements.
-const STMT_FNS: &[&str] = &["printf", "print", "stack", "exit", "delete", "clear"];
+const STMT_FNS: &[&str] = &["printf", "emit", "print", "stack", "exit", "delete", "clear"];
 /// Aggregations: only as the value of a map assignment.
 pub(crate) const AGG_FNS: &[&str] = &["count", "sum", "min", "max", "avg", "hist", "lhist"];
 
@@ -188,6 +188,10 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             }
             output(Output::Printf(pieces), values)
         }
+        "emit" => {
+            let (emit, values) = emit(cx, p, args, span)?;
+            output(emit, values)
+        }
         "print" => {
             let a = positional(name, args)?;
             arity(name, a.len(), 1, usize::MAX, span, "print(@map[, N]) or print(values…)")?;
@@ -257,6 +261,76 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             let (body, _) = inline(cx, p, decl, name, args, span)?;
             Ok(Stmt { kind: StmtKind::Inline { body }, span })
         }
+    }
+}
+
+/// `emit(["format",] key=value, name, …)`: a record. A bare local or
+/// builtin is its own key (`emit(pid, comm)`); keys are unique, and `type`
+/// is the JSON object's own.
+fn emit(cx: &mut Checker, p: &mut ProbeCx, args: &[Arg], span: Span) -> Result<(Output, Vec<Expr>)> {
+    let mut format = None;
+    let mut fields: Vec<(Ident, Expr)> = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        let (key, e) = match arg {
+            Arg::Named(n, e) => (n.clone(), e),
+            Arg::Positional(e) => match &e.kind {
+                A::Str(fmt) if i == 0 => {
+                    let pieces = super::format::parse(fmt).map_err(|why| Diagnostic::error("invalid emit format", e.span, why))?;
+                    format = Some((pieces, e.span));
+                    continue;
+                }
+                A::Ident(n) => (Ident { name: n.clone(), span: e.span }, e),
+                _ => {
+                    return Err(Diagnostic::error("this field of `emit` has no name", e.span, "unnamed value")
+                        .with_help("name it: `emit(name=value, …)`; a bare local or builtin names itself: `emit(pid, comm)`"))
+                }
+            },
+        };
+        if key.name == "type" {
+            return Err(Diagnostic::error("`type` cannot name a field of `emit`", key.span, "reserved key")
+                .with_note("in JSON, `type` says what each object is (`record`)")
+                .with_help("use another name, e.g. `kind`"));
+        }
+        if let Some((first, _)) = fields.iter().find(|(k, _)| k.name == key.name) {
+            return Err(Diagnostic::error(format!("field `{}` is given twice", key.name), key.span, "second time")
+                .with_secondary(first.span, "first time")
+                .with_help("a record's keys are unique: rename one"));
+        }
+        let v = check_expr(cx, p, e, None)?;
+        if v.ty == Type::Void {
+            return Err(Diagnostic::error("this has no value to emit", v.span, "no value"));
+        }
+        fields.push((key, v));
+    }
+    if fields.is_empty() {
+        return Err(Diagnostic::error("`emit` needs at least one field", span, "empty record").with_help("usage: emit([\"format\",] name=value, …)"));
+    }
+    let format = match format {
+        None => None,
+        Some((pieces, fmt_span)) => {
+            let convs: Vec<char> = pieces.iter().filter_map(|p| if let FmtPiece::Arg { conv, .. } = p { Some(*conv) } else { None }).collect();
+            if convs.len() != fields.len() {
+                return Err(Diagnostic::error(
+                    format!("the format has {} conversion{} for {} field{}", convs.len(), plural(convs.len()), fields.len(), plural(fields.len())),
+                    fmt_span,
+                    "one conversion per field, in order",
+                ));
+            }
+            for (conv, (_, v)) in convs.iter().zip(&fields) {
+                check_conversion(*conv, v)?;
+            }
+            Some(pieces)
+        }
+    };
+    let (keys, values) = fields.into_iter().map(|(k, v)| (k.name, v)).unzip();
+    Ok((Output::Emit { keys, format }, values))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 

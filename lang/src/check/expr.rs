@@ -28,6 +28,7 @@ pub(crate) fn type_name(t: &Type) -> String {
         },
         Type::Enum(_) => "enum".into(),
         Type::Duration => "duration".into(),
+        Type::Time => "time".into(),
         Type::Ip4 => "ip".into(),
         Type::Ip6 => "ip6".into(),
         Type::KStack(_) => "kstack".into(),
@@ -60,7 +61,7 @@ pub fn near_misses(name: &str, candidates: &[String]) -> Vec<String> {
     out
 }
 
-const BUILTIN_VARS: &[&str] = &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "kstack", "ustack", "probe"];
+const BUILTIN_VARS: &[&str] = &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "walltime", "kstack", "ustack", "probe"];
 
 fn mk(kind: T, ty: Type, span: Span) -> Expr {
     Expr { kind, ty, span }
@@ -201,6 +202,7 @@ fn builtin_var(p: &ProbeCx, name: &str, span: Span) -> Option<Expr> {
         "comm" => builtin(Builtin::Comm, Type::Str { len: 16 }),
         "cpu" => builtin(Builtin::Cpu, Type::Int { size: 4, signed: false }),
         "nsecs" => builtin(Builtin::Nsecs, Type::U64),
+        "walltime" => builtin(Builtin::Walltime, Type::Time),
         "kstack" => builtin(Builtin::KStack(0), Type::KStack(0)),
         "ustack" => builtin(Builtin::UStack, Type::UStack),
         "probe" => Some(str_const(&p.name, span)),
@@ -433,6 +435,7 @@ fn binary(cx: &mut Checker, p: &mut ProbeCx, op: BinOp, lhs: &ast::Expr, rhs: &a
             (Type::Enum(_), Type::Int { .. }) | (Type::Int { .. }, Type::Enum(_)) => true,
             (Type::Netns, Type::Netns | Type::Int { .. }) | (Type::Int { .. }, Type::Netns) => matches!(op, BinOp::Eq | BinOp::Ne),
             (Type::Flags(a), Type::Flags(b)) => a == b,
+            (Type::Time, Type::Time) => true,
             (Type::Flags(_), Type::Int { .. }) | (Type::Int { .. }, Type::Flags(_)) => true,
             (Type::Str { .. }, Type::Str { .. }) | (Type::Bool, Type::Bool) | (Type::Ip4, Type::Ip4) => matches!(op, BinOp::Eq | BinOp::Ne),
             (Type::Ptr { .. }, b) | (b, Type::Ptr { .. }) => is_numeric(b) || matches!(b, Type::Ptr { .. }),
@@ -444,6 +447,10 @@ fn binary(cx: &mut Checker, p: &mut ProbeCx, op: BinOp, lhs: &ast::Expr, rhs: &a
                 .with_secondary(r.span, type_name(&r.ty)));
         }
         return Ok(mk(T::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed }, Type::Bool, span));
+    }
+    // Moments on the clock: their difference is a duration.
+    if (&l.ty, &r.ty, op) == (&Type::Time, &Type::Time, BinOp::Sub) {
+        return Ok(mk(T::Binary { op, lhs: Box::new(l), rhs: Box::new(r), signed: false }, Type::Duration, span));
     }
     for side in [&l, &r] {
         if !is_numeric(&side.ty) && !matches!(side.ty, Type::Ptr { .. }) {

@@ -282,6 +282,10 @@ fn aggregation(cx: &mut Checker, p: &mut ProbeCx, name: &str, args: &[Arg], span
     if !v.ty.is_integer() || matches!(v.ty, Type::Enum(_) | Type::Bool) {
         return Err(Diagnostic::error(format!("`{name}` needs a number, not a {}", type_name(&v.ty)), v.span, "not a number"));
     }
+    if v.ty == Type::Time && !matches!(name, "min" | "max") {
+        return Err(Diagnostic::error(format!("`{name}` of a time means nothing"), v.span, "a moment, not an amount")
+            .with_help("`min(walltime)` keeps the first moment, `max(walltime)` the last; a difference of two is a duration"));
+    }
     let func = match name {
         "sum" => AggFunc::Sum,
         "min" => AggFunc::Min,
