@@ -28,7 +28,10 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     assert!(line.contains("ct INVALID"), "{line}");
     assert!(line.contains("hook FORWARD"), "{line}");
     assert!(out.contains("rule: filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{out}");
-    assert!(out.contains("hint: FORWARD rule rejected a packet whose conntrack state is INVALID"), "{out}");
+    // The cause: the rule that dropped it and why this flow met it.
+    let cause = out.lines().find(|l| l.starts_with("  cause: ")).unwrap_or_else(|| panic!("no cause line:\n{out}"));
+    assert!(cause.contains(": filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{cause}");
+    assert!(cause.contains("the flow's conntrack state is INVALID (no entry): a chain that accepts only ESTABLISHED,RELATED drops it"), "{cause}");
     let trace = out.split("backtrace:").nth(1).unwrap_or_else(|| panic!("no backtrace:\n{out}"));
     let frames: Vec<&str> = trace.lines().skip(1).take_while(|l| l.starts_with("    ")).map(str::trim).collect();
     assert!(frames.iter().any(|f| f.starts_with("nf_hook_slow+0x")), "{frames:?}");
@@ -43,9 +46,9 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
 }
 
 /// The founding incident with --json: the drop records carry the rule and
-/// the hint, and nothing comes as text.
+/// the cause, and nothing comes as text.
 #[test]
-fn dropwatch_json_names_the_rule_and_the_hint() {
+fn dropwatch_json_names_the_rule_and_the_cause() {
     let _k = kernel_lock();
     let mut inc = Incident::new();
     let run = inc.hunt(9418, &["run", "dropwatch", "-p", "port=9418", "--json", "--duration", "60s"]);
@@ -65,9 +68,9 @@ fn dropwatch_json_names_the_rule_and_the_hint() {
     assert_eq!(d["hook"], "FORWARD", "{d}");
     let rule = d["rule"].as_str().unwrap_or_else(|| panic!("{d}"));
     assert!(rule.starts_with("filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{d}");
-    let hint = records.iter().find(|r| r.get("hint").is_some()).unwrap_or_else(|| panic!("no hint:\n{out}"));
-    assert_eq!(hint["hook"], "FORWARD", "{hint}");
-    assert!(hint["hint"].as_str().unwrap().starts_with("rule rejected a packet whose conntrack state is INVALID"), "{hint}");
+    let cause = d["cause"].as_str().unwrap_or_else(|| panic!("{d}"));
+    assert!(cause.contains(&format!(": {}", rule.split(" (+").next().unwrap())), "the cause names the rule: {d}");
+    assert!(cause.contains("conntrack state is INVALID"), "{d}");
     drop(inc);
     assert_nothing_left();
 }
@@ -357,7 +360,7 @@ fn dropwatch_json_records_are_the_drops_field_by_field() {
     assert_eq!(drops.len(), 1, "{}", run.stdout);
     let d = drops[0];
     let keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["type", "time", "netns", "dev", "flow", "site", "reason", "ct", "hook"], "{d}");
+    assert_eq!(keys, ["type", "time", "netns", "dev", "flow", "site", "reason", "ct", "hook", "cause"], "{d}");
     let (t, offset) = walltime::parse_rfc3339(d["time"].as_str().unwrap()).unwrap_or_else(|| panic!("{d}"));
     assert_eq!(offset, -(3 * 3600 + 30 * 60), "TZ=NST3:30 is 3h30 west of UTC: {d}");
     assert!(walltime::within(t, window.0, window.1), "{t} not in {window:?}: {d}");
@@ -369,6 +372,9 @@ fn dropwatch_json_records_are_the_drops_field_by_field() {
     assert_eq!(d["reason"], "NO_SOCKET", "{d}");
     assert_eq!(d["ct"], "NO_CONNTRACK", "nothing uses conntrack in a new namespace: {d}");
     assert_eq!(d["hook"], "-", "{d}");
+    // Nothing listens on the port in the namespace (ss agrees).
+    assert!(!ns.exec(&["ss", "-uan"]).contains(":47220 "));
+    assert!(d["cause"].as_str().unwrap().ends_with(": no udp socket bound to port 47220 in this namespace at the lookup either"), "{d}");
     // The site's backtrace, once: a record of its own.
     let trace: Vec<&serde_json::Value> = records.iter().filter(|r| r.get("backtrace").is_some()).collect();
     assert_eq!(trace.len(), 1, "{}", run.stdout);

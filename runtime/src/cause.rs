@@ -132,7 +132,8 @@ fn fact(kind: &str, d: &Drop, facts: &mut Facts) -> Option<String> {
         }
         "rule" => {
             let hook = d.hook?;
-            let mut text = format!("{hook} {}", d.rule.clone().unwrap_or_else(|| "rule unknown".into()));
+            // The rule names its table, chain and position.
+            let mut text = d.rule.clone().unwrap_or_else(|| format!("{hook} hook, rule unknown"));
             match d.ct_state {
                 "INVALID" | "NO_ENTRY" => text.push_str(
                     "; the flow's conntrack state is INVALID (no entry): a chain that accepts only ESTABLISHED,RELATED drops it, likely after its entry was deleted or timed out",

@@ -3,9 +3,9 @@
 //! leave nothing attached on any exit path.
 
 mod attach;
+mod cause;
 mod clock;
 mod cpus;
-mod cause;
 mod decode;
 mod facts;
 mod folded;
@@ -518,6 +518,10 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
     if malformed > 0 {
         eprintln!("ntr: {malformed} malformed records skipped: they did not fit their layout");
     }
+    let lookups = live.session.printer.facts.lookups;
+    if opts.verbose && lookups > 0 {
+        eprintln!("ntr: {lookups} facts looked up for cause lines (each once per namespace and question)");
+    }
     if opts.json {
         let summary = json!({
             "type": "summary",
@@ -525,7 +529,8 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
             "lost_events": lost,
             "map_full": full,
             "malformed": malformed,
-            "after_exit": live.after_exit()
+            "after_exit": live.after_exit(),
+            "fact_lookups": lookups
         });
         writeln!(out, "{summary}").map_err(io)?;
     }
