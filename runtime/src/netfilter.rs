@@ -92,6 +92,7 @@ pub fn snapshot(netns: Option<&Path>) -> Result<Vec<Rule>, String> {
     let mut rules = Vec::new();
     let mut ran = false;
     for (tool, family) in [("iptables-save", Family::Ipv4), ("ip6tables-save", Family::Ipv6)] {
+        let Some(tool) = system_tool(tool) else { continue };
         let mut cmd = Command::new(tool);
         cmd.arg("-c");
         if let Some(path) = netns {
@@ -118,8 +119,16 @@ pub fn snapshot(netns: Option<&Path>) -> Result<Vec<Rule>, String> {
     if ran {
         Ok(rules)
     } else {
-        Err("cannot read the firewall rules: iptables-save is not installed or failed".into())
+        Err(format!("cannot read the firewall rules: iptables-save is not in {} or failed", SYSTEM_DIRS.join(", ")))
     }
+}
+
+/// Where ntr runs system tools from: fixed directories, never $PATH (ntr
+/// runs as root).
+const SYSTEM_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
+fn system_tool(name: &str) -> Option<std::path::PathBuf> {
+    SYSTEM_DIRS.iter().map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }
 
 /// Rules whose packet counters rose from `before` to `after`, with the
