@@ -280,6 +280,17 @@ fn a_flood_costs_one_lookup_per_question() {
     let summary = records.iter().find(|r| r["type"] == "summary").unwrap_or_else(|| panic!("{}", run.stdout));
     // One route lookup, one dump naming the refusing entry is part of it.
     assert_eq!(summary["fact_lookups"], 1, "{summary}");
+    // The summary by cause: one row holding every drop (lines held back by
+    // the rate limit included), first seen before last seen.
+    let rows = |map: &str| -> Vec<&serde_json::Value> { records.iter().filter(|r| r["type"] == "map" && r["map"] == map).collect() };
+    let by_cause = rows("@by_cause");
+    assert_eq!(by_cause.len(), 1, "{}", run.stdout);
+    assert!(by_cause[0]["key"][0].as_str().unwrap().ends_with("route to 10.9.1.1: type unreachable (10.9.0.0/16 in table main)"), "{by_cause:?}");
+    let all: i64 = rows("@drops").iter().map(|r| r["value"].as_i64().unwrap()).sum();
+    assert_eq!(all, 300, "every datagram sent died at the router: {}", run.stdout);
+    assert_eq!(by_cause[0]["value"].as_i64(), Some(all), "{}", run.stdout);
+    let (first, last) = (&rows("@first_seen")[0]["value"], &rows("@last_seen")[0]["value"]);
+    assert!(first.as_str().unwrap() <= last.as_str().unwrap(), "{first} {last}");
     drop(p);
     assert_nothing_left();
 }
