@@ -89,3 +89,20 @@ echo "== dropwatch unfiltered (flows, conntrack, hook, backtraces) against bpftr
 read -r dw_ns dw_cnt dw_pps < <(per_event ntr_ "$NTR" run dropwatch)
 read -r bk_ns bk_cnt bk_pps < <(per_event kfree_skb bpftrace -e 'tracepoint:skb:kfree_skb { @[kstack, args->reason] = count(); }')
 python3 -c "print(f'dropwatch {$dw_ns:.0f} ns/event over {$dw_cnt} events ({$dw_pps} pkt/s), bpftrace {$bk_ns:.0f} ns/event over {$bk_cnt} events ({$bk_pps} pkt/s), ratio = {$dw_ns/$bk_ns:.3f} (goal <= 1)')"
+
+echo "== dropwatch matching the flood: cause lines and their lookups (goal: 1 lookup per distinct namespace and question)"
+sysctl -qw kernel.bpf_stats_enabled=0
+"$NTR" run dropwatch -p port=39999 --json > "$work/dw.json" 2>/dev/null &
+pid=$!
+sleep 3
+matched_pps=$(taskset -c 1 python3 bench/udp_flood.py 39999 3)
+kill -TERM $pid; wait $pid || true
+python3 - "$work/dw.json" "$matched_pps" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+drops = sum(r["value"] for r in recs if r.get("type") == "map" and r.get("map") == "@drops")
+causes = sum(1 for r in recs if r.get("type") == "record" and "cause" in r)
+rows = sum(1 for r in recs if r.get("type") == "map" and r.get("map") == "@by_cause")
+lookups = next(r["fact_lookups"] for r in recs if r.get("type") == "summary")
+print(f"{drops} drops ({sys.argv[2]} pkt/s), {causes} cause lines printed, {rows} cause row(s) in the summary, {lookups} fact lookup(s): {lookups / max(rows, 1):.1f} per distinct cause")
+PY
