@@ -84,13 +84,13 @@ impl Path {
         sysctl_set(&p.r, "net.ipv4.ip_forward", "1");
         p
     }
+}
 
-    /// From `from`, `n` datagrams of `size` bytes to `dst`:`port` (from
-    /// address `src` if given; with DF set if `df`).
-    fn send(&self, from: &Netns, src: Option<&str>, dst: &str, port: u16, n: u32, size: u32, df: bool) {
-        let args = [src.unwrap_or("-"), dst, &port.to_string(), &n.to_string(), &size.to_string(), if df { "df" } else { "-" }];
-        from.exec(&[&["python3", "-c", SEND][..], &args[..]].concat());
-    }
+/// From `from`, `n` datagrams of `size` bytes to `dst`:`port` (from
+/// address `src` if given; with DF set if `df`).
+fn send(from: &Netns, src: Option<&str>, dst: &str, port: u16, n: u32, size: u32, df: bool) {
+    let args = [src.unwrap_or("-"), dst, &port.to_string(), &n.to_string(), &size.to_string(), if df { "df" } else { "-" }];
+    from.exec(&[&["python3", "-c", SEND][..], &args[..]].concat());
 }
 
 /// dropwatch on `port` while `traffic` runs: the drop lines (with their
@@ -102,7 +102,7 @@ fn dropwatch<F: FnOnce()>(port: u16, traffic: F) -> (Vec<(String, String)>, Stri
     let drops = lines
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.contains(" drop "))
+        .filter(|(_, l)| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains(" drop "))
         .map(|(i, l)| {
             let cause =
                 lines[i + 1..].iter().find_map(|c| c.strip_prefix("  cause: ")).unwrap_or_else(|| panic!("no cause for {l}:\n{}", run.stdout));
@@ -128,9 +128,9 @@ fn a_route_that_refuses_is_named_with_its_type_prefix_and_table() {
     ip(&p.r, "route add unreachable 10.9.0.0/16");
     ip(&p.r, "route add prohibit 10.7.0.0/16");
     let (drops, out) = dropwatch(47301, || {
-        p.send(&p.a, None, "10.9.1.1", 47301, 1, 10, false);
-        p.send(&p.a, None, "10.7.1.1", 47301, 1, 10, false);
-        p.send(&p.a, None, "10.6.1.1", 47301, 1, 10, false);
+        send(&p.a, None, "10.9.1.1", 47301, 1, 10, false);
+        send(&p.a, None, "10.7.1.1", 47301, 1, 10, false);
+        send(&p.a, None, "10.6.1.1", 47301, 1, 10, false);
     });
     // Ground truth: the router's own tables, and its lookup of the third.
     let table = p.r.exec(&["ip", "route", "show", "table", "main"]);
@@ -159,9 +159,9 @@ fn strict_rp_filter_is_named_with_the_sysctls_and_the_route_back() {
     sysctl_set(&p.r, "net.ipv4.conf.all.rp_filter", "0");
     // Resolve the router's address from a's own address first: an ARP
     // request sent from 10.0.5.5 would itself fail the router's rp_filter.
-    p.send(&p.a, None, "10.0.1.1", 9, 1, 1, false);
+    send(&p.a, None, "10.0.1.1", 9, 1, 1, false);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let (drops, out) = dropwatch(47302, || p.send(&p.a, Some("10.0.5.5"), "10.0.3.2", 47302, 1, 10, false));
+    let (drops, out) = dropwatch(47302, || send(&p.a, Some("10.0.5.5"), "10.0.3.2", 47302, 1, 10, false));
     let (own, all) = (sysctl_get(&p.r, "net.ipv4.conf.r0.rp_filter"), sysctl_get(&p.r, "net.ipv4.conf.all.rp_filter"));
     let back = p.r.exec(&["ip", "route", "get", "10.0.5.5"]);
     assert!(back.contains("via 10.0.3.2 dev r1"), "{back}");
@@ -180,7 +180,7 @@ fn an_unanswered_arp_is_named_with_the_neighbour_state() {
     sysctl_set(&p.a, "net.ipv4.neigh.a0.mcast_solicit", "1");
     sysctl_set(&p.a, "net.ipv4.neigh.a0.retrans_time_ms", "100");
     let (drops, out) = dropwatch(47303, || {
-        p.send(&p.a, None, "10.0.1.77", 47303, 2, 10, false);
+        send(&p.a, None, "10.0.1.77", 47303, 2, 10, false);
         std::thread::sleep(std::time::Duration::from_millis(800));
     });
     let neigh = p.a.exec(&["ip", "neigh", "show", "10.0.1.77"]);
@@ -196,7 +196,7 @@ fn a_full_qdisc_is_named_with_its_kind_and_counters() {
     let _k = kernel_lock();
     let p = Path::new();
     p.a.exec(&["tc", "qdisc", "replace", "dev", "a0", "root", "tbf", "rate", "100kbit", "burst", "1600", "limit", "3000"]);
-    let (drops, out) = dropwatch(47304, || p.send(&p.a, None, "10.0.1.1", 47304, 30, 1000, false));
+    let (drops, out) = dropwatch(47304, || send(&p.a, None, "10.0.1.1", 47304, 30, 1000, false));
     let stats = p.a.exec(&["tc", "-s", "qdisc", "show", "dev", "a0"]);
     let dropped: u64 =
         stats.split("dropped ").nth(1).and_then(|s| s.split(',').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{stats}"));
@@ -215,7 +215,7 @@ fn a_packet_over_the_mtu_is_named_with_its_size_and_the_mtu() {
     let p = Path::new();
     ip(&p.r, "link set r1 mtu 1280");
     // 1400 bytes of payload, DF set: 1428 bytes of IP packet.
-    let (drops, out) = dropwatch(47305, || p.send(&p.a, None, "10.0.3.2", 47305, 1, 1400, true));
+    let (drops, out) = dropwatch(47305, || send(&p.a, None, "10.0.3.2", 47305, 1, 1400, true));
     let link = p.r.exec(&["ip", "link", "show", "r1"]);
     assert!(link.contains("mtu 1280"), "{link}");
     let c = cause_of(&drops, &out, &[&format!("drop {}/r0 ", p.r.name), "-> 10.0.3.2:47305", "reason PKT_TOO_BIG"]);
@@ -236,7 +236,7 @@ fn a_full_receive_buffer_names_the_socket_its_owner_and_its_buffer() {
     let mut ready = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(deaf.stdout.as_mut().unwrap()), &mut ready).unwrap();
     assert_eq!(ready.trim(), "ready");
-    let (drops, out) = dropwatch(47306, || p.send(&p.a, None, "10.0.3.2", 47306, 40, 1000, false));
+    let (drops, out) = dropwatch(47306, || send(&p.a, None, "10.0.3.2", 47306, 40, 1000, false));
     // ss: the socket's buffer (rb) as the kernel keeps it.
     let ss = p.b.exec(&["ss", "-uamn", "sport", "= :47306"]);
     let rb = ss.split(",rb").nth(1).and_then(|s| s.split(',').next()).unwrap_or_else(|| panic!("{ss}"));
@@ -255,7 +255,7 @@ fn an_input_rule_is_named_from_the_ruleset() {
     let _k = kernel_lock();
     let p = Path::new();
     p.b.exec(&["iptables", "-A", "INPUT", "-p", "udp", "--dport", "47308", "-j", "DROP"]);
-    let (drops, out) = dropwatch(47308, || p.send(&p.a, None, "10.0.3.2", 47308, 1, 10, false));
+    let (drops, out) = dropwatch(47308, || send(&p.a, None, "10.0.3.2", 47308, 1, 10, false));
     let saved = p.b.exec(&["iptables-save"]);
     assert!(saved.contains("-A INPUT -p udp -m udp --dport 47308 -j DROP"), "{saved}");
     let c = cause_of(&drops, &out, &[&format!("drop {}/b0 ", p.b.name), "-> 10.0.3.2:47308", "reason NETFILTER_DROP", "hook INPUT"]);
@@ -272,7 +272,7 @@ fn a_flood_costs_one_lookup_per_question() {
     let p = Path::new();
     ip(&p.r, "route add unreachable 10.9.0.0/16");
     let run =
-        run_with(&["run", "dropwatch", "-p", "port=47309", "--json", "--duration", "60s"], || p.send(&p.a, None, "10.9.1.1", 47309, 300, 10, false));
+        run_with(&["run", "dropwatch", "-p", "port=47309", "--json", "--duration", "60s"], || send(&p.a, None, "10.9.1.1", 47309, 300, 10, false));
     run.ok();
     let records: Vec<serde_json::Value> = run.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let causes = records.iter().filter(|r| r.get("cause").is_some()).count();
@@ -291,6 +291,37 @@ fn a_flood_costs_one_lookup_per_question() {
     assert_eq!(by_cause[0]["value"].as_i64(), Some(all), "{}", run.stdout);
     let (first, last) = (&rows("@first_seen")[0]["value"], &rows("@last_seen")[0]["value"]);
     assert!(first.as_str().unwrap() <= last.as_str().unwrap(), "{first} {last}");
+    drop(p);
+    assert_nothing_left();
+}
+
+/// A native nft ruleset (no iptables): the rule is named from `nft list
+/// ruleset` by its handle; a dropping rule without a counter is named as a
+/// possibility, never passed over.
+#[test]
+fn an_nft_rule_is_named_by_its_handle_and_uncounted_rules_are_not_passed_over() {
+    let _k = kernel_lock();
+    let p = Path::new();
+    let ruleset = "table inet ntrtest {\n chain input {\n  type filter hook input priority 0; policy accept;\n  udp dport 47310 counter drop\n  udp dport 47311 drop\n }\n}\n";
+    let mut nft = Command::new("ip").args(["netns", "exec", &p.b.name, "nft", "-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft");
+    std::io::Write::write_all(nft.stdin.as_mut().unwrap(), ruleset.as_bytes()).unwrap();
+    drop(nft.stdin.take());
+    assert!(nft.wait().unwrap().success());
+    let (drops, out) = dropwatch(47310, || send(&p.a, None, "10.0.3.2", 47310, 1, 10, false));
+    // Ground truth: the handles nft gives the two rules.
+    let listed = p.b.exec(&["nft", "-a", "list", "ruleset"]);
+    let handle = |rule: &str| -> String {
+        let line = listed.lines().find(|l| l.contains(rule)).unwrap_or_else(|| panic!("{listed}"));
+        line.rsplit("# handle ").next().unwrap().trim().to_string()
+    };
+    let (counted, uncounted) = (handle("udp dport 47310 counter packets 1 "), handle("udp dport 47311 drop"));
+    let c = cause_of(&drops, &out, &[&format!("drop {}/b0 ", p.b.name), "-> 10.0.3.2:47310", "reason NETFILTER_DROP", "hook INPUT"]);
+    assert!(
+        c.contains(&format!(
+            ": one of: nft inet ntrtest input handle {counted}: udp dport 47310 counter drop (+1 packet); or, without a counter: nft inet ntrtest input handle {uncounted}: udp dport 47311 drop"
+        )),
+        "{c}"
+    );
     drop(p);
     assert_nothing_left();
 }

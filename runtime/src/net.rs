@@ -269,17 +269,27 @@ impl RuleWatch {
             }
         }
         let after = &self.latest[&inode].1;
-        let mut risen = netfilter::risen(before, after, hook);
-        risen.sort_by_key(|(r, _)| !drops(r));
-        match risen.iter().find(|(r, _)| drops(r)).or(risen.first()) {
-            Some((rule, n)) => format!("{rule} (+{n} packet{})", if *n == 1 { "" } else { "s" }),
-            None => format!("no rule counter rose in {}", hook.unwrap_or("any chain")),
+        let risen = netfilter::risen(before, after, hook);
+        let hook_name = hook.unwrap_or("any chain");
+        let counted = |(r, n): &(&Rule, u64)| format!("{r} (+{n} packet{})", if *n == 1 { "" } else { "s" });
+        let dropping: Vec<String> = risen.iter().filter(|(r, _)| r.drops()).map(counted).collect();
+        // Rules without counters could have matched unseen.
+        let uncounted: Vec<String> =
+            after.iter().filter(|r| r.packets.is_none() && r.drops() && hook.is_none_or(|h| r.hook == h)).map(|r| r.to_string()).collect();
+        match (dropping.as_slice(), uncounted.as_slice()) {
+            ([one], []) => one.clone(),
+            ([], []) => match risen.first() {
+                Some(r) => counted(r),
+                None => format!("no rule counter rose in {hook_name}"),
+            },
+            ([], list) => format!(
+                "no counted rule rose in {hook_name}; dropping there without a counter: {} (add `counter` to see which matched)",
+                list.join("; ")
+            ),
+            (counted, []) => format!("one of: {}", counted.join("; ")),
+            (counted, list) => format!("one of: {}; or, without a counter: {}", counted.join("; "), list.join("; ")),
         }
     }
-}
-
-fn drops(r: &Rule) -> bool {
-    r.spec.contains("-j DROP") || r.spec.contains("-j REJECT") || r.spec == "policy DROP"
 }
 
 #[cfg(test)]
