@@ -149,6 +149,21 @@ fn a_route_that_refuses_is_named_with_its_type_prefix_and_table() {
 }
 
 #[test]
+fn a_router_that_does_not_forward_is_named_by_its_sysctl() {
+    let _k = kernel_lock();
+    let p = Path::new();
+    sysctl_set(&p.r, "net.ipv4.conf.r0.forwarding", "0");
+    let (drops, out) = dropwatch(47307, || send(&p.a, None, "10.0.3.2", 47307, 1, 10, false));
+    assert_eq!(sysctl_get(&p.r, "net.ipv4.conf.r0.forwarding"), "0");
+    // No route of type unreachable anywhere: the refusal is the sysctl's.
+    assert!(!p.r.exec(&["ip", "route", "show", "table", "all"]).contains("unreachable"));
+    let c = cause_of(&drops, &out, &[&format!("drop {}/r0 ", p.r.name), "-> 10.0.3.2:47307"]);
+    assert!(c.ends_with("net.ipv4.conf.r0.forwarding=0: r0 does not forward, so packets for other hosts arriving on it are refused"), "{c}");
+    drop(p);
+    assert_nothing_left();
+}
+
+#[test]
 fn strict_rp_filter_is_named_with_the_sysctls_and_the_route_back() {
     let _k = kernel_lock();
     let p = Path::new();

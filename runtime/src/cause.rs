@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use ntr_stdlib::reasons;
 
-use crate::facts::{table_name, Answer, Facts, Query, Route};
+use crate::facts::{sysctl_name, table_name, Answer, Facts, Query, Route};
 use crate::net::Flow;
 
 /// What the probe saw of a dropped packet.
@@ -55,6 +55,21 @@ fn fact(kind: &str, d: &Drop, facts: &mut Facts) -> Option<String> {
             let dst = dst?;
             let input = src.filter(|_| d.ifindex != 0).map(|s| (s, d.ifindex));
             match facts.get(ns, Query::Route { dst, input }) {
+                // Refused as unreachable with no such route: on input, a
+                // device that does not forward is refused so too.
+                Ok(Answer::Route(Route::Refused { kind: "unreachable", entry: None })) if input.is_some() => {
+                    let dev = device_name(d.ifindex, ns, facts)?;
+                    let forwarding = match facts.get(ns, Query::IpConf { ipv6: dst.is_ipv6(), dev: dev.clone(), name: "forwarding" }) {
+                        Ok(Answer::IpConf(Some(v))) => v,
+                        _ => "unknown".into(),
+                    };
+                    let sysctl = sysctl_name(dst.is_ipv6(), &dev, "forwarding");
+                    Some(if forwarding == "0" {
+                        format!("{sysctl}=0: {dev} does not forward, so packets for other hosts arriving on it are refused")
+                    } else {
+                        format!("the input route lookup for {dst} answered host unreachable, though no unreachable route covers it ({sysctl}={forwarding})")
+                    })
+                }
                 Ok(Answer::Route(r)) => Some(route_text(dst, &r, ns, facts)),
                 Ok(_) => None,
                 Err(e) => unknown(&format!("route to {dst}"), e),
@@ -62,8 +77,8 @@ fn fact(kind: &str, d: &Drop, facts: &mut Facts) -> Option<String> {
         }
         "rp_filter" => {
             let dev = device_name(d.ifindex, ns, facts)?;
-            let value = |dev: &str, facts: &mut Facts| match facts.get(ns, Query::Ipv4Conf { dev: dev.to_string(), name: "rp_filter" }) {
-                Ok(Answer::Ipv4Conf(Some(v))) => v,
+            let value = |dev: &str, facts: &mut Facts| match facts.get(ns, Query::IpConf { ipv6: false, dev: dev.to_string(), name: "rp_filter" }) {
+                Ok(Answer::IpConf(Some(v))) => v,
                 _ => "unknown".into(),
             };
             let (own, all) = (value(&dev, facts), value("all", facts));

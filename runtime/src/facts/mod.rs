@@ -18,6 +18,7 @@ pub use link::{Link, Qdisc};
 pub use neighbour::Neighbour;
 pub use route::{table_name, Route};
 pub use socket::Socket;
+pub use sysctl::name as sysctl_name;
 
 /// A question about a namespace.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -33,8 +34,9 @@ pub enum Query {
     },
     Link(u32),
     RootQdisc(u32),
-    /// `net.ipv4.conf.DEV.NAME`.
-    Ipv4Conf {
+    /// `net.ipv4.conf.DEV.NAME` (`net.ipv6…` with `ipv6`).
+    IpConf {
+        ipv6: bool,
         dev: String,
         name: &'static str,
     },
@@ -53,7 +55,7 @@ pub enum Answer {
     Neighbour(Option<Neighbour>),
     Link(Link),
     RootQdisc(Option<Qdisc>),
-    Ipv4Conf(Option<String>),
+    IpConf(Option<String>),
     Socket(Option<(Socket, Vec<(u32, String)>)>),
 }
 
@@ -85,7 +87,7 @@ fn ask(query: Query) -> Result<Answer, String> {
         Query::Neighbour { addr, ifindex } => Answer::Neighbour(neighbour::get(addr, ifindex)?),
         Query::Link(ifindex) => Answer::Link(link::link(ifindex)?),
         Query::RootQdisc(ifindex) => Answer::RootQdisc(link::root_qdisc(ifindex)?),
-        Query::Ipv4Conf { dev, name } => Answer::Ipv4Conf(sysctl::ipv4_conf(&dev, name)),
+        Query::IpConf { ipv6, dev, name } => Answer::IpConf(sysctl::ip_conf(ipv6, &dev, name)),
         Query::Socket { proto, local, port, remote } => {
             let found = socket::find(proto, local, port, remote)?;
             Answer::Socket(found.map(|s| {
