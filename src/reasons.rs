@@ -81,6 +81,9 @@ pub fn info(name: &str) -> u8 {
         Some(e) => {
             println!("  meaning: {}", e.meaning);
             println!("  check:   {}", e.check);
+            if !e.facts.is_empty() {
+                println!("  facts:   {} (looked up in the packet's namespace by `cause`, as dropwatch prints it)", e.facts.join(", "));
+            }
         }
         None => println!("  {UNEXPLAINED}"),
     }

@@ -307,7 +307,13 @@ fn info_reason_explains_and_suggests() {
         let run = Run::from(ntr().args(["info", "reason", spelling]).output().unwrap());
         run.ok();
         let e = ntr_stdlib::reasons::explain("NO_SOCKET").unwrap();
-        assert_eq!(run.stdout, format!("NO_SOCKET (SKB_DROP_REASON_NO_SOCKET = {value})\n  meaning: {}\n  check:   {}\n", e.meaning, e.check));
+        assert_eq!(
+            run.stdout,
+            format!(
+                "NO_SOCKET (SKB_DROP_REASON_NO_SOCKET = {value})\n  meaning: {}\n  check:   {}\n  facts:   listener (looked up in the packet's namespace by `cause`, as dropwatch prints it)\n",
+                e.meaning, e.check
+            )
+        );
     }
     let run = Run::from(ntr().args(["info", "reason", "no_sockt"]).output().unwrap());
     assert_eq!(run.status, 1, "{}", run.stderr);
