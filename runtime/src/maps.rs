@@ -1,6 +1,7 @@
 //! Reading user maps back (per-CPU values combined) and printing them like
 //! bpftrace: rows sorted by value, histograms as bar charts.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use aya::maps::MapData;
@@ -151,15 +152,18 @@ impl UserMap {
     fn print_rows(&self, p: &mut Printer, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
         let mut rows: Vec<(Vec<u8>, Vec<String>, Combined)> = Vec::new();
         // Keys named at print time (a netfilter hook from a stack, a
-        // stack's first frames) can print alike: their values are combined.
+        // stack's first frames, a cause) can print alike: their values are
+        // combined. Rows by printed key, so this stays linear.
+        let mut by_text: HashMap<Vec<String>, usize> = HashMap::new();
         for (k, v) in self.entries(p) {
             let Some(c) = self.combine(&v) else { continue };
             let text = self.key_text(p, &k);
-            let merged = match (&self.info.kind, rows.iter_mut().find(|r| r.1 == text)) {
-                (MapKind::Agg { func, .. }, Some(row)) => row.2.merge(&c, func),
+            let merged = match (&self.info.kind, by_text.get(&text)) {
+                (MapKind::Agg { func, .. }, Some(&i)) => rows[i].2.merge(&c, func),
                 _ => false,
             };
             if !merged {
+                by_text.insert(text.clone(), rows.len());
                 rows.push((k, text, c));
             }
         }
@@ -208,14 +212,18 @@ impl UserMap {
         // printed user key → bucket → count (keys printed alike, such as
         // stacks alike in their printed frames, are one histogram)
         let mut groups: Vec<(Vec<u8>, Vec<String>, Buckets)> = Vec::new();
+        let mut by_text: HashMap<Vec<String>, usize> = HashMap::new();
         for (key, value) in self.entries(p) {
             let Some(k) = key.get(..user_key).map(<[u8]>::to_vec) else { continue };
             let bucket = u64_at(&key, user_key);
             let count: u64 = per_cpu_u64(&value, self.info.value_size, 0).into_iter().sum();
             let text = self.key_text(p, &k);
-            match groups.iter_mut().find(|(_, t, _)| *t == text) {
-                Some((_, _, b)) => *b.entry(bucket).or_default() += count,
-                None => groups.push((k, text, [(bucket, count)].into_iter().collect())),
+            match by_text.get(&text) {
+                Some(&i) => *groups[i].2.entry(bucket).or_default() += count,
+                None => {
+                    by_text.insert(text.clone(), groups.len());
+                    groups.push((k, text, [(bucket, count)].into_iter().collect()));
+                }
             }
         }
         groups.sort_by_key(|(_, _, b)| b.values().sum::<u64>());
