@@ -139,11 +139,11 @@ fn a_route_that_refuses_is_named_with_its_type_prefix_and_table() {
     assert!(String::from_utf8_lossy(&none.stderr).contains("Network is unreachable"));
     let router = format!("drop {}/r0 ", p.r.name);
     let c = cause_of(&drops, &out, &[&router, "-> 10.9.1.1:47301"]);
-    assert!(c.ends_with("route to 10.9.1.1: type unreachable (10.9.0.0/16 in table main)"), "{c}");
+    assert!(c.starts_with("route to 10.9.1.1: type unreachable (10.9.0.0/16 in table main)"), "{c}");
     let c = cause_of(&drops, &out, &[&router, "-> 10.7.1.1:47301"]);
-    assert!(c.ends_with("route to 10.7.1.1: type prohibit (10.7.0.0/16 in table main)"), "{c}");
+    assert!(c.starts_with("route to 10.7.1.1: type prohibit (10.7.0.0/16 in table main)"), "{c}");
     let c = cause_of(&drops, &out, &[&router, "-> 10.6.1.1:47301", "reason IP_INNOROUTES"]);
-    assert!(c.ends_with("no route to 10.6.1.1 (network unreachable)"), "{c}");
+    assert!(c.starts_with("no route to 10.6.1.1 (network unreachable)"), "{c}");
     drop(p);
     assert_nothing_left();
 }
@@ -158,7 +158,7 @@ fn a_router_that_does_not_forward_is_named_by_its_sysctl() {
     // No route of type unreachable anywhere: the refusal is the sysctl's.
     assert!(!p.r.exec(&["ip", "route", "show", "table", "all"]).contains("unreachable"));
     let c = cause_of(&drops, &out, &[&format!("drop {}/r0 ", p.r.name), "-> 10.0.3.2:47307"]);
-    assert!(c.ends_with("net.ipv4.conf.r0.forwarding=0: r0 does not forward, so packets for other hosts arriving on it are refused"), "{c}");
+    assert!(c.starts_with("net.ipv4.conf.r0.forwarding=0: r0 does not forward, so packets for other hosts arriving on it are refused"), "{c}");
     drop(p);
     assert_nothing_left();
 }
@@ -234,7 +234,7 @@ fn a_packet_over_the_mtu_is_named_with_its_size_and_the_mtu() {
     let link = p.r.exec(&["ip", "link", "show", "r1"]);
     assert!(link.contains("mtu 1280"), "{link}");
     let c = cause_of(&drops, &out, &[&format!("drop {}/r0 ", p.r.name), "-> 10.0.3.2:47305", "reason PKT_TOO_BIG"]);
-    assert!(c.ends_with("packet of 1428 bytes, MTU of r1 is 1280"), "{c}");
+    assert!(c.starts_with("packet of 1428 bytes, MTU of r1 is 1280"), "{c}");
     drop(p);
     assert_nothing_left();
 }
@@ -274,7 +274,7 @@ fn an_input_rule_is_named_from_the_ruleset() {
     let saved = p.b.exec(&["iptables-save"]);
     assert!(saved.contains("-A INPUT -p udp -m udp --dport 47308 -j DROP"), "{saved}");
     let c = cause_of(&drops, &out, &[&format!("drop {}/b0 ", p.b.name), "-> 10.0.3.2:47308", "reason NETFILTER_DROP", "hook INPUT"]);
-    assert!(c.contains(": filter INPUT rule 1: -p udp -m udp --dport 47308 -j DROP (+1 packet)"), "{c}");
+    assert!(c.starts_with("filter INPUT rule 1: -p udp -m udp --dport 47308 -j DROP (+1 packet)"), "{c}");
     drop(p);
     assert_nothing_left();
 }
@@ -300,7 +300,7 @@ fn a_flood_costs_one_lookup_per_question() {
     let rows = |map: &str| -> Vec<&serde_json::Value> { records.iter().filter(|r| r["type"] == "map" && r["map"] == map).collect() };
     let by_cause = rows("@by_cause");
     assert_eq!(by_cause.len(), 1, "{}", run.stdout);
-    assert!(by_cause[0]["key"][0].as_str().unwrap().ends_with("route to 10.9.1.1: type unreachable (10.9.0.0/16 in table main)"), "{by_cause:?}");
+    assert!(by_cause[0]["key"][0].as_str().unwrap().starts_with("route to 10.9.1.1: type unreachable (10.9.0.0/16 in table main)"), "{by_cause:?}");
     let all: i64 = rows("@drops").iter().map(|r| r["value"].as_i64().unwrap()).sum();
     assert_eq!(all, 300, "every datagram sent died at the router: {}", run.stdout);
     assert_eq!(by_cause[0]["value"].as_i64(), Some(all), "{}", run.stdout);
@@ -332,8 +332,8 @@ fn an_nft_rule_is_named_by_its_handle_and_uncounted_rules_are_not_passed_over() 
     let (counted, uncounted) = (handle("udp dport 47310 counter packets 1 "), handle("udp dport 47311 drop"));
     let c = cause_of(&drops, &out, &[&format!("drop {}/b0 ", p.b.name), "-> 10.0.3.2:47310", "reason NETFILTER_DROP", "hook INPUT"]);
     assert!(
-        c.contains(&format!(
-            ": one of: nft inet ntrtest input handle {counted}: udp dport 47310 counter drop (+1 packet); or, without a counter: nft inet ntrtest input handle {uncounted}: udp dport 47311 drop"
+        c.starts_with(&format!(
+            "one of: nft inet ntrtest input handle {counted}: udp dport 47310 counter drop (+1 packet); or, without a counter: nft inet ntrtest input handle {uncounted}: udp dport 47311 drop"
         )),
         "{c}"
     );

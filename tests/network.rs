@@ -30,7 +30,7 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     assert!(out.contains("rule: filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{out}");
     // The cause: the rule that dropped it and why this flow met it.
     let cause = out.lines().find(|l| l.starts_with("  cause: ")).unwrap_or_else(|| panic!("no cause line:\n{out}"));
-    assert!(cause.contains(": filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{cause}");
+    assert!(cause.starts_with("  cause: filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{cause}");
     assert!(cause.contains("the flow's conntrack state is INVALID (no entry): a chain that accepts only ESTABLISHED,RELATED drops it"), "{cause}");
     let trace = out.split("backtrace:").nth(1).unwrap_or_else(|| panic!("no backtrace:\n{out}"));
     let frames: Vec<&str> = trace.lines().skip(1).take_while(|l| l.starts_with("    ")).map(str::trim).collect();
@@ -69,7 +69,7 @@ fn dropwatch_json_names_the_rule_and_the_cause() {
     let rule = d["rule"].as_str().unwrap_or_else(|| panic!("{d}"));
     assert!(rule.starts_with("filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{d}");
     let cause = d["cause"].as_str().unwrap_or_else(|| panic!("{d}"));
-    assert!(cause.contains(&format!(": {}", rule.split(" (+").next().unwrap())), "the cause names the rule: {d}");
+    assert!(cause.starts_with(rule.split(" (+").next().unwrap()), "the cause names the rule: {d}");
     assert!(cause.contains("conntrack state is INVALID"), "{d}");
     drop(inc);
     assert_nothing_left();
@@ -374,7 +374,7 @@ fn dropwatch_json_records_are_the_drops_field_by_field() {
     assert_eq!(d["hook"], "-", "{d}");
     // Nothing listens on the port in the namespace (ss agrees).
     assert!(!ns.exec(&["ss", "-uan"]).contains(":47220 "));
-    assert!(d["cause"].as_str().unwrap().ends_with(": no udp socket bound to port 47220 in this namespace at the lookup either"), "{d}");
+    assert!(d["cause"].as_str().unwrap().starts_with("no udp socket bound to port 47220 in this namespace at the lookup either"), "{d}");
     // The site's backtrace, once: a record of its own.
     let trace: Vec<&serde_json::Value> = records.iter().filter(|r| r.get("backtrace").is_some()).collect();
     assert_eq!(trace.len(), 1, "{}", run.stdout);

@@ -33,10 +33,11 @@ pub fn describe(drop: &Drop, facts: &mut Facts) -> String {
         return format!("{}: no explanation yet", drop.reason);
     };
     let seen: Vec<String> = explanation.facts.iter().filter_map(|kind| fact(kind, drop, facts)).collect();
+    // What was seen first, then what the reason means in general.
     if seen.is_empty() {
         explanation.meaning.clone()
     } else {
-        format!("{}: {}", explanation.meaning, seen.join("; "))
+        format!("{} ({})", seen.join("; "), explanation.meaning)
     }
 }
 
