@@ -7,8 +7,9 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 
-/// Without a directory, print ntr(1) on standard output; with one, write
-/// ntr.1 and a page per command (ntr-run.1, …) there and name each file.
+/// Without a directory, print ntr(1) on standard output; with one (made if
+/// missing), write ntr.1 and a page per command (ntr-run.1, …) there and
+/// name each file.
 pub fn run(dir: Option<&Path>) -> u8 {
     let result = match dir {
         None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
@@ -19,15 +20,13 @@ pub fn run(dir: Option<&Path>) -> u8 {
         Err(e) => {
             let to = dir.map(|d| format!(" to `{}`", d.display())).unwrap_or_default();
             eprintln!("ntr: cannot write the manual pages{to}: {e}");
-            if dir.is_some_and(|d| !d.is_dir()) {
-                eprintln!("  = hint: create the directory first: mkdir -p {}", dir.unwrap_or(Path::new(".")).display());
-            }
             1
         }
     }
 }
 
 fn write_pages(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
     let mut cmd = Cli::command();
     cmd.build();
     let mut pages = vec![cmd.clone()];

@@ -93,10 +93,14 @@ fn man_pages_name_every_command_and_option_help_does() {
     let run = Run::from(ntr().arg("man").output().unwrap());
     run.ok();
     assert_eq!(run.stdout.replace("\\-", "-"), main);
-    // A directory that is not there: said, with the way out.
-    let run = Run::from(ntr().args(["man"]).arg(dir.join("missing/man1")).output().unwrap());
+    // A directory that is not there yet is made.
+    let run = Run::from(ntr().arg("man").arg(dir.join("share/man1")).output().unwrap());
+    run.ok();
+    assert_eq!(std::fs::read_to_string(dir.join("share/man1/ntr.1")).unwrap().replace("\\-", "-"), main);
+    // A file where the directory should be: said, naming it.
+    let run = Run::from(ntr().arg("man").arg(dir.join("ntr.1")).output().unwrap());
     assert_eq!(run.status, 1);
-    assert!(run.stderr.contains("No such file or directory") && run.stderr.contains("mkdir -p"), "{}", run.stderr);
+    assert!(run.stderr.contains("cannot write the manual pages to") && run.stderr.contains("ntr.1`"), "{}", run.stderr);
     std::fs::remove_dir_all(&dir).ok();
 }
 
