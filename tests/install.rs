@@ -166,6 +166,8 @@ fn completion_offers_the_params_a_script_declares() {
     std::fs::write(dir.join("mine.ntr"), "param limit: u64 = 5\nparam who: str = \"\"\nbegin { exit(); }\n").unwrap();
     assert_eq!(bash_completes(&["ntr", "check", "mine.ntr", "-p", ""], &dir), ["limit=", "who="]);
     assert_eq!(bash_completes(&["ntr", "run", "-d", "1s", "mine.ntr", "-p", "w"], &dir), ["who="]);
+    // An `-e` program's params.
+    assert_eq!(bash_completes(&["ntr", "-e", "param lim: u64 = 1\nbegin { exit(); }", "-p", ""], &dir), ["lim="]);
     // No script yet, or none by that name: nothing to offer.
     assert_eq!(bash_completes(&["ntr", "run", "nosuch", "-p", ""], &dir), Vec::<String>::new());
     std::fs::remove_dir_all(&dir).ok();
