@@ -9,7 +9,7 @@ use crate::pipeline::{self, Script};
 use crate::report;
 
 #[derive(Parser)]
-#[command(name = "ntr", version, about = "Scriptable tracing for Linux network hunts", disable_help_subcommand = true)]
+#[command(name = "ntr", version = env!("NTR_VERSION"), about = "Scriptable tracing for Linux network hunts", disable_help_subcommand = true)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// Run this program text, e.g. `ntr -e 'on kfree_skb { @[reason] = count(); }'`
@@ -94,9 +94,16 @@ pub enum Command {
     },
     /// Attach probe blocks as you type them
     Repl,
-    /// Print a shell completion script: `ntr completions bash > /etc/bash_completion.d/ntr`
+    /// Print shell code completing ntr's commands, stdlib script names and a
+    /// script's `-p` parameters: `source <(ntr completions bash)`
     Completions { shell: clap_complete::Shell },
-    /// Show a stdlib script's help, or ntr's
+    /// Print the manual page, or write it and one per command into DIR:
+    /// `ntr man /usr/local/share/man/man1`
+    Man {
+        /// Write ntr.1 and ntr-COMMAND.1 here rather than print ntr.1
+        dir: Option<PathBuf>,
+    },
+    /// Show a script's help (its `##` lines): a stdlib script or a `.ntr` file; or ntr's
     Help { name: Option<String> },
 }
 
@@ -118,15 +125,26 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Run the command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> u8 {
     // Every command that reads or loads into the kernel needs privileges;
-    // say so first rather than fail on the way.
-    let touches_kernel = !matches!(cli.command, Some(Command::Completions { .. } | Command::Help { .. } | Command::Compile { .. }));
+    // say so first rather than fail on the way (or print a kernel's worth of
+    // nothing). What runs with less says what it will do without.
+    let lists_scripts = matches!(&cli.command, Some(Command::List { pattern: Some(p) }) if p == "scripts");
+    let touches_kernel = !lists_scripts
+        && !matches!(cli.command, Some(Command::Completions { .. } | Command::Man { .. } | Command::Help { .. } | Command::Compile { .. }));
     if touches_kernel && (cli.command.is_some() || cli.program.is_some()) {
-        if let Err(why) = ntr_runtime::privileges::check() {
-            eprintln!(
-                "error: {why}
+        match ntr_runtime::privileges::check() {
+            Err(why) => {
+                eprintln!(
+                    "error: {why}
   = help: run it as root (e.g. with sudo)"
-            );
-            return 1;
+                );
+                return 1;
+            }
+            Ok(limits) => {
+                let runs = matches!(cli.command, None | Some(Command::Run { .. } | Command::Repl));
+                for limit in limits.iter().filter(|_| runs) {
+                    eprintln!("ntr: {limit}");
+                }
+            }
         }
     }
     match cli.command {
@@ -152,11 +170,8 @@ pub fn dispatch(cli: Cli) -> u8 {
         Some(Command::List { pattern }) => crate::discover::list(pattern.as_deref()),
         Some(Command::Info { what }) => crate::discover::info(&what),
         Some(Command::Repl) => crate::repl::run(),
-        Some(Command::Completions { shell }) => {
-            use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "ntr", &mut std::io::stdout());
-            0
-        }
+        Some(Command::Completions { shell }) => crate::completion::registration(shell),
+        Some(Command::Man { dir }) => crate::manpage::run(dir.as_deref()),
         Some(Command::Help { name }) => pipeline::help(name.as_deref()),
     }
 }

@@ -31,7 +31,7 @@ fn function_method(features: &Features) -> String {
 pub fn list(pattern: Option<&str>) -> u8 {
     if pattern == Some("scripts") {
         for (name, text) in ntr_stdlib::scripts() {
-            let doc = crate::pipeline::script_doc(name, text).unwrap_or_default();
+            let doc = crate::pipeline::script_doc(text).unwrap_or_default();
             println!("{name:<16} {}", doc.lines().next().unwrap_or(""));
         }
         return 0;

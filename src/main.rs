@@ -3,7 +3,9 @@
 //! failure, 2 script error).
 
 mod cli;
+mod completion;
 mod discover;
+mod manpage;
 mod pipeline;
 mod reasons;
 mod repl;
@@ -17,6 +19,8 @@ fn main() -> ExitCode {
     // `ntr list | head`: a closed pipe ends ntr quietly, as it does `ls`.
     // SAFETY: setting a signal's disposition before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // `COMPLETE=bash ntr -- WORDS…`: the shell asking for candidates.
+    completion::answer_if_asked();
     let args = cli::Cli::parse();
     ExitCode::from(cli::dispatch(args))
 }

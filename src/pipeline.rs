@@ -205,25 +205,54 @@ pub fn compile(script: Script, params: &[(String, String)], output: Option<&Path
 }
 
 pub fn help(name: Option<&str>) -> u8 {
-    match name {
-        None => {
-            use clap::CommandFactory;
-            let _ = crate::cli::Cli::command().print_help();
-            0
+    let Some(name) = name else {
+        use clap::CommandFactory;
+        let _ = crate::cli::Cli::command().print_help();
+        return 0;
+    };
+    // As `ntr run` finds scripts: a file if one exists, else the stdlib's.
+    let (shown, text) = if Path::new(name).is_file() {
+        match ntr_lang::source::read_script_file(Path::new(name)) {
+            Ok(text) => (name.to_string(), text),
+            Err(e) => return report::global(&Diagnostic::global(format!("cannot read `{name}`: {e}"))),
         }
-        Some(name) => match ntr_stdlib::get(name) {
-            Some(text) => {
-                println!("{}", script_doc(name, text).unwrap_or_else(|| format!("{name}: no help text")));
-                0
-            }
-            None => report::global(&Diagnostic::global(format!("no stdlib script named `{name}`")).with_note("`ntr list scripts` lists them")),
-        },
+    } else if let Some(text) = ntr_stdlib::get(name) {
+        (name.to_string(), text.to_string())
+    } else {
+        return report::global(
+            &Diagnostic::global(format!("no script file or stdlib script named `{name}`")).with_note("`ntr list scripts` lists the stdlib scripts"),
+        );
+    };
+    match script_doc(&text) {
+        Some(doc) => println!("{doc}"),
+        None => println!("{shown}: no help text (a script's help is the `##` lines at its top)"),
     }
+    0
 }
 
-/// A stdlib script's `##` help text.
-pub fn script_doc(name: &str, text: &str) -> Option<String> {
+/// A script's help: the `##` lines at its top (read even when the rest of
+/// the script does not parse).
+pub fn script_doc(text: &str) -> Option<String> {
+    ntr_lang::syntax::lexer::doc_comment(text)
+}
+
+/// The `param`s a script and the modules it uses declare: (name, type as
+/// written), for completing `-p`.
+pub fn declared_params(script: &Script) -> Result<Vec<(String, String)>, Diagnostic> {
+    use ntr_lang::ast::{Item, TypeNameKind};
     let mut sources = Sources::new();
-    let file = sources.add(name, text);
-    ntr_lang::syntax::parse(&sources, file).ok().and_then(|s| s.doc)
+    let (root, base) = read(script, &mut sources)?;
+    let loaded = modules::load(&mut sources, root, base.as_deref())?;
+    let params = loaded.iter().flat_map(|m| &m.script.items).filter_map(|item| match item {
+        Item::Param(p) => Some((
+            p.name.name.clone(),
+            match &p.ty.kind {
+                TypeNameKind::Named(n) => n.clone(),
+                TypeNameKind::Enum(n) => format!("enum {n}"),
+                TypeNameKind::StructPtr(n) => format!("struct {n} *"),
+            },
+        )),
+        _ => None,
+    });
+    Ok(params.collect())
 }

@@ -131,13 +131,19 @@ fn info_shows_probe_arguments_and_struct_fields() {
     assert!(run.stderr.contains("no probe named `kfre_skb`") && run.stderr.contains("skb:kfree_skb"), "{}", run.stderr);
 }
 
+/// The shell code calls this binary back for candidates (the candidates
+/// themselves are tests/install.rs's).
 #[test]
 fn shell_completions_are_generated() {
-    for shell in ["bash", "zsh", "fish"] {
+    for (shell, asks) in [("bash", "COMPLETE=\"bash\""), ("zsh", "COMPLETE=\"zsh\""), ("fish", "COMPLETE=fish")] {
         let run = Run::from(ntr().args(["completions", shell]).output().unwrap());
         run.ok();
-        assert!(run.stdout.contains("ntr") && run.stdout.contains("completions") && run.stdout.contains("info"), "{shell}: {}", run.stdout);
+        assert!(run.stdout.contains(asks) && run.stdout.contains(env!("CARGO_BIN_EXE_ntr")), "{shell}: {}", run.stdout);
     }
+    // Asked as fish asks: the words so far, the last one being completed.
+    let run = Run::from(ntr().env("COMPLETE", "fish").args(["--", "ntr", "in"]).output().unwrap());
+    run.ok();
+    assert_eq!(run.stdout.lines().map(|l| l.split('\t').next().unwrap()).collect::<Vec<_>>(), ["info"], "{}", run.stdout);
 }
 
 /// Tracepoints gain arguments over releases (`consume_skb`'s `location`
