@@ -87,6 +87,7 @@ impl Path {
 
     /// From `from`, `n` datagrams of `size` bytes to `dst`:`port` (from
     /// address `src` if given; with DF set if `df`).
+    #[allow(clippy::too_many_arguments)]
     fn send(&self, from: &Netns, src: Option<&str>, dst: &str, port: u16, n: u32, size: u32, df: bool) {
         let args = [src.unwrap_or("-"), dst, &port.to_string(), &n.to_string(), &size.to_string(), if df { "df" } else { "-" }];
         from.exec(&[&["python3", "-c", SEND][..], &args[..]].concat());
