@@ -28,10 +28,20 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     assert!(line.contains("ct INVALID"), "{line}");
     assert!(line.contains("hook FORWARD"), "{line}");
     assert!(out.contains("rule: filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{out}");
-    // The cause: the rule that dropped it and why this flow met it.
-    let cause = out.lines().find(|l| l.starts_with("  cause: ")).unwrap_or_else(|| panic!("no cause line:\n{out}"));
-    assert!(cause.contains(": filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{cause}");
-    assert!(cause.contains("the flow's conntrack state is INVALID (no entry): a chain that accepts only ESTABLISHED,RELATED drops it"), "{cause}");
+    // The cause of the server's packets' drops in FORWARD (the cause lines
+    // that follow their drop lines, not those of other drops printed
+    // before): the rule that dropped them and why this flow met it.
+    let lines: Vec<&str> = out.lines().collect();
+    let causes: Vec<&str> = (0..lines.len())
+        .filter(|&i| lines[i].contains(" drop ") && lines[i].contains("tcp 10.0.2.2:9418 -> 10.0.1.2:") && lines[i].contains(" hook FORWARD"))
+        .filter_map(|i| lines[i + 1..].iter().take_while(|l| l.starts_with("  ")).find(|l| l.starts_with("  cause: ")).copied())
+        .collect();
+    assert!(!causes.is_empty(), "no cause line:\n{out}");
+    assert!(
+        causes.iter().any(|c| c.contains(": filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+")
+            && c.contains("the flow's conntrack state is INVALID (no entry): a chain that accepts only ESTABLISHED,RELATED drops it")),
+        "{causes:#?}\n{out}"
+    );
     let trace = out.split("backtrace:").nth(1).unwrap_or_else(|| panic!("no backtrace:\n{out}"));
     let frames: Vec<&str> = trace.lines().skip(1).take_while(|l| l.starts_with("    ")).map(str::trim).collect();
     assert!(frames.iter().any(|f| f.starts_with("nf_hook_slow+0x")), "{frames:?}");
