@@ -6,15 +6,16 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-/// Closed UDP ports used by these tests (nothing listens there).
-const CLOSED: u16 = 39_411;
+// Each test sends to a closed UDP port of its own (nothing listens there)
+// and its probes match only that port, so drops of other traffic on the
+// machine (a flood to another closed port, other tests) are never counted.
 
 #[test]
 fn counts_drops_by_site_and_reason() {
     let _k = kernel_lock();
-    let sent = 300;
-    let run =
-        run_with(&["-e", "on kfree_skb { @drops[sym(location), reason] = count(); }", "--duration", "60s"], || udp_to_closed_port(CLOSED, sent, 32));
+    let (port, sent) = (39_421, 300);
+    let script = format!("on kfree_skb if tuple(dport={port}) {{ @drops[sym(location), reason] = count(); }}");
+    let run = run_with(&["-e", &script, "--duration", "60s"], || udp_to_closed_port(port, sent, 32));
     run.ok();
     let row = run
         .stdout
@@ -25,9 +26,8 @@ fn counts_drops_by_site_and_reason() {
     let site = row.trim_start_matches("@drops[").split(',').next().unwrap();
     assert!(site.contains("+0x") && !site.starts_with("0x"), "site is not a symbol: {row}");
     let count: u64 = row.rsplit(':').next().unwrap().trim().parse().unwrap();
-    let lo = sent as u64 * 95 / 100;
-    let hi = sent as u64 * 105 / 100;
-    assert!((lo..=hi).contains(&count), "counted {count} drops for {sent} datagrams: {row}");
+    assert_eq!(count, sent as u64, "counted {count} drops for {sent} datagrams: {row}");
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("@drops[")).count(), 1, "one site and reason: {}", run.stdout);
     assert_nothing_left();
 }
 
@@ -35,9 +35,9 @@ fn counts_drops_by_site_and_reason() {
 fn stack_then_exit() {
     let _k = kernel_lock();
     let started = Instant::now();
-    let run = run_until_it_ends(&["-e", "on kfree_skb if reason == NO_SOCKET { stack(); exit(); }", "--duration", "20s"], || {
-        udp_to_closed_port(CLOSED, 5, 16)
-    });
+    let port = 39_422;
+    let script = format!("on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ stack(); exit(); }}");
+    let run = run_until_it_ends(&["-e", &script, "--duration", "20s"], || udp_to_closed_port(port, 5, 16));
     run.ok();
     assert!(started.elapsed() < Duration::from_secs(15), "exit() did not stop the run");
     let frames: Vec<&str> = run.stdout.lines().map(str::trim).filter(|l| l.contains("+0x")).collect();
@@ -58,11 +58,14 @@ fn stack_then_exit() {
 #[test]
 fn field_access_through_btf_filters_large_packets() {
     let _k = kernel_lock();
-    let script = "on kfree_skb if reason == NO_SOCKET && skb.len > 1000 { @big = count(); }
-                  on kfree_skb if reason == NO_SOCKET { @all = count(); }";
-    let run = run_with(&["-e", script, "--duration", "60s"], || {
-        udp_to_closed_port(CLOSED, 40, 1400);
-        udp_to_closed_port(CLOSED, 60, 100);
+    let port = 39_423;
+    let script = format!(
+        "on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) && skb.len > 1000 {{ @big = count(); }}
+         on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ @all = count(); }}"
+    );
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        udp_to_closed_port(port, 40, 1400);
+        udp_to_closed_port(port, 60, 100);
     });
     run.ok();
     assert_eq!(row_value(&run.stdout, &["@big:"]), Some(40), "{}", run.stdout);
@@ -108,10 +111,11 @@ fn every_fires_periodically() {
 #[test]
 fn hist_and_lhist_buckets() {
     let _k = kernel_lock();
-    let script = "on kfree_skb if reason == NO_SOCKET { @h = hist(skb.len); @l = lhist(skb.len, 0, 2000, 500); }";
-    let run = run_with(&["-e", script, "--duration", "60s"], || {
-        udp_to_closed_port(CLOSED, 30, 100); // skb.len = 108 (UDP header + payload)
-        udp_to_closed_port(CLOSED, 20, 1100); // 1108
+    let port = 39_424;
+    let script = format!("on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ @h = hist(skb.len); @l = lhist(skb.len, 0, 2000, 500); }}");
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        udp_to_closed_port(port, 30, 100); // skb.len = 108 (UDP header + payload)
+        udp_to_closed_port(port, 20, 1100); // 1108
     });
     run.ok();
     let bucket = |label: &str| -> Option<u64> {
@@ -127,12 +131,15 @@ fn hist_and_lhist_buckets() {
 #[test]
 fn print_top_n_then_clear() {
     let _k = kernel_lock();
-    let script = "on kfree_skb if reason == NO_SOCKET { @bysize[skb.len] = count(); }
-                  end { print(@bysize, 2); clear(@bysize); }";
-    let run = run_with(&["-e", script, "--duration", "60s"], || {
-        udp_to_closed_port(CLOSED, 5, 10);
-        udp_to_closed_port(CLOSED, 9, 20);
-        udp_to_closed_port(CLOSED, 7, 30);
+    let port = 39_425;
+    let script = format!(
+        "on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ @bysize[skb.len] = count(); }}
+         end {{ print(@bysize, 2); clear(@bysize); }}"
+    );
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        udp_to_closed_port(port, 5, 10);
+        udp_to_closed_port(port, 9, 20);
+        udp_to_closed_port(port, 7, 30);
     });
     run.ok();
     let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("@bysize[")).collect();
@@ -146,11 +153,12 @@ fn print_top_n_then_clear() {
 fn params_and_fns() {
     let _k = kernel_lock();
     let script = "param min: u32 = 0
+                  param port: u16 = 0
                   fn big(n) { return n > min; }
-                  on kfree_skb if reason == NO_SOCKET && big(skb.len) { @n = count(); }";
-    let run = run_with(&["-e", script, "-p", "min=500", "--duration", "60s"], || {
-        udp_to_closed_port(CLOSED, 12, 900);
-        udp_to_closed_port(CLOSED, 30, 50);
+                  on kfree_skb if reason == NO_SOCKET && tuple(dport=port) && big(skb.len) { @n = count(); }";
+    let run = run_with(&["-e", script, "-p", "min=500", "-p", "port=39426", "--duration", "60s"], || {
+        udp_to_closed_port(39_426, 12, 900);
+        udp_to_closed_port(39_426, 30, 50);
     });
     run.ok();
     assert_eq!(row_value(&run.stdout, &["@n:"]), Some(12), "{}", run.stdout);
@@ -163,11 +171,15 @@ fn use_a_module_file() {
     let dir = std::env::temp_dir().join(format!("ntr-use-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("sizes.ntr"), "fn bucket(n) { if n > 500 { return 1; } return 0; }\n").unwrap();
-    std::fs::write(dir.join("main.ntr"), "use \"sizes.ntr\"\non kfree_skb if reason == NO_SOCKET { @b[bucket(skb.len)] = count(); }\n").unwrap();
+    std::fs::write(
+        dir.join("main.ntr"),
+        "use \"sizes.ntr\"\non kfree_skb if reason == NO_SOCKET && tuple(dport=39427) { @b[bucket(skb.len)] = count(); }\n",
+    )
+    .unwrap();
     let main = dir.join("main.ntr");
     let run = run_with(&["run", main.to_str().unwrap(), "--duration", "60s"], || {
-        udp_to_closed_port(CLOSED, 6, 800);
-        udp_to_closed_port(CLOSED, 4, 80);
+        udp_to_closed_port(39_427, 6, 800);
+        udp_to_closed_port(39_427, 4, 80);
     });
     std::fs::remove_dir_all(&dir).ok();
     run.ok();
@@ -176,15 +188,15 @@ fn use_a_module_file() {
     assert_nothing_left();
 }
 
-fn signal_stops_and_prints(sig: i32) {
+fn signal_stops_and_prints(sig: i32, port: u16) {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
-    let script = r#"on kfree_skb if reason == NO_SOCKET { @c = count(); } end { printf("end ran\n"); }"#;
-    let mut child = ntr().args(["-e", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let script = format!(r#"on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ @c = count(); }} end {{ printf("end ran\n"); }}"#);
+    let mut child = ntr().args(["-e", &script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while err.read_line(&mut line).unwrap() > 0 && !line.contains("Attached") {}
-    udp_to_closed_port(CLOSED, 8, 10);
+    udp_to_closed_port(port, 8, 10);
     std::thread::sleep(Duration::from_millis(200));
     unsafe { libc::kill(child.id() as i32, sig) };
     let mut rest = String::new();
@@ -200,27 +212,27 @@ fn signal_stops_and_prints(sig: i32) {
 #[test]
 fn sigint_prints_maps_and_detaches() {
     let _k = kernel_lock();
-    signal_stops_and_prints(libc::SIGINT);
+    signal_stops_and_prints(libc::SIGINT, 39_428);
 }
 
 #[test]
 fn sigterm_prints_maps_and_detaches() {
     let _k = kernel_lock();
-    signal_stops_and_prints(libc::SIGTERM);
+    signal_stops_and_prints(libc::SIGTERM, 39_429);
 }
 
 #[test]
 fn sighup_prints_maps_and_detaches() {
     let _k = kernel_lock();
-    signal_stops_and_prints(libc::SIGHUP);
+    signal_stops_and_prints(libc::SIGHUP, 39_430);
 }
 
 #[test]
 fn json_output_is_json_lines() {
     let _k = kernel_lock();
     let script = r#"begin { printf("x %d\n", 1); print(2, "a"); }
-                    on kfree_skb if reason == NO_SOCKET { @c[reason] = count(); @h = hist(skb.len); }"#;
-    let run = run_with(&["--json", "-e", script, "--duration", "60s"], || udp_to_closed_port(CLOSED, 3, 10));
+                    on kfree_skb if reason == NO_SOCKET && tuple(dport=39431) { @c[reason] = count(); @h = hist(skb.len); }"#;
+    let run = run_with(&["--json", "-e", script, "--duration", "60s"], || udp_to_closed_port(39_431, 3, 10));
     run.ok();
     let mut kinds = Vec::new();
     for line in run.stdout.lines().filter(|l| !l.trim().is_empty()) {
@@ -308,8 +320,9 @@ fn nested_fields_nullable_pointers_and_bitfields() {
     let _k = kernel_lock();
     // skb.sk is NULL for a datagram nobody receives: the read behind it
     // yields 0 rather than a verifier rejection. pkt_type is a bitfield.
-    let script = "on kfree_skb if reason == NO_SOCKET { @x[skb.dev.ifindex, skb.dev.name, skb.sk.__sk_common.skc_family, skb.pkt_type] = count(); }";
-    let run = run_with(&["-e", script, "--duration", "60s"], || udp_to_closed_port(CLOSED, 7, 10));
+    let script = "on kfree_skb if reason == NO_SOCKET && tuple(dport=39432) {
+                  @x[skb.dev.ifindex, skb.dev.name, skb.sk.__sk_common.skc_family, skb.pkt_type] = count(); }";
+    let run = run_with(&["-e", script, "--duration", "60s"], || udp_to_closed_port(39_432, 7, 10));
     run.ok();
     assert_eq!(row_value(&run.stdout, &["@x[1, lo, 0, 0]:"]), Some(7), "{}", run.stdout);
     assert_nothing_left();
@@ -354,10 +367,11 @@ fn struct_fields_behind_user_space_pointers_read_what_was_passed() {
 #[test]
 fn raw_tracepoints_count_events() {
     let _k = kernel_lock();
-    let run = run_with(&["-e", "on raw_tracepoint:kfree_skb { @n = count(); }", "--duration", "60s"], || udp_to_closed_port(CLOSED + 7, 5, 8));
+    // arg0 is the skb: its flow selects this test's drops.
+    let script = "on raw_tracepoint:kfree_skb if tuple((struct sk_buff *)arg0, dport=39433) { @n = count(); }";
+    let run = run_with(&["-e", script, "--duration", "60s"], || udp_to_closed_port(39_433, 5, 8));
     run.ok();
-    let n = row_value(&run.stdout, &["@n:"]).unwrap_or_else(|| panic!("{}", run.stdout));
-    assert!(n >= 5, "every drop, and any other skb freed meanwhile: {n}");
+    assert_eq!(row_value(&run.stdout, &["@n:"]), Some(5), "one event per datagram dropped: {}", run.stdout);
     assert_nothing_left();
 }
 
@@ -492,7 +506,7 @@ socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 3960
         let status = std::process::Command::new("python3").args(["-c", sender]).status().expect("python3 is installed (.ci/run installs it)");
         assert!(status.success());
     };
-    let script = r#"on kfree_skb if reason == NO_SOCKET { printf("%s\n", comm); @c[comm] = count(); }"#;
+    let script = r#"on kfree_skb if reason == NO_SOCKET && tuple(dport=39601) { printf("%s\n", comm); @c[comm] = count(); }"#;
     let run = run_with(&["-e", script, "--duration", "60s"], traffic);
     run.ok();
     assert!(run.stdout.lines().any(|l| l == r"a\x1b[31mb"), "no escaped name printed:\n{}", run.stdout);

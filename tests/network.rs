@@ -28,10 +28,20 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     assert!(line.contains("ct INVALID"), "{line}");
     assert!(line.contains("hook FORWARD"), "{line}");
     assert!(out.contains("rule: filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{out}");
-    // The cause: the rule that dropped it and why this flow met it.
-    let cause = out.lines().find(|l| l.starts_with("  cause: ")).unwrap_or_else(|| panic!("no cause line:\n{out}"));
-    assert!(cause.starts_with("  cause: filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{cause}");
-    assert!(cause.contains("the flow's conntrack state is INVALID (no entry): a chain that accepts only ESTABLISHED,RELATED drops it"), "{cause}");
+    // The cause of the server's packets' drops in FORWARD (the cause lines
+    // that follow their drop lines, not those of other drops printed
+    // before): the rule that dropped them and why this flow met it.
+    let lines: Vec<&str> = out.lines().collect();
+    let causes: Vec<&str> = (0..lines.len())
+        .filter(|&i| lines[i].contains(" drop ") && lines[i].contains("tcp 10.0.2.2:9418 -> 10.0.1.2:") && lines[i].contains(" hook FORWARD"))
+        .filter_map(|i| lines[i + 1..].iter().take_while(|l| l.starts_with("  ")).find(|l| l.starts_with("  cause: ")).copied())
+        .collect();
+    assert!(!causes.is_empty(), "no cause line:\n{out}");
+    assert!(
+        causes.iter().any(|c| c.starts_with("  cause: filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+")
+            && c.contains("the flow's conntrack state is INVALID (no entry): a chain that accepts only ESTABLISHED,RELATED drops it")),
+        "{causes:#?}\n{out}"
+    );
     let trace = out.split("backtrace:").nth(1).unwrap_or_else(|| panic!("no backtrace:\n{out}"));
     let frames: Vec<&str> = trace.lines().skip(1).take_while(|l| l.starts_with("    ")).map(str::trim).collect();
     assert!(frames.iter().any(|f| f.starts_with("nf_hook_slow+0x")), "{frames:?}");
@@ -216,7 +226,8 @@ fn tcpstates_shows_a_refused_connection_and_its_resets() {
 #[test]
 fn icmperrors_explains_port_unreachable_and_names_reject_rules() {
     let _k = kernel_lock();
-    let run = run_with(&["run", "icmperrors", "-p", "proto=udp", "--duration", "60s"], || udp_to_closed_port(CLOSED_ICMP, 2, 8));
+    let port = format!("port={CLOSED_ICMP}");
+    let run = run_with(&["run", "icmperrors", "-p", "proto=udp", "-p", &port, "--duration", "60s"], || udp_to_closed_port(CLOSED_ICMP, 2, 8));
     run.ok();
     let out = &run.stdout;
     let lines: Vec<&str> = out.lines().filter_map(|l| split_clock(l).map(|(_, rest)| rest)).collect();
@@ -240,23 +251,39 @@ fn icmperrors_explains_port_unreachable_and_names_reject_rules() {
 #[test]
 fn ifdrops_counts_per_interface_every_second() {
     let _k = kernel_lock();
+    // The drops happen on a veth device of this test's own, in a namespace
+    // of its own: drops on `lo` or anywhere else on the machine are not
+    // counted.
+    let (a, b) = (topology::Netns::new("ntr-ifa"), topology::Netns::new("ntr-ifb"));
+    let (dev_a, dev_b) = (format!("ifda{}", std::process::id()), format!("ifdb{}", std::process::id()));
+    let ok = std::process::Command::new("ip")
+        .args(["link", "add", &dev_a, "netns", &a.name, "type", "veth", "peer", "name", &dev_b, "netns", &b.name])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    a.exec(&["ip", "addr", "add", "10.77.0.1/24", "dev", &dev_a]);
+    b.exec(&["ip", "addr", "add", "10.77.0.2/24", "dev", &dev_b]);
+    a.exec(&["ip", "link", "set", &dev_a, "up"]);
+    b.exec(&["ip", "link", "set", &dev_b, "up"]);
+    let send = format!(
+        "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(12):\n    s.sendto(b'x', ('10.77.0.2', {CLOSED_IFDROPS})); time.sleep(0.0002)"
+    );
+    let ifname = format!("ifname={dev_b}");
+    let row = format!("@drops[{}, {dev_b}, NO_SOCKET]: ", b.name);
     let mut window = (0, 0);
-    let run = run_with(&["run", "ifdrops", "-p", "ifname=lo", "-p", "reason=NO_SOCKET", "--duration", "60s"], || {
+    let run = run_with(&["run", "ifdrops", "-p", &ifname, "-p", "reason=NO_SOCKET", "--duration", "60s"], || {
         window.0 = walltime::now_us();
-        udp_to_closed_port(CLOSED_IFDROPS, 12, 8);
+        a.exec(&["python3", "-c", &send]);
         // At least one tick of `every 1s` sees the drops.
         std::thread::sleep(std::time::Duration::from_millis(1500));
         window.1 = walltime::now_us();
     });
+    drop((a, b));
     run.ok();
-    let counts: Vec<u64> = run
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("@drops[host, lo, NO_SOCKET]: "))
-        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let counts: Vec<u64> = run.stdout.lines().filter(|l| l.starts_with(&row)).map(|l| l.rsplit(' ').next().unwrap().parse().unwrap()).collect();
     assert!(!counts.is_empty(), "{}", run.stdout);
     assert_eq!(counts.iter().sum::<u64>(), 12, "each second's counts, then cleared: {}", run.stdout);
+    assert!(run.stdout.lines().filter(|l| l.starts_with("@drops[")).all(|l| l.starts_with(&row)), "only {dev_b}'s drops: {}", run.stdout);
     // A second with drops is headed by its time, then its rows; a second
     // without prints nothing. (What is left at exit prints without one.)
     let lines: Vec<&str> = run.stdout.lines().collect();
@@ -264,7 +291,7 @@ fn ifdrops_counts_per_interface_every_second() {
         (0..lines.len()).filter(|&i| split_clock(lines[i]).is_some_and(|(_, rest)| rest == "drops in the last second:")).collect();
     assert!(!headers.is_empty(), "{}", run.stdout);
     for &i in &headers {
-        assert!(lines.get(i + 1).is_some_and(|l| l.starts_with("@drops[host, lo, NO_SOCKET]: ")), "{}", run.stdout);
+        assert!(lines.get(i + 1).is_some_and(|l| l.starts_with(&row)), "{}", run.stdout);
         let (tod, _) = split_clock(lines[i]).unwrap();
         assert!(walltime::time_of_day_within(tod, window.0, window.1, local_offset()), "{} not in {window:?}", lines[i]);
     }
@@ -417,11 +444,16 @@ fn per_event_lines_carry_the_wall_clock_time() {
 #[test]
 fn icmp_errors_carry_the_flow_they_answer() {
     let _k = kernel_lock();
-    let script = "on net_dev_xmit if tuple(skb).proto == 1 || tuple(skb).proto == 58 { printf(\"%s\\n\", tuple(skb)); }";
-    let run = run_with(&["-e", script, "--duration", "60s"], || {
-        std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"v4", "127.0.0.1:39416").unwrap();
-        std::net::UdpSocket::bind("[::1]:0").unwrap().send_to(b"v6", "[::1]:39416").unwrap();
+    // Only the errors sent in this test's namespace: a flood to a closed
+    // port elsewhere would print an error per datagram.
+    let ns = topology::Netns::new("ntr-icmp");
+    let script = "param ns: netns = \"\"
+                  on net_dev_xmit if netns(skb) == params.ns && (tuple(skb).proto == 1 || tuple(skb).proto == 58) { printf(\"%s\\n\", tuple(skb)); }";
+    let run = run_with(&["-e", script, "-p", &format!("ns={}", ns.name), "--duration", "60s"], || {
+        let send = "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'v4', ('127.0.0.1', 39416))\nsocket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b'v6', ('::1', 39416))";
+        ns.exec(&["python3", "-c", send]);
     });
+    drop(ns);
     run.ok();
     let out = &run.stdout;
     assert!(
