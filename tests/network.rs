@@ -541,6 +541,10 @@ fn non_ip_drops_show_their_ethertype() {
         .status()
         .unwrap();
     assert!(ok.success());
+    // No IPv6 on the link: its router solicitations and MLD reports would
+    // be drops of their own on l2b.
+    a.exec(&["sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/l2a/disable_ipv6"]);
+    b.exec(&["sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/l2b/disable_ipv6"]);
     a.exec(&["ip", "link", "set", "l2a", "up"]);
     b.exec(&["ip", "link", "set", "l2b", "up"]);
     // Broadcast LLDP frames (ethertype 0x88cc): nothing in the kernel takes them.
