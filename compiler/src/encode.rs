@@ -1,8 +1,6 @@
 //! The backend's last step: stack layout, block order, and encoding the
 //! register-allocated IR into BPF instructions, each tagged with its span.
 
-use std::collections::HashMap;
-
 use ntr_lang::source::Span;
 
 use crate::bpf::{self, Insn};
@@ -143,7 +141,7 @@ impl<'a> Encoder<'a> {
 
     fn reg(&self, v: Vreg) -> u8 {
         // Every vreg that reaches encoding was coloured by the allocator.
-        self.alloc.regs.get(&v).copied().unwrap_or(0)
+        self.alloc.reg(v)
     }
 
     fn push(&mut self, insn: Insn, span: Span) {
@@ -181,9 +179,9 @@ impl<'a> Encoder<'a> {
 
     fn run(mut self) -> Result<CompiledFunction, BackendError> {
         let order = self.order();
-        let mut starts: HashMap<BlockId, usize> = HashMap::new();
+        let mut starts = vec![0usize; self.f.blocks.len()];
         for (i, &b) in order.iter().enumerate() {
-            starts.insert(b, self.out.insns.len());
+            starts[b] = self.out.insns.len();
             let next = order.get(i + 1).copied();
             let block = &self.f.blocks[b];
             for (inst, span) in &block.insts {
@@ -193,7 +191,7 @@ impl<'a> Encoder<'a> {
             self.terminator(term, span, next);
         }
         for (slot, target) in std::mem::take(&mut self.fixups) {
-            let off = starts[&target] as i64 - slot as i64 - 1;
+            let off = starts[target] as i64 - slot as i64 - 1;
             let off = i16::try_from(off).map_err(|_| BackendError::TooLarge { span: self.out.spans[slot] })?;
             self.out.insns[slot].off = off;
         }
