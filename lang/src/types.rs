@@ -61,7 +61,10 @@ pub enum Type {
     /// Why a packet was dropped, told at print time from the reason and
     /// facts looked up in its namespace (`cause(skb, reason, location, kstack(N))`);
     /// laid out as `net::CAUSE_*`. `reason` is the enum of drop reasons.
-    Cause { depth: u8, reason: EnumId },
+    Cause {
+        depth: u8,
+        reason: EnumId,
+    },
     /// A set of bits of enum `EnumId` (values are bit numbers).
     Flags(EnumId),
     /// Statements have no value.

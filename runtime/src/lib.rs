@@ -3,8 +3,8 @@
 //! leave nothing attached on any exit path.
 
 mod attach;
-mod cpus;
 mod cause;
+mod cpus;
 mod decode;
 mod facts;
 mod folded;

@@ -66,7 +66,8 @@ fn pure(inst: &Inst) -> bool {
 /// Remove instructions whose result is never read (and drop unread call
 /// results): codegen emits freely, this keeps the hot paths short and the
 /// register pressure honest.
-fn remove_dead_code(f: &mut Function, live: &[bool]) {
+pub fn remove_dead_code(f: &mut Function) {
+    let live = reachable(f);
     let mut now = LiveSet::new(f.vregs);
     loop {
         let Ok(live_out) = liveness::live_out(f, usize::MAX) else { return };
@@ -105,10 +106,9 @@ fn remove_dead_code(f: &mut Function, live: &[bool]) {
 }
 
 /// Allocate registers for `f`, spilling into at most `max_slots` stack
-/// slots. `f` is rewritten with the spill code.
+/// slots, after `remove_dead_code`. `f` is rewritten with the spill code.
 pub fn allocate(f: &mut Function, max_slots: u32) -> Result<Allocation, OutOfStack> {
     let live = reachable(f);
-    remove_dead_code(f, &live);
     let limit = graph::capacity(max_slots);
     let mut slots = 0;
     // Vregs that must not be spilled: spilled ones and their temporaries.

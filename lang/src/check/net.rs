@@ -72,8 +72,12 @@ fn cause(cx: &mut Checker, p: &mut ProbeCx, args: &[&ast::Expr], name: &Ident, s
     let reason_enum = match reason.ty {
         Type::Enum(id) if cx.enums.get(id).is_some_and(|e| e.name == "skb_drop_reason") => id,
         _ => {
-            return Err(Diagnostic::error(format!("`cause` needs a drop reason, not a {}", type_name(&reason.ty)), reason.span, "not an skb_drop_reason")
-                .with_help(format!("pass the probe's reason: `{USE}` in `on kfree_skb`")))
+            return Err(Diagnostic::error(
+                format!("`cause` needs a drop reason, not a {}", type_name(&reason.ty)),
+                reason.span,
+                "not an skb_drop_reason",
+            )
+            .with_help(format!("pass the probe's reason: `{USE}` in `on kfree_skb`")))
         }
     };
     let site = check_expr(cx, p, args[2], None)?;

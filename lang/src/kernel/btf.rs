@@ -19,6 +19,9 @@ pub struct KernelBtf {
     /// Kernel symbol addresses looked up so far (`None`: not in kallsyms),
     /// so every `ct()` of a script and every check pass reads the file once.
     symbols: RefCell<HashMap<String, Option<u64>>>,
+    /// Members of each struct asked for so far: a script reads the same
+    /// few structs' fields over and over, and decoding BTF is slow.
+    members: RefCell<HashMap<TypeId, Vec<Member>>>,
 }
 
 impl KernelBtf {
@@ -46,7 +49,7 @@ impl KernelBtf {
 
     pub fn from_file(path: &Path) -> Result<KernelBtf, String> {
         let (btf, source) = btf_open::open(path)?;
-        Ok(KernelBtf { btf, source, constants: OnceCell::new(), symbols: RefCell::default() })
+        Ok(KernelBtf { btf, source, constants: OnceCell::new(), symbols: RefCell::default(), members: RefCell::default() })
     }
 
     /// Whether the file was mapped directly or copied first (it refused mmap).
@@ -107,6 +110,32 @@ impl KernelBtf {
 
     fn tracefs_events(&self) -> Vec<String> {
         tracefs::root().map(|r| tracefs::events(&r)).unwrap_or_default()
+    }
+
+    /// Members of struct or union `id`, decoded from BTF.
+    fn decode_members(&self, id: TypeId) -> Vec<Member> {
+        let members = match self.by_id(self.strip(id)) {
+            Some(Type::Struct(s)) | Some(Type::Union(s)) => s.members,
+            _ => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for m in members {
+            let name = self.name_of(&m);
+            let ty = self.resolve(m.get_type_id().unwrap_or(0));
+            let offset_bits = m.bit_offset();
+            if name.is_empty() {
+                if let KType::Struct { id, .. } | KType::Union { id, .. } = ty {
+                    out.extend(self.members(id).into_iter().map(|mut inner| {
+                        inner.offset_bits += offset_bits;
+                        inner
+                    }));
+                }
+                continue;
+            }
+            let bitfield_bits = m.bitfield_size().filter(|b| *b > 0).map(|b| b as u8);
+            out.push(Member { name, offset_bits, bitfield_bits, ty });
+        }
+        out
     }
 }
 
@@ -203,30 +232,13 @@ impl KernelTypes for KernelBtf {
     }
 
     fn members(&self, id: TypeId) -> Vec<Member> {
-        let members = match self.by_id(self.strip(id)) {
-            Some(Type::Struct(s)) | Some(Type::Union(s)) => s.members,
-            _ => return Vec::new(),
-        };
-        let mut out = Vec::new();
-        for m in members {
-            let name = self.name_of(&m);
-            let ty = self.resolve(m.get_type_id().unwrap_or(0));
-            let offset_bits = m.bit_offset();
-            if name.is_empty() {
-                if let KType::Struct { id, .. } | KType::Union { id, .. } = ty {
-                    out.extend(self.members(id).into_iter().map(|mut inner| {
-                        inner.offset_bits += offset_bits;
-                        inner
-                    }));
-                }
-                continue;
-            }
-            let bitfield_bits = m.bitfield_size().filter(|b| *b > 0).map(|b| b as u8);
-            out.push(Member { name, offset_bits, bitfield_bits, ty });
+        if let Some(m) = self.members.borrow().get(&id) {
+            return m.clone();
         }
-        out
+        let m = self.decode_members(id);
+        self.members.borrow_mut().insert(id, m.clone());
+        m
     }
-
     fn struct_by_name(&self, name: &str) -> Option<KType> {
         self.find(name, |t| matches!(t, Type::Struct(_)))
     }

@@ -23,14 +23,28 @@ pub use socket::Socket;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Query {
     /// The route to `dst`; with `input`, as for a packet from `src` received on device `iif`.
-    Route { dst: IpAddr, input: Option<(IpAddr, u32)> },
-    Neighbour { addr: IpAddr, ifindex: u32 },
+    Route {
+        dst: IpAddr,
+        input: Option<(IpAddr, u32)>,
+    },
+    Neighbour {
+        addr: IpAddr,
+        ifindex: u32,
+    },
     Link(u32),
     RootQdisc(u32),
     /// `net.ipv4.conf.DEV.NAME`.
-    Ipv4Conf { dev: String, name: &'static str },
+    Ipv4Conf {
+        dev: String,
+        name: &'static str,
+    },
     /// The socket of `proto` bound to `local`:`port` (the one connected to `remote` first), and its owners.
-    Socket { proto: u8, local: IpAddr, port: u16, remote: Option<(IpAddr, u16)> },
+    Socket {
+        proto: u8,
+        local: IpAddr,
+        port: u16,
+        remote: Option<(IpAddr, u16)>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

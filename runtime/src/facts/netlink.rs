@@ -1,9 +1,7 @@
 //! One netlink request and its answers, on a socket made in the calling
 //! thread's network namespace.
 
-use netlink_packet_core::{
-    NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable, NLM_F_DUMP, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_sys::{Socket, SocketAddr};
 
 /// Why a request got no answer: the kernel's refusal (its errno, which
