@@ -22,6 +22,9 @@ pub struct KernelBtf {
     /// Members of each struct asked for so far: a script reads the same
     /// few structs' fields over and over, and decoding BTF is slow.
     members: RefCell<HashMap<TypeId, Vec<Member>>>,
+    /// Tracepoints resolved so far, by (category, name): a script may name
+    /// the same one in many probes, and each lookup scans BTF and tracefs.
+    tracepoints: RefCell<HashMap<(Option<String>, String), Result<Tracepoint, LookupError>>>,
 }
 
 impl KernelBtf {
@@ -49,7 +52,14 @@ impl KernelBtf {
 
     pub fn from_file(path: &Path) -> Result<KernelBtf, String> {
         let (btf, source) = btf_open::open(path)?;
-        Ok(KernelBtf { btf, source, constants: OnceCell::new(), symbols: RefCell::default(), members: RefCell::default() })
+        Ok(KernelBtf {
+            btf,
+            source,
+            constants: OnceCell::new(),
+            symbols: RefCell::default(),
+            members: RefCell::default(),
+            tracepoints: RefCell::default(),
+        })
     }
 
     /// Whether the file was mapped directly or copied first (it refused mmap).
@@ -137,10 +147,9 @@ impl KernelBtf {
         }
         out
     }
-}
 
-impl KernelTypes for KernelBtf {
-    fn tracepoint(&self, category: Option<&str>, name: &str) -> Result<Tracepoint, LookupError> {
+    /// Resolve a tracepoint from tracefs and BTF.
+    fn lookup_tracepoint(&self, category: Option<&str>, name: &str) -> Result<Tracepoint, LookupError> {
         let root = tracefs::root();
         let category = match (category, &root) {
             (Some(c), _) => Some(c.to_string()),
@@ -204,6 +213,18 @@ impl KernelTypes for KernelBtf {
             return Err(LookupError::NotFound { suggestions });
         }
         Ok(Tracepoint { category: category.unwrap_or_default(), name: name.to_string(), btf_args, format })
+    }
+}
+
+impl KernelTypes for KernelBtf {
+    fn tracepoint(&self, category: Option<&str>, name: &str) -> Result<Tracepoint, LookupError> {
+        let key = (category.map(str::to_string), name.to_string());
+        if let Some(t) = self.tracepoints.borrow().get(&key) {
+            return t.clone();
+        }
+        let t = self.lookup_tracepoint(category, name);
+        self.tracepoints.borrow_mut().insert(key, t.clone());
+        t
     }
 
     fn tracepoints(&self) -> Vec<String> {
