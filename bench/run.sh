@@ -89,3 +89,6 @@ echo "== dropwatch unfiltered (flows, conntrack, hook, backtraces) against bpftr
 read -r dw_ns dw_cnt dw_pps < <(per_event ntr_ "$NTR" run dropwatch)
 read -r bk_ns bk_cnt bk_pps < <(per_event kfree_skb bpftrace -e 'tracepoint:skb:kfree_skb { @[kstack, args->reason] = count(); }')
 python3 -c "print(f'dropwatch {$dw_ns:.0f} ns/event over {$dw_cnt} events ({$dw_pps} pkt/s), bpftrace {$bk_ns:.0f} ns/event over {$bk_cnt} events ({$bk_pps} pkt/s), ratio = {$dw_ns/$bk_ns:.3f} (goal <= 1)')"
+
+echo "== compile time and peak RSS of large scripts (ntr check)"
+bash bench/compile.sh "$NTR"

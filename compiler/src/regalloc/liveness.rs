@@ -71,6 +71,13 @@ pub(super) fn live_out(f: &Function, limit: usize) -> Result<Vec<Set>, Vreg> {
     let n = f.blocks.len();
     let mut live_in: Vec<Set> = vec![Vec::new(); n];
     let mut live_out: Vec<Set> = vec![Vec::new(); n];
+    // Post-order puts successors first unless an edge goes back (a loop):
+    // without one, a single pass is final.
+    let mut rank = vec![usize::MAX; n];
+    for (i, &b) in order.iter().enumerate() {
+        rank[b] = i;
+    }
+    let cyclic = order.iter().any(|&b| f.blocks[b].term.0.successors().iter().any(|s| rank[*s] >= rank[b]));
     let mut changed = true;
     while changed {
         changed = false;
@@ -88,7 +95,7 @@ pub(super) fn live_out(f: &Function, limit: usize) -> Result<Vec<Set>, Vreg> {
             if inn != live_in[b] || out != live_out[b] {
                 live_in[b] = inn;
                 live_out[b] = out;
-                changed = true;
+                changed = cyclic;
             }
         }
     }

@@ -32,8 +32,12 @@ pub(super) fn arity(name: &Ident, got: usize, min: usize, max: usize, span: Span
             format!(
                 "`{}` takes {} argument{}, not {got}",
                 name.name,
-                if min == max { min.to_string() } else { format!("{min} to {max}") },
-                if max == 1 { "" } else { "s" }
+                match (min, max) {
+                    _ if min == max => min.to_string(),
+                    (_, usize::MAX) => format!("at least {min}"),
+                    _ => format!("{min} to {max}"),
+                },
+                if max == 1 || (max == usize::MAX && min == 1) { "" } else { "s" }
             ),
             span,
             "wrong number of arguments",

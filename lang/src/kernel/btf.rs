@@ -11,6 +11,9 @@ use btf_rs::{Btf, BtfType, Type};
 use super::btf_open::{self, BtfSource};
 use super::{tracefs, KType, KernelTypes, LookupError, Member, ProbeArg, Tracepoint, TypeId};
 
+/// A tracepoint as a script names it: (category if given, name).
+type TracepointKey = (Option<String>, String);
+
 pub struct KernelBtf {
     btf: Btf,
     source: BtfSource,
@@ -24,7 +27,7 @@ pub struct KernelBtf {
     members: RefCell<HashMap<TypeId, Vec<Member>>>,
     /// Tracepoints resolved so far, by (category, name): a script may name
     /// the same one in many probes, and each lookup scans BTF and tracefs.
-    tracepoints: RefCell<HashMap<(Option<String>, String), Result<Tracepoint, LookupError>>>,
+    tracepoints: RefCell<HashMap<TracepointKey, Result<Tracepoint, LookupError>>>,
 }
 
 impl KernelBtf {
