@@ -26,7 +26,7 @@ pub struct Qdisc {
 pub fn link(ifindex: u32) -> Result<Link, String> {
     let mut message = LinkMessage::default();
     message.header.index = ifindex;
-    let answers = ask(NETLINK_ROUTE as isize, RouteNetlinkMessage::GetLink(message), false).map_err(|e| format!("device {ifindex}: {e}"))?;
+    let answers = ask(NETLINK_ROUTE, RouteNetlinkMessage::GetLink(message), false).map_err(|e| format!("device {ifindex}: {e}"))?;
     let Some(RouteNetlinkMessage::NewLink(l)) = answers.into_iter().next() else {
         return Err(format!("device {ifindex}: no answer"));
     };
@@ -42,7 +42,7 @@ pub fn link(ifindex: u32) -> Result<Link, String> {
 /// reports none).
 pub fn root_qdisc(ifindex: u32) -> Result<Option<Qdisc>, String> {
     let answers =
-        ask(NETLINK_ROUTE as isize, RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()), true).map_err(|e| format!("qdiscs: {e}"))?;
+        ask(NETLINK_ROUTE, RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()), true).map_err(|e| format!("qdiscs: {e}"))?;
     let root = answers.into_iter().find_map(|m| match m {
         RouteNetlinkMessage::NewQueueDiscipline(q) if q.header.index == ifindex as i32 && q.header.parent == TcHandle::ROOT => Some(q),
         _ => None,
@@ -50,10 +50,10 @@ pub fn root_qdisc(ifindex: u32) -> Result<Option<Qdisc>, String> {
     Ok(root.map(|q| {
         let kind = q.attributes.iter().find_map(|a| if let TcAttribute::Kind(k) = a { Some(k.clone()) } else { None }).unwrap_or_default();
         let queue = q.attributes.iter().find_map(|a| match a {
-            TcAttribute::Stats2(s) => s.iter().find_map(|s| if let TcStats2::Queue(q) = s { Some(q.clone()) } else { None }),
+            TcAttribute::Stats2(s) => s.iter().find_map(|s| if let TcStats2::Queue(q) = s { Some(*q) } else { None }),
             _ => None,
         });
-        let stats = q.attributes.iter().find_map(|a| if let TcAttribute::Stats(s) = a { Some(s.clone()) } else { None });
+        let stats = q.attributes.iter().find_map(|a| if let TcAttribute::Stats(s) = a { Some(*s) } else { None });
         let (qlen, drops, overlimits) = match (queue, stats) {
             (Some(q), _) => (q.qlen, q.drops, q.overlimits),
             (None, Some(s)) => (s.qlen, s.drops, s.overlimits),

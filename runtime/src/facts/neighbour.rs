@@ -20,7 +20,7 @@ pub struct Neighbour {
 pub fn get(addr: IpAddr, ifindex: u32) -> Result<Option<Neighbour>, String> {
     let mut message = NeighbourMessage::default();
     message.header.family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-    let answers = ask(NETLINK_ROUTE as isize, RouteNetlinkMessage::GetNeighbour(message), true).map_err(|e| format!("neighbours: {e}"))?;
+    let answers = ask(NETLINK_ROUTE, RouteNetlinkMessage::GetNeighbour(message), true).map_err(|e| format!("neighbours: {e}"))?;
     Ok(answers.into_iter().find_map(|m| {
         let RouteNetlinkMessage::NewNeighbour(n) = m else { return None };
         let dst = n.attributes.iter().find_map(|a| match a {

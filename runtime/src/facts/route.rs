@@ -33,7 +33,7 @@ pub fn get(dst: IpAddr, input: Option<(IpAddr, u32)>) -> Result<Route, String> {
         message.attributes.push(RouteAttribute::Source(address(src)));
         message.attributes.push(RouteAttribute::Iif(iif));
     }
-    match ask(NETLINK_ROUTE as isize, RouteNetlinkMessage::GetRoute(message), false) {
+    match ask(NETLINK_ROUTE, RouteNetlinkMessage::GetRoute(message), false) {
         Ok(answers) => {
             let Some(RouteNetlinkMessage::NewRoute(r)) = answers.into_iter().next() else {
                 return Err("no answer to the route lookup".into());
@@ -66,7 +66,7 @@ pub fn get(dst: IpAddr, input: Option<(IpAddr, u32)>) -> Result<Route, String> {
 fn entry_of(dst: IpAddr, ty: RouteType) -> Option<(String, u32)> {
     let mut message = RouteMessage::default();
     message.header.address_family = family(dst);
-    let routes = ask(NETLINK_ROUTE as isize, RouteNetlinkMessage::GetRoute(message), true).ok()?;
+    let routes = ask(NETLINK_ROUTE, RouteNetlinkMessage::GetRoute(message), true).ok()?;
     routes
         .into_iter()
         .filter_map(|m| if let RouteNetlinkMessage::NewRoute(r) = m { Some(r) } else { None })

@@ -35,7 +35,7 @@ pub fn find(proto: u8, local: IpAddr, port: u16, remote: Option<(IpAddr, u16)>) 
         states: StateFlags::all(),
         socket_id: if local.is_ipv4() { SocketId::new_v4() } else { SocketId::new_v6() },
     };
-    let answers = ask(NETLINK_SOCK_DIAG as isize, SockDiagMessage::InetRequest(request), true).map_err(|e| format!("sockets: {e}"))?;
+    let answers = ask(NETLINK_SOCK_DIAG, SockDiagMessage::InetRequest(request), true).map_err(|e| format!("sockets: {e}"))?;
     let mut best: Option<(bool, Socket)> = None;
     for answer in answers {
         let SockDiagMessage::InetResponse(r) = answer else { continue };
