@@ -7,7 +7,8 @@ use ntr_lang::source::Span;
 pub enum CompileError {
     /// The values a probe keeps alive at once need more than the BPF stack.
     StackOverflow { span: Span, needed: u32 },
-    /// A probe body too large for BPF's 16-bit jump offsets.
+    /// A probe body too large for one program: more instructions than the
+    /// kernel loads, or a jump beyond 16-bit offsets; `label` says which.
     TooLarge { span: Span, label: String },
     /// Something the code generator does not support (yet), at this span.
     Unsupported { span: Span, what: String },

@@ -34,6 +34,24 @@ fn sorted(mut v: Vec<u32>) -> Set {
     v
 }
 
+/// The union of two sorted sets, in one merge.
+fn union(a: &[u32], b: &[u32]) -> Set {
+    if a.is_empty() || b.is_empty() {
+        return if a.is_empty() { b.to_vec() } else { a.to_vec() };
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        out.push(x.min(y));
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
 /// Upward-exposed uses and definitions of each block.
 fn local_sets(f: &Function) -> (Vec<Set>, Vec<Set>) {
     // `stamp[v] == b + 1`: `v` was defined earlier in block `b`.
@@ -82,10 +100,9 @@ pub(super) fn live_out(f: &Function, limit: usize) -> Result<Vec<Set>, Vreg> {
     while changed {
         changed = false;
         for &b in &order {
-            let out = sorted(f.blocks[b].term.0.successors().iter().flat_map(|s| live_in[*s].iter().copied()).collect());
-            let mut inn: Vec<u32> = out.iter().copied().filter(|v| defs[b].binary_search(v).is_err()).collect();
-            inn.extend(&uses[b]);
-            let inn = sorted(inn);
+            let out = f.blocks[b].term.0.successors().iter().fold(Vec::new(), |acc, s| union(&acc, &live_in[*s]));
+            let kept: Vec<u32> = out.iter().copied().filter(|v| defs[b].binary_search(v).is_err()).collect();
+            let inn = union(&kept, &uses[b]);
             // The newest value (highest number) names where pressure peaks.
             for set in [&inn, &out] {
                 if set.len() > limit {
@@ -157,5 +174,17 @@ impl LiveSet {
 
     pub(super) fn iter(&self) -> impl Iterator<Item = Vreg> + '_ {
         self.members.iter().map(|v| Vreg(*v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::union;
+
+    #[test]
+    fn union_merges_sorted_sets() {
+        assert_eq!(union(&[1, 3, 5], &[2, 3, 6, 9]), vec![1, 2, 3, 5, 6, 9]);
+        assert_eq!(union(&[], &[4]), vec![4]);
+        assert_eq!(union(&[7], &[]), vec![7]);
     }
 }

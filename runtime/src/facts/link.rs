@@ -41,8 +41,7 @@ pub fn link(ifindex: u32) -> Result<Link, String> {
 /// The root qdisc of device `ifindex`, if it has one (a `noqueue` device
 /// reports none).
 pub fn root_qdisc(ifindex: u32) -> Result<Option<Qdisc>, String> {
-    let answers =
-        ask(NETLINK_ROUTE, RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()), true).map_err(|e| format!("qdiscs: {e}"))?;
+    let answers = ask(NETLINK_ROUTE, RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()), true).map_err(|e| format!("qdiscs: {e}"))?;
     let root = answers.into_iter().find_map(|m| match m {
         RouteNetlinkMessage::NewQueueDiscipline(q) if q.header.index == ifindex as i32 && q.header.parent == TcHandle::ROOT => Some(q),
         _ => None,
