@@ -263,6 +263,13 @@ impl KernelTypes for KernelBtf {
         self.members.borrow_mut().insert(id, m.clone());
         m
     }
+
+    fn member(&self, id: TypeId, name: &str) -> Option<Member> {
+        if !self.members.borrow().contains_key(&id) {
+            self.members(id);
+        }
+        self.members.borrow().get(&id)?.iter().find(|m| m.name == name).cloned()
+    }
     fn struct_by_name(&self, name: &str) -> Option<KType> {
         self.find(name, |t| matches!(t, Type::Struct(_)))
     }
