@@ -106,3 +106,6 @@ rows = sum(1 for r in recs if r.get("type") == "map" and r.get("map") == "@by_ca
 lookups = next(r["fact_lookups"] for r in recs if r.get("type") == "summary")
 print(f"{drops} drops ({sys.argv[2]} pkt/s), {causes} cause lines printed, {rows} cause row(s) in the summary, {lookups} fact lookup(s): {lookups / max(rows, 1):.1f} per distinct cause")
 PY
+
+echo "== compile time and peak RSS of large scripts (ntr check)"
+bash bench/compile.sh "$NTR"

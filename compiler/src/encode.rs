@@ -1,8 +1,6 @@
 //! The backend's last step: stack layout, block order, and encoding the
 //! register-allocated IR into BPF instructions, each tagged with its span.
 
-use std::collections::HashMap;
-
 use ntr_lang::source::Span;
 
 use crate::bpf::{self, Insn};
@@ -25,13 +23,16 @@ pub struct CompiledFunction {
 pub enum BackendError {
     /// Values alive at once need more stack than the kernel's 512 bytes.
     StackOverflow { span: Span, needed: u32 },
-    /// A jump farther than 32767 instructions.
-    TooLarge { span: Span },
+    /// More instructions than the kernel loads, or a jump farther than
+    /// 32767 instructions; `label` says which.
+    TooLarge { span: Span, label: String },
 }
 
 /// Register-allocate and encode one function.
 pub fn compile(f: &Function) -> Result<CompiledFunction, BackendError> {
     let mut f = f.clone();
+    regalloc::remove_dead_code(&mut f);
+    crate::size::check(&f)?;
     let bufs: u32 = f.bufs.iter().map(|b| b.size.div_ceil(8) * 8).sum();
     if bufs > STACK_LIMIT {
         let span = f.bufs.iter().map(|b| b.span).next_back().unwrap_or(f.span);
@@ -111,6 +112,30 @@ fn invert(c: Cond) -> Option<Cond> {
     })
 }
 
+/// Blocks in emission order: depth-first from the entry, the `otherwise`
+/// side of a branch right after it so it falls through.
+pub(crate) fn order(f: &Function) -> Vec<BlockId> {
+    let mut seen = vec![false; f.blocks.len()];
+    let mut order = Vec::new();
+    let mut stack = vec![0];
+    while let Some(b) = stack.pop() {
+        if seen[b] {
+            continue;
+        }
+        seen[b] = true;
+        order.push(b);
+        match &f.blocks[b].term.0 {
+            Terminator::Jump(t) => stack.push(*t),
+            Terminator::Branch { then, otherwise, .. } => {
+                stack.push(*then);
+                stack.push(*otherwise);
+            }
+            Terminator::Exit { .. } => {}
+        }
+    }
+    order
+}
+
 struct Encoder<'a> {
     f: &'a Function,
     alloc: &'a Allocation,
@@ -143,7 +168,7 @@ impl<'a> Encoder<'a> {
 
     fn reg(&self, v: Vreg) -> u8 {
         // Every vreg that reaches encoding was coloured by the allocator.
-        self.alloc.regs.get(&v).copied().unwrap_or(0)
+        self.alloc.reg(v)
     }
 
     fn push(&mut self, insn: Insn, span: Span) {
@@ -155,35 +180,11 @@ impl<'a> Encoder<'a> {
         -((self.bufs + (slot + 1) * 8) as i16)
     }
 
-    /// Blocks in emission order: depth-first from the entry, the `otherwise`
-    /// side of a branch right after it so it falls through.
-    fn order(&self) -> Vec<BlockId> {
-        let mut seen = vec![false; self.f.blocks.len()];
-        let mut order = Vec::new();
-        let mut stack = vec![0];
-        while let Some(b) = stack.pop() {
-            if seen[b] {
-                continue;
-            }
-            seen[b] = true;
-            order.push(b);
-            match &self.f.blocks[b].term.0 {
-                Terminator::Jump(t) => stack.push(*t),
-                Terminator::Branch { then, otherwise, .. } => {
-                    stack.push(*then);
-                    stack.push(*otherwise);
-                }
-                Terminator::Exit { .. } => {}
-            }
-        }
-        order
-    }
-
     fn run(mut self) -> Result<CompiledFunction, BackendError> {
-        let order = self.order();
-        let mut starts: HashMap<BlockId, usize> = HashMap::new();
+        let order = order(self.f);
+        let mut starts = vec![0usize; self.f.blocks.len()];
         for (i, &b) in order.iter().enumerate() {
-            starts.insert(b, self.out.insns.len());
+            starts[b] = self.out.insns.len();
             let next = order.get(i + 1).copied();
             let block = &self.f.blocks[b];
             for (inst, span) in &block.insts {
@@ -193,8 +194,8 @@ impl<'a> Encoder<'a> {
             self.terminator(term, span, next);
         }
         for (slot, target) in std::mem::take(&mut self.fixups) {
-            let off = starts[&target] as i64 - slot as i64 - 1;
-            let off = i16::try_from(off).map_err(|_| BackendError::TooLarge { span: self.out.spans[slot] })?;
+            let off = starts[target] as i64 - slot as i64 - 1;
+            let off = i16::try_from(off).map_err(|_| BackendError::TooLarge { span: self.out.spans[slot], label: "jump out of range".into() })?;
             self.out.insns[slot].off = off;
         }
         Ok(self.out)

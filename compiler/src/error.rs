@@ -7,8 +7,9 @@ use ntr_lang::source::Span;
 pub enum CompileError {
     /// The values a probe keeps alive at once need more than the BPF stack.
     StackOverflow { span: Span, needed: u32 },
-    /// A probe body too large for BPF's 16-bit jump offsets.
-    TooLarge { span: Span },
+    /// A probe body too large for one program: more instructions than the
+    /// kernel loads, or a jump beyond 16-bit offsets; `label` says which.
+    TooLarge { span: Span, label: String },
     /// Something the code generator does not support (yet), at this span.
     Unsupported { span: Span, what: String },
 }
@@ -20,8 +21,9 @@ impl CompileError {
                 Diagnostic::error("this probe needs more than the 512 bytes of BPF stack", *span, format!("{needed} bytes needed with this value"))
                     .with_help("too many values are alive at once: split the probe, or keep values in a map (`@tmp[tid] = …`)")
             }
-            CompileError::TooLarge { span } => Diagnostic::error("this probe is too large for one BPF program", *span, "jump out of range")
-                .with_help("split it into several probe blocks"),
+            CompileError::TooLarge { span, label } => {
+                Diagnostic::error("this probe is too large for one BPF program", *span, label.clone()).with_help("split it into several probe blocks")
+            }
             CompileError::Unsupported { span, what } => Diagnostic::error(format!("{what} is not supported"), *span, "cannot compile this"),
         }
     }
@@ -31,7 +33,7 @@ impl From<crate::encode::BackendError> for CompileError {
     fn from(e: crate::encode::BackendError) -> CompileError {
         match e {
             crate::encode::BackendError::StackOverflow { span, needed } => CompileError::StackOverflow { span, needed },
-            crate::encode::BackendError::TooLarge { span } => CompileError::TooLarge { span },
+            crate::encode::BackendError::TooLarge { span, label } => CompileError::TooLarge { span, label },
         }
     }
 }

@@ -4,6 +4,11 @@
 //! out the stack and encodes instructions.
 
 use ntr_lang::source::Span;
+use smallvec::{smallvec, SmallVec};
+
+/// What an instruction reads or a block leads to: a few items, kept off the
+/// heap (the register allocator asks for them over and over).
+pub type Few<T> = SmallVec<[T; 4]>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Vreg(pub u32);
@@ -164,21 +169,21 @@ pub enum Inst {
 
 impl Inst {
     /// Virtual registers this instruction reads.
-    pub fn uses(&self) -> Vec<Vreg> {
+    pub fn uses(&self) -> Few<Vreg> {
         let reg = |o: &Operand| match o {
             Operand::Reg(r) => Some(*r),
             Operand::Imm(_) => None,
         };
         match self {
-            Inst::Ctx { .. } | Inst::LoadImm64 { .. } | Inst::LoadMap { .. } | Inst::StackAddr { .. } | Inst::Reload { .. } => vec![],
+            Inst::Ctx { .. } | Inst::LoadImm64 { .. } | Inst::LoadMap { .. } | Inst::StackAddr { .. } | Inst::Reload { .. } => Few::new(),
             Inst::Mov { src, .. } => reg(src).into_iter().collect(),
             Inst::Alu { dst, src, .. } => [Some(*dst), reg(src)].into_iter().flatten().collect(),
-            Inst::Neg { dst } => vec![*dst],
-            Inst::Load { base, .. } => vec![*base],
+            Inst::Neg { dst } => smallvec![*dst],
+            Inst::Load { base, .. } => smallvec![*base],
             Inst::Store { base, src, .. } => [Some(*base), reg(src)].into_iter().flatten().collect(),
-            Inst::AtomicAdd { base, src, .. } => vec![*base, *src],
+            Inst::AtomicAdd { base, src, .. } => smallvec![*base, *src],
             Inst::Call { args, .. } => args.iter().filter_map(reg).collect(),
-            Inst::Spill { src, .. } => vec![*src],
+            Inst::Spill { src, .. } => smallvec![*src],
         }
     }
 
@@ -244,26 +249,26 @@ impl Inst {
 }
 
 impl Terminator {
-    pub fn uses(&self) -> Vec<Vreg> {
+    pub fn uses(&self) -> Few<Vreg> {
         match self {
-            Terminator::Jump(_) => vec![],
+            Terminator::Jump(_) => Few::new(),
             Terminator::Branch { lhs, rhs, .. } => {
-                let mut v = vec![*lhs];
+                let mut v = smallvec![*lhs];
                 if let Operand::Reg(r) = rhs {
                     v.push(*r);
                 }
                 v
             }
-            Terminator::Exit { value: Operand::Reg(r) } => vec![*r],
-            Terminator::Exit { .. } => vec![],
+            Terminator::Exit { value: Operand::Reg(r) } => smallvec![*r],
+            Terminator::Exit { .. } => Few::new(),
         }
     }
 
-    pub fn successors(&self) -> Vec<BlockId> {
+    pub fn successors(&self) -> Few<BlockId> {
         match self {
-            Terminator::Jump(b) => vec![*b],
-            Terminator::Branch { then, otherwise, .. } => vec![*then, *otherwise],
-            Terminator::Exit { .. } => vec![],
+            Terminator::Jump(b) => smallvec![*b],
+            Terminator::Branch { then, otherwise, .. } => smallvec![*then, *otherwise],
+            Terminator::Exit { .. } => Few::new(),
         }
     }
 }

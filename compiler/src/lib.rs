@@ -8,6 +8,7 @@ pub mod encode;
 pub mod error;
 pub mod ir;
 pub mod regalloc;
+pub mod size;
 
 pub use codegen::compile;
 pub use error::CompileError;

@@ -148,6 +148,10 @@ pub trait KernelTypes {
     fn resolve(&self, id: TypeId) -> KType;
     /// Members of a struct or union (anonymous members flattened).
     fn members(&self, id: TypeId) -> Vec<Member>;
+    /// The member `name` of a struct or union, if it has one.
+    fn member(&self, id: TypeId, name: &str) -> Option<Member> {
+        self.members(id).into_iter().find(|m| m.name == name)
+    }
     fn struct_by_name(&self, name: &str) -> Option<KType>;
     fn enum_by_name(&self, name: &str) -> Option<KType>;
     /// The enum constants of an enum type: (name, value).

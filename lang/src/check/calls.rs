@@ -32,8 +32,12 @@ pub(super) fn arity(name: &Ident, got: usize, min: usize, max: usize, span: Span
             format!(
                 "`{}` takes {} argument{}, not {got}",
                 name.name,
-                if min == max { min.to_string() } else { format!("{min} to {max}") },
-                if max == 1 { "" } else { "s" }
+                match (min, max) {
+                    _ if min == max => min.to_string(),
+                    (_, usize::MAX) => format!("at least {min}"),
+                    _ => format!("{min} to {max}"),
+                },
+                if max == 1 || (max == usize::MAX && min == 1) { "" } else { "s" }
             ),
             span,
             "wrong number of arguments",
@@ -351,6 +355,48 @@ fn check_conversion(conv: char, v: &Expr) -> Result<()> {
 /// Inline fn `decl` at this call: parameters become locals of a fresh
 /// scope, `return` jumps to the end. Returns the body and, when the fn
 /// returns a value, the local holding it.
+/// fns active at once while inlining: each adds a level to checking and
+/// code generation.
+pub(crate) const MAX_INLINE_DEPTH: usize = 16;
+/// Source bytes of fn bodies inlined into one probe: every call copies the
+/// body, so fns calling fns twice grow a probe exponentially.
+pub(crate) const MAX_INLINED_BYTES: u64 = 256 * 1024;
+
+/// Refuse a recursive call, a chain of calls too deep, or one more copy of
+/// a fn body past the probe's budget, naming the chain of calls.
+fn limit_inlining(p: &mut ProbeCx, decl: &crate::ast::FnDecl, name: &Ident, span: Span) -> Result<()> {
+    let chain = |p: &ProbeCx| {
+        let outer = p.call_chain();
+        if outer.is_empty() {
+            format!("`{}`", name.name)
+        } else {
+            format!("{outer} → `{}`", name.name)
+        }
+    };
+    if p.inlining.iter().any(|f| f.name == name.name) {
+        return Err(Diagnostic::error(format!("fn `{}` calls itself", name.name), span, "recursive call")
+            .with_note(format!("call chain: {}", chain(p)))
+            .with_note("fns are inlined, so they cannot recurse"));
+    }
+    if p.inlining.len() >= MAX_INLINE_DEPTH {
+        return Err(Diagnostic::error(format!("fn calls nest deeper than {MAX_INLINE_DEPTH}"), span, "one call too deep")
+            .with_note(format!("call chain: {}", chain(p)))
+            .with_help(format!("fns are inlined, at most {MAX_INLINE_DEPTH} inside one another: call some of them one after another instead")));
+    }
+    p.inlined_bytes += u64::from(decl.span.end.saturating_sub(decl.span.start));
+    if p.inlined_bytes > MAX_INLINED_BYTES {
+        return Err(Diagnostic::error(
+            format!("inlining fn `{}` here takes probe `{}` past {} KiB of inlined fn code", name.name, p.name, MAX_INLINED_BYTES / 1024),
+            span,
+            "one copy too many",
+        )
+        .with_note(format!("call chain: {}", chain(p)))
+        .with_note("every call inlines a copy of the fn's body, so fns that call fns more than once grow exponentially")
+        .with_help("call the fn once and keep its result with `let`"));
+    }
+    Ok(())
+}
+
 fn inline(
     cx: &mut Checker,
     p: &mut ProbeCx,
@@ -359,10 +405,7 @@ fn inline(
     args: &[Arg],
     span: Span,
 ) -> Result<(Vec<Stmt>, Option<usize>)> {
-    if p.inlining.iter().any(|f| f.name == name.name) || p.inlining.len() >= 16 {
-        return Err(Diagnostic::error(format!("fn `{}` calls itself", name.name), span, "recursive call")
-            .with_note("fns are inlined, so they cannot recurse"));
-    }
+    limit_inlining(p, decl, name, span)?;
     let a = positional(name, args)?;
     if a.len() != decl.params.len() {
         return Err(Diagnostic::error(

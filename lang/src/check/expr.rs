@@ -300,8 +300,8 @@ pub(crate) fn field_access(cx: &mut Checker, base: Expr, field: &ast::Ident) -> 
         KType::Union { id, name, .. } => (*id, format!("union {name}")),
         _ => return Err(Diagnostic::error(format!("a {} has no fields", type_name(&base.ty)), field.span, "not a struct")),
     };
-    let members = cx.kernel.members(id);
-    let Some(m) = members.iter().find(|m| m.name == field.name) else {
+    let Some(m) = cx.kernel.member(id, &field.name) else {
+        let members = cx.kernel.members(id);
         let names: Vec<String> = members.iter().map(|m| m.name.clone()).filter(|n| !n.is_empty()).collect();
         let near = near_misses(&field.name, &names);
         let mut d = Diagnostic::error(format!("{struct_name} has no field `{}`", field.name), field.span, "unknown field");

@@ -25,13 +25,15 @@ pub(crate) struct ProbeCx {
     pub locals: Vec<Local>,
     scopes: Vec<HashMap<String, LocalId>>,
     pub inlining: Vec<InlineFrame>,
+    /// Source bytes of fn bodies inlined into this probe so far.
+    pub inlined_bytes: u64,
     /// Expressions and `if`s being checked, one inside the next.
     depth: u32,
 }
 
 impl ProbeCx {
     pub fn new(name: String, args: Vec<Arg>) -> ProbeCx {
-        ProbeCx { name, args, locals: Vec::new(), scopes: vec![HashMap::new()], inlining: Vec::new(), depth: 0 }
+        ProbeCx { name, args, locals: Vec::new(), scopes: vec![HashMap::new()], inlining: Vec::new(), inlined_bytes: 0, depth: 0 }
     }
 
     /// Check `f` one level deeper. The parser keeps each body within
@@ -49,6 +51,11 @@ impl ProbeCx {
         let r = f(self);
         self.depth -= 1;
         r
+    }
+
+    /// The fns being inlined, outermost first: "`f` → `g`".
+    pub fn call_chain(&self) -> String {
+        self.inlining.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(" → ")
     }
 
     pub fn push_scope(&mut self) {

@@ -11,6 +11,9 @@ use btf_rs::{Btf, BtfType, Type};
 use super::btf_open::{self, BtfSource};
 use super::{tracefs, KType, KernelTypes, LookupError, Member, ProbeArg, Tracepoint, TypeId};
 
+/// A tracepoint as a script names it: (category if given, name).
+type TracepointKey = (Option<String>, String);
+
 pub struct KernelBtf {
     btf: Btf,
     source: BtfSource,
@@ -19,6 +22,12 @@ pub struct KernelBtf {
     /// Kernel symbol addresses looked up so far (`None`: not in kallsyms),
     /// so every `ct()` of a script and every check pass reads the file once.
     symbols: RefCell<HashMap<String, Option<u64>>>,
+    /// Members of each struct asked for so far: a script reads the same
+    /// few structs' fields over and over, and decoding BTF is slow.
+    members: RefCell<HashMap<TypeId, Vec<Member>>>,
+    /// Tracepoints resolved so far, by (category, name): a script may name
+    /// the same one in many probes, and each lookup scans BTF and tracefs.
+    tracepoints: RefCell<HashMap<TracepointKey, Result<Tracepoint, LookupError>>>,
 }
 
 impl KernelBtf {
@@ -46,7 +55,14 @@ impl KernelBtf {
 
     pub fn from_file(path: &Path) -> Result<KernelBtf, String> {
         let (btf, source) = btf_open::open(path)?;
-        Ok(KernelBtf { btf, source, constants: OnceCell::new(), symbols: RefCell::default() })
+        Ok(KernelBtf {
+            btf,
+            source,
+            constants: OnceCell::new(),
+            symbols: RefCell::default(),
+            members: RefCell::default(),
+            tracepoints: RefCell::default(),
+        })
     }
 
     /// Whether the file was mapped directly or copied first (it refused mmap).
@@ -108,10 +124,35 @@ impl KernelBtf {
     fn tracefs_events(&self) -> Vec<String> {
         tracefs::root().map(|r| tracefs::events(&r)).unwrap_or_default()
     }
-}
 
-impl KernelTypes for KernelBtf {
-    fn tracepoint(&self, category: Option<&str>, name: &str) -> Result<Tracepoint, LookupError> {
+    /// Members of struct or union `id`, decoded from BTF.
+    fn decode_members(&self, id: TypeId) -> Vec<Member> {
+        let members = match self.by_id(self.strip(id)) {
+            Some(Type::Struct(s)) | Some(Type::Union(s)) => s.members,
+            _ => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for m in members {
+            let name = self.name_of(&m);
+            let ty = self.resolve(m.get_type_id().unwrap_or(0));
+            let offset_bits = m.bit_offset();
+            if name.is_empty() {
+                if let KType::Struct { id, .. } | KType::Union { id, .. } = ty {
+                    out.extend(self.members(id).into_iter().map(|mut inner| {
+                        inner.offset_bits += offset_bits;
+                        inner
+                    }));
+                }
+                continue;
+            }
+            let bitfield_bits = m.bitfield_size().filter(|b| *b > 0).map(|b| b as u8);
+            out.push(Member { name, offset_bits, bitfield_bits, ty });
+        }
+        out
+    }
+
+    /// Resolve a tracepoint from tracefs and BTF.
+    fn lookup_tracepoint(&self, category: Option<&str>, name: &str) -> Result<Tracepoint, LookupError> {
         let root = tracefs::root();
         let category = match (category, &root) {
             (Some(c), _) => Some(c.to_string()),
@@ -176,6 +217,18 @@ impl KernelTypes for KernelBtf {
         }
         Ok(Tracepoint { category: category.unwrap_or_default(), name: name.to_string(), btf_args, format })
     }
+}
+
+impl KernelTypes for KernelBtf {
+    fn tracepoint(&self, category: Option<&str>, name: &str) -> Result<Tracepoint, LookupError> {
+        let key = (category.map(str::to_string), name.to_string());
+        if let Some(t) = self.tracepoints.borrow().get(&key) {
+            return t.clone();
+        }
+        let t = self.lookup_tracepoint(category, name);
+        self.tracepoints.borrow_mut().insert(key, t.clone());
+        t
+    }
 
     fn tracepoints(&self) -> Vec<String> {
         self.tracefs_events()
@@ -203,30 +256,20 @@ impl KernelTypes for KernelBtf {
     }
 
     fn members(&self, id: TypeId) -> Vec<Member> {
-        let members = match self.by_id(self.strip(id)) {
-            Some(Type::Struct(s)) | Some(Type::Union(s)) => s.members,
-            _ => return Vec::new(),
-        };
-        let mut out = Vec::new();
-        for m in members {
-            let name = self.name_of(&m);
-            let ty = self.resolve(m.get_type_id().unwrap_or(0));
-            let offset_bits = m.bit_offset();
-            if name.is_empty() {
-                if let KType::Struct { id, .. } | KType::Union { id, .. } = ty {
-                    out.extend(self.members(id).into_iter().map(|mut inner| {
-                        inner.offset_bits += offset_bits;
-                        inner
-                    }));
-                }
-                continue;
-            }
-            let bitfield_bits = m.bitfield_size().filter(|b| *b > 0).map(|b| b as u8);
-            out.push(Member { name, offset_bits, bitfield_bits, ty });
+        if let Some(m) = self.members.borrow().get(&id) {
+            return m.clone();
         }
-        out
+        let m = self.decode_members(id);
+        self.members.borrow_mut().insert(id, m.clone());
+        m
     }
 
+    fn member(&self, id: TypeId, name: &str) -> Option<Member> {
+        if !self.members.borrow().contains_key(&id) {
+            self.members(id);
+        }
+        self.members.borrow().get(&id)?.iter().find(|m| m.name == name).cloned()
+    }
     fn struct_by_name(&self, name: &str) -> Option<KType> {
         self.find(name, |t| matches!(t, Type::Struct(_)))
     }

@@ -1,0 +1,146 @@
+//! Register allocation: liveness over the control-flow graph, an
+//! interference graph, Chaitin-style colouring onto r1–r9 (r6–r9 for values
+//! alive across helper calls, which clobber r0–r5), and spilling to stack
+//! slots with retries until everything fits. r0 is kept free: it carries
+//! call results and return values and breaks parallel-move cycles.
+//!
+//! Everything is indexed by vreg number and linear in the function's size
+//! per round; rounds are bounded by the stack slots, and more live values
+//! than registers plus slots fail at once.
+
+mod graph;
+mod liveness;
+mod spill;
+
+use crate::ir::{Function, Inst, Vreg};
+
+use liveness::LiveSet;
+
+pub struct Allocation {
+    /// Physical register of each virtual register, by number (0: none).
+    pub regs: Vec<u8>,
+    /// Number of 8-byte spill slots used.
+    pub spill_slots: u32,
+}
+
+impl Allocation {
+    pub fn reg(&self, v: Vreg) -> u8 {
+        self.regs.get(v.0 as usize).copied().unwrap_or(0)
+    }
+}
+
+/// A vreg that could not get a register even after spilling (only when the
+/// stack budget ran out: reported by the caller with the defining span).
+pub struct OutOfStack {
+    pub vreg: Vreg,
+}
+
+/// Blocks reachable from the entry.
+pub fn reachable(f: &Function) -> Vec<bool> {
+    let mut seen = vec![false; f.blocks.len()];
+    let mut stack = vec![0];
+    while let Some(b) = stack.pop() {
+        if b >= seen.len() || seen[b] {
+            continue;
+        }
+        seen[b] = true;
+        stack.extend(f.blocks[b].term.0.successors());
+    }
+    seen
+}
+
+/// Instructions whose only effect is their result.
+fn pure(inst: &Inst) -> bool {
+    matches!(
+        inst,
+        Inst::Mov { .. }
+            | Inst::LoadImm64 { .. }
+            | Inst::LoadMap { .. }
+            | Inst::Alu { .. }
+            | Inst::Neg { .. }
+            | Inst::Load { .. }
+            | Inst::StackAddr { .. }
+    )
+}
+
+/// Remove instructions whose result is never read (and drop unread call
+/// results): codegen emits freely, this keeps the hot paths short and the
+/// register pressure honest.
+pub fn remove_dead_code(f: &mut Function) {
+    let live = reachable(f);
+    let mut now = LiveSet::new(f.vregs);
+    loop {
+        let Ok(live_out) = liveness::live_out(f, usize::MAX) else { return };
+        let mut changed = false;
+        for (b, block) in f.blocks.iter_mut().enumerate() {
+            if !live[b] {
+                continue;
+            }
+            now.reset(&live_out[b]);
+            block.term.0.uses().into_iter().for_each(|u| now.insert(u));
+            let mut keep = vec![true; block.insts.len()];
+            for (i, (inst, _)) in block.insts.iter_mut().enumerate().rev() {
+                let dead_def = inst.def().is_some_and(|d| !now.contains(d));
+                if dead_def && pure(inst) {
+                    keep[i] = false;
+                    changed = true;
+                    continue;
+                }
+                if dead_def {
+                    if let Inst::Call { dst, .. } = inst {
+                        *dst = None;
+                    }
+                }
+                if let Some(d) = inst.def() {
+                    now.remove(d);
+                }
+                inst.uses().into_iter().for_each(|u| now.insert(u));
+            }
+            let mut it = keep.into_iter();
+            block.insts.retain(|_| it.next().unwrap_or(true));
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// Allocate registers for `f`, spilling into at most `max_slots` stack
+/// slots, after `remove_dead_code`. `f` is rewritten with the spill code.
+pub fn allocate(f: &mut Function, max_slots: u32) -> Result<Allocation, OutOfStack> {
+    let live = reachable(f);
+    let limit = graph::capacity(max_slots);
+    let mut slots = 0;
+    // Vregs that must not be spilled: spilled ones and their temporaries.
+    let mut spilled: Vec<bool> = vec![false; f.vregs as usize];
+    loop {
+        let live_out = liveness::live_out(f, limit).map_err(|vreg| OutOfStack { vreg })?;
+        let g = graph::build(f, &live, &live_out, limit).map_err(|vreg| OutOfStack { vreg })?;
+        match graph::color(&g) {
+            Ok(regs) => return Ok(Allocation { regs, spill_slots: slots }),
+            Err(vs) => {
+                let mut slot_of: Vec<Option<u32>> = vec![None; f.vregs as usize];
+                for &v in &vs {
+                    // A temporary made by an earlier spill cannot be spilled again
+                    // usefully; spilling originals only keeps this finite.
+                    if spilled[v.0 as usize] {
+                        continue;
+                    }
+                    if slots >= max_slots {
+                        return Err(OutOfStack { vreg: v });
+                    }
+                    slot_of[v.0 as usize] = Some(slots);
+                    spilled[v.0 as usize] = true;
+                    slots += 1;
+                }
+                if slot_of.iter().all(Option::is_none) {
+                    // Only spill temporaries failed: nothing more to spill.
+                    return Err(OutOfStack { vreg: vs[0] });
+                }
+                spill::rewrite(f, &slot_of);
+                // Fresh temporaries are never spilled; mark them.
+                spilled.resize(f.vregs as usize, true);
+            }
+        }
+    }
+}
