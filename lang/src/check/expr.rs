@@ -101,7 +101,10 @@ fn expr(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr, expect: Option<&Type>)
         A::Bool(b) => Ok(mk(T::Const(*b as u64), Type::Bool, span)),
         A::Duration(ns) => Ok(mk(T::Const(*ns), Type::Duration, span)),
         A::Ip(std::net::IpAddr::V4(a)) => Ok(mk(T::Const(u32::from_ne_bytes(a.octets()) as u64), Type::Ip4, span)),
-        A::Ip(std::net::IpAddr::V6(a)) => Ok(mk(T::Bytes(a.octets().to_vec()), Type::Ip6, span)),
+        A::Ip(std::net::IpAddr::V6(a)) => {
+            ipv6_not_names(cx, p, a, span)?;
+            Ok(mk(T::Bytes(a.octets().to_vec()), Type::Ip6, span))
+        }
         A::Cidr(..) => Err(Diagnostic::error("a CIDR prefix is not a value", span, "only meaningful as a filter")
             .with_help("compare addresses instead, e.g. `ip == 10.0.2.2`")),
         A::Ident(name) => ident(cx, p, name, span, expect),
@@ -521,4 +524,18 @@ fn cast(cx: &mut Checker, p: &mut ProbeCx, ty: &ast::TypeName, operand: &ast::Ex
                 .with_help("name an enum, or an anonymous one by a constant it defines: `(enum TCP_ESTABLISHED)state`")),
         },
     }
+}
+
+/// `a::b` is an IPv6 address to the lexer: where its groups are also names
+/// in scope (`@x[a::b]` with locals `a` and `b`), refuse to guess.
+fn ipv6_not_names(cx: &Checker, p: &ProbeCx, addr: &std::net::Ipv6Addr, span: Span) -> Result<()> {
+    let text = addr.to_string();
+    let groups: Vec<&str> = text.split(':').filter(|g| !g.is_empty()).collect();
+    let named: Vec<&str> = groups.iter().copied().filter(|g| p.lookup(g).is_some() || p.arg(g).is_some() || cx.params.contains_key(*g)).collect();
+    if groups.iter().all(|g| g.starts_with(|c: char| c.is_ascii_alphabetic())) && !named.is_empty() {
+        let quoted: Vec<String> = named.iter().map(|n| format!("`{n}`")).collect();
+        return Err(Diagnostic::error(format!("`{text}` reads as an IPv6 address, but {} also name{} values here", quoted.join(" and "), if named.len() == 1 { "s" } else { "" }), span, "an IPv6 address literal")
+            .with_help("ntr has no `::` operator: separate map keys with a comma (`@x[a, b]`); if the address is meant, rename the variables"));
+    }
+    Ok(())
 }
