@@ -10,6 +10,8 @@ pub enum CompileError {
     /// A probe body too large for one program: more instructions than the
     /// kernel loads, or a jump beyond 16-bit offsets; `label` says which.
     TooLarge { span: Span, label: String },
+    /// A probe using more maps than the kernel lets one program use.
+    TooManyMaps { span: Span, used: usize },
     /// Something the code generator does not support (yet), at this span.
     Unsupported { span: Span, what: String },
 }
@@ -23,6 +25,10 @@ impl CompileError {
             }
             CompileError::TooLarge { span, label } => {
                 Diagnostic::error("this probe is too large for one BPF program", *span, label.clone()).with_help("split it into several probe blocks")
+            }
+            CompileError::TooManyMaps { span, used } => {
+                Diagnostic::error(format!("this probe uses {used} maps; the kernel lets one BPF program use 64"), *span, "too many maps")
+                    .with_help("split the probe into several blocks, or key one map by more fields instead of using many maps")
             }
             CompileError::Unsupported { span, what } => Diagnostic::error(format!("{what} is not supported"), *span, "cannot compile this"),
         }

@@ -34,6 +34,8 @@ const STACK_TRACE: u32 = 7;
 const RINGBUF_TYPE: u32 = 27;
 
 const MAX_ENTRIES: u32 = 10240;
+/// Maps one BPF program may use (the kernel's MAX_USED_MAPS).
+const MAX_MAPS_PER_PROGRAM: usize = 64;
 const RINGBUF_BYTES: u32 = 4 << 20;
 pub const STACK_DEPTH: u32 = 127;
 
@@ -97,6 +99,11 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
             }
         }
         let code = crate::encode::compile(&out.function)?;
+        // The verifier's MAX_USED_MAPS: more in one program fails to load.
+        let used: std::collections::HashSet<&str> = code.map_relocs.iter().map(|(_, m)| m.as_str()).collect();
+        if used.len() > MAX_MAPS_PER_PROGRAM {
+            return Err(CompileError::TooManyMaps { span: probe.span, used: used.len() });
+        }
         programs.push(ProgramInfo {
             symbol: sym,
             section: section(&probe.attach),
