@@ -534,8 +534,16 @@ fn ipv6_not_names(cx: &Checker, p: &ProbeCx, addr: &std::net::Ipv6Addr, span: Sp
     let named: Vec<&str> = groups.iter().copied().filter(|g| p.lookup(g).is_some() || p.arg(g).is_some() || cx.params.contains_key(*g)).collect();
     if groups.iter().all(|g| g.starts_with(|c: char| c.is_ascii_alphabetic())) && !named.is_empty() {
         let quoted: Vec<String> = named.iter().map(|n| format!("`{n}`")).collect();
-        return Err(Diagnostic::error(format!("`{text}` reads as an IPv6 address, but {} also name{} values here", quoted.join(" and "), if named.len() == 1 { "s" } else { "" }), span, "an IPv6 address literal")
-            .with_help("ntr has no `::` operator: separate map keys with a comma (`@x[a, b]`); if the address is meant, rename the variables"));
+        return Err(Diagnostic::error(
+            format!(
+                "`{text}` reads as an IPv6 address, but {} also name{} values here",
+                quoted.join(" and "),
+                if named.len() == 1 { "s" } else { "" }
+            ),
+            span,
+            "an IPv6 address literal",
+        )
+        .with_help("ntr has no `::` operator: separate map keys with a comma (`@x[a, b]`); if the address is meant, rename the variables"));
     }
     Ok(())
 }

@@ -177,6 +177,14 @@ impl KernelBtf {
             }),
             _ => None,
         };
+        // A category that is not the event's: BTF knows events by name only,
+        // so `tracepoint:nosuchcat:kfree_skb` must not pass as skb's.
+        if let (Some(c), Ok(root), None) = (&category, &root, &format) {
+            let real = tracefs::categories_of(root, name);
+            if !real.is_empty() && !real.contains(c) {
+                return Err(LookupError::NotFound { suggestions: real.iter().map(|r| format!("{r}:{name}")).collect() });
+            }
+        }
         let has_btf = self.btf.resolve_ids_by_name(&format!("btf_trace_{name}")).is_ok_and(|ids| !ids.is_empty());
         let btf_args = if has_btf {
             // Argument names: `__bpf_trace_X` exists per event class, so only
