@@ -530,3 +530,20 @@ fn strings_of_different_lengths_share_a_map() {
     assert!(run.stdout.contains("@cap[1]: CAP_DAC_OVERRIDE") && run.stdout.contains("@cap[0]: CAP_CHOWN"), "{}", run.stdout);
     assert_nothing_left();
 }
+
+/// Byte order: `skb->protocol` is the ethertype in network order (IPv4's
+/// 0x0800 for a datagram to 127.0.0.1); constants swap as C's ntohl does.
+#[test]
+fn byte_order_builtins_swap_as_the_network_expects() {
+    let _k = kernel_lock();
+    let script = r#"on kfree_skb if reason == NO_SOCKET && tuple(dport=39434) {
+                    printf("%x %x %x %x %x %x\n", ntohs(skb.protocol), skb.protocol, ntohl(0x01020304), htons(0x1234), skb.len, bswap(skb.len));
+                    exit(); }"#;
+    let run = run_until_it_ends(&["-e", script, "--duration", "60s"], || udp_to_closed_port(39_434, 1, 10));
+    run.ok();
+    // UDP has pulled the IP header when it finds no socket: skb->len (a u32)
+    // is the 8-byte UDP header and the 10 bytes sent.
+    let want = format!("800 8 4030201 3412 12 {:x}", 18u32.swap_bytes());
+    assert_eq!(run.stdout.lines().next(), Some(want.as_str()), "{}", run.stdout);
+    assert_nothing_left();
+}

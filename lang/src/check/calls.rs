@@ -11,7 +11,7 @@ use super::scope::{InlineFrame, ProbeCx};
 use super::Checker;
 
 /// Builtins that are values.
-const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set", "has"];
+const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap"];
 /// Builtins that are statements.
 const STMT_FNS: &[&str] = &["printf", "emit", "print", "stack", "exit", "delete", "clear"];
 /// Aggregations: only as the value of a map assignment.
@@ -75,6 +75,7 @@ fn unknown_fn(cx: &Checker, name: &Ident) -> Diagnostic {
 
 pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span, _expect: Option<&Type>) -> Result<Expr> {
     match name.name.as_str() {
+        "ntohs" | "htons" | "ntohl" | "htonl" | "bswap" => byte_swap(cx, p, name, args, span),
         "sym" => {
             let a = positional(name, args)?;
             arity(name, a.len(), 1, 1, span, "sym(addr)")?;
@@ -466,4 +467,36 @@ fn check_param_type(cx: &mut Checker, t: &crate::ast::TypeName, v: &Expr) -> Res
         Err(Diagnostic::error(format!("expected a value of the parameter's type, found a {}", type_name(&v.ty)), v.span, "mismatched argument")
             .with_secondary(t.span, "parameter type"))
     }
+}
+
+/// `ntohs`/`htons` (2 bytes), `ntohl`/`htonl` (4), `bswap` (the value's
+/// own width): the bytes of an integer in reverse order, built from shifts
+/// and masks. BPF runs little-endian here (x86), so network order is
+/// always the reverse.
+fn byte_swap(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<Expr> {
+    let a = positional(name, args)?;
+    arity(name, a.len(), 1, 1, span, &format!("{}(value)", name.name))?;
+    let v = check_expr(cx, p, a[0], None)?;
+    let Type::Int { size, .. } = v.ty else {
+        return Err(Diagnostic::error(format!("`{}` needs an integer, not a {}", name.name, type_name(&v.ty)), v.span, "not an integer"));
+    };
+    let width: u8 = match name.name.as_str() {
+        "ntohs" | "htons" => 2,
+        "ntohl" | "htonl" => 4,
+        _ => size,
+    };
+    let mk = |kind: T, ty: Type| Expr { kind, ty, span };
+    let bin = |op: ast::BinOp, lhs: Expr, rhs: Expr| mk(T::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), signed: false }, Type::U64);
+    let int = |n: u64| mk(T::Const(n), Type::U64);
+    let mut out: Option<Expr> = None;
+    for i in 0..width as u64 {
+        let byte = bin(ast::BinOp::BitAnd, bin(ast::BinOp::Shr, v.clone(), int(8 * i)), int(0xff));
+        let moved = bin(ast::BinOp::Shl, byte, int(8 * (width as u64 - 1 - i)));
+        out = Some(match out {
+            None => moved,
+            Some(acc) => bin(ast::BinOp::BitOr, acc, moved),
+        });
+    }
+    let out = out.unwrap_or_else(|| int(0));
+    Ok(Expr { ty: Type::Int { size: width, signed: false }, ..out })
 }
