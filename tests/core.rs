@@ -547,3 +547,23 @@ fn byte_order_builtins_swap_as_the_network_expects() {
     assert_eq!(run.stdout.lines().next(), Some(want.as_str()), "{}", run.stdout);
     assert_nothing_left();
 }
+
+/// `ntop` and `ntohs` on a socket's own fields: the address and port a
+/// connect went to.
+#[test]
+fn socket_fields_read_as_the_address_and_port_connected_to() {
+    let _k = kernel_lock();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!(
+        r#"on tracepoint:sock:inet_sock_set_state if newstate == 2 && ntohs(sk.__sk_common.skc_dport) == {port} {{
+               printf("%s %d\n", ntop(sk.__sk_common.skc_daddr), ntohs(sk.__sk_common.skc_dport)); exit(); }}"#
+    );
+    // newstate 2: TCP_SYN_SENT, the connect's first step.
+    let run = run_until_it_ends(&["-e", &script, "--duration", "60s"], || {
+        let _c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    });
+    run.ok();
+    assert_eq!(run.stdout.lines().next(), Some(format!("127.0.0.1 {port}").as_str()), "{}", run.stdout);
+    assert_nothing_left();
+}

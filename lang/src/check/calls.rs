@@ -11,7 +11,7 @@ use super::scope::{InlineFrame, ProbeCx};
 use super::Checker;
 
 /// Builtins that are values.
-const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap"];
+const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop"];
 /// Builtins that are statements.
 const STMT_FNS: &[&str] = &["printf", "emit", "print", "stack", "exit", "delete", "clear"];
 /// Aggregations: only as the value of a map assignment.
@@ -76,6 +76,21 @@ fn unknown_fn(cx: &Checker, name: &Ident) -> Diagnostic {
 pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span, _expect: Option<&Type>) -> Result<Expr> {
     match name.name.as_str() {
         "ntohs" | "htons" | "ntohl" | "htonl" | "bswap" => byte_swap(cx, p, name, args, span),
+        "ntop" => {
+            // An IPv4 address as the kernel keeps it (a `__be32`: network
+            // order in memory), printed as an address.
+            let a = positional(name, args)?;
+            arity(name, a.len(), 1, 1, span, "ntop(sk.__sk_common.skc_daddr)")?;
+            let v = check_expr(cx, p, a[0], None)?;
+            match v.ty {
+                Type::Int { size: 4, .. } => Ok(Expr { ty: Type::Ip4, span, ..v }),
+                Type::Ip4 => Ok(v),
+                _ => {
+                    Err(Diagnostic::error(format!("`ntop` needs a 4-byte IPv4 address field, not a {}", type_name(&v.ty)), v.span, "not a `__be32`")
+                        .with_help("e.g. `ntop(sk.__sk_common.skc_daddr)`; for IPv6 and whole flows use `tuple(sk)` or `tuple(skb)`"))
+                }
+            }
+        }
         "sym" => {
             let a = positional(name, args)?;
             arity(name, a.len(), 1, 1, span, "sym(addr)")?;
