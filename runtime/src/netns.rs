@@ -82,23 +82,31 @@ pub fn all() -> Vec<Netns> {
     out
 }
 
-/// The devices of a namespace, read from inside it (a thread enters it, so
-/// ntr's own namespace is untouched).
-fn devices(ns: &Netns) -> std::io::Result<Vec<String>> {
+/// Run `f` on a short-lived thread that joined namespace `ns`: netlink
+/// sockets, `/proc/thread-self/net` and `/proc/sys/net` then answer for
+/// that namespace, and ntr's own threads stay where they are.
+pub fn within<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> std::io::Result<T> {
     let file = std::fs::File::open(&ns.path)?;
     std::thread::spawn(move || {
         use std::os::fd::AsRawFd;
         // SAFETY: setns on a descriptor this thread owns; only this
-        // thread's namespace changes, and the thread ends here.
+        // thread's namespace changes, and the thread ends with `f`.
         if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
+        Ok(f())
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("the thread inside the namespace panicked")))
+}
+
+/// The devices of a namespace, read from inside it.
+fn devices(ns: &Netns) -> std::io::Result<Vec<String>> {
+    within(ns, || {
         // `Inter-|   Receive …` header lines, then `  eth0: 123 …`.
         let text = std::fs::read_to_string("/proc/thread-self/net/dev")?;
         Ok(text.lines().skip(2).filter_map(|l| l.split_once(':').map(|(name, _)| name.trim().to_string())).collect())
-    })
-    .join()
-    .unwrap_or_else(|_| Err(std::io::Error::other("reading the devices panicked")))
+    })?
 }
 
 /// What parameters naming namespaces and devices are checked against.

@@ -3,7 +3,6 @@
 //! sysctls, sockets and their owners. Each (namespace, question) is asked
 //! once per run, so a flood of drops costs one lookup.
 
-mod enter;
 mod link;
 mod neighbour;
 mod netlink;
@@ -74,7 +73,10 @@ impl Facts {
         }
         self.lookups += 1;
         let q = query.clone();
-        let answer = enter::in_netns(netns, move || ask(q)).and_then(|a| a);
+        let answer = match crate::netns::lookup(netns) {
+            None => Err(format!("namespace {netns} is gone")),
+            Some(ns) => crate::netns::within(&ns, move || ask(q)).map_err(|e| format!("cannot enter namespace {}: {e}", ns.name)).and_then(|a| a),
+        };
         self.answers.insert((netns, query), answer.clone());
         answer
     }
