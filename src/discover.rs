@@ -18,11 +18,13 @@ fn kernel() -> Result<KernelBtf, u8> {
 }
 
 /// How a kernel function can be probed here: `fentry`, `kprobe`, or why not.
-fn function_method(features: &Features) -> String {
-    match (features.fentry(), features.kprobe()) {
-        (Ok(()), _) => "fentry".into(),
-        (_, Ok(())) => "kprobe".into(),
-        (Err(f), Err(k)) => format!("unavailable: {k}; {f}"),
+fn function_method(features: &Features, module: Option<&str>) -> String {
+    match (module, features.fentry(), features.kprobe()) {
+        (None, Ok(()), _) => "fentry".into(),
+        (None, _, Ok(())) => "kprobe".into(),
+        (None, Err(f), Err(k)) => format!("unavailable: {k}; {f}"),
+        (Some(m), _, Ok(())) => format!("kprobe (module {m})"),
+        (Some(m), _, Err(k)) => format!("unavailable (module {m}): {k}; {}", ntr_lang::kernel::modules::NO_FENTRY),
     }
 }
 
@@ -66,11 +68,17 @@ pub fn list(pattern: Option<&str>) -> u8 {
     if kind.is_none_or(|k| k != "tracepoint") {
         let features = Features::default();
         let mut method = None;
-        let mut names: Vec<String> = kernel.functions().into_iter().filter(|f| glob.matches(f)).collect();
+        let mut names: Vec<(String, Option<String>)> = kernel.functions().into_iter().filter(|f| glob.matches(f)).map(|f| (f, None)).collect();
+        for module in ntr_lang::kernel::modules::with_btf() {
+            names.extend(kernel.module_functions(&module).into_iter().filter(|f| glob.matches(f)).map(|f| (f, Some(module.clone()))));
+        }
         names.sort();
         names.dedup();
-        for f in names {
-            let m = method.get_or_insert_with(|| function_method(&features));
+        for (f, module) in names {
+            let m = match &module {
+                None => method.get_or_insert_with(|| function_method(&features, None)).clone(),
+                Some(m) => function_method(&features, Some(m)),
+            };
             println!("{:<48} {m}", format!("function:{f}"));
             shown += 1;
         }
@@ -155,13 +163,13 @@ fn probe_info(kernel: &KernelBtf, probe: &str) -> u8 {
 }
 
 fn function_info(kernel: &KernelBtf, name: &str) -> u8 {
-    let Some((args, ret)) = kernel.function(name) else {
+    let Some(f) = kernel.function(name) else {
         return report::global(&Diagnostic::global(format!("no kernel function `{name}` in this kernel's BTF")));
     };
-    println!("function:{name} ({})", function_method(&Features::default()));
-    for a in &args {
+    println!("function:{name} ({})", function_method(&Features::default(), f.module.as_deref()));
+    for a in &f.params {
         println!("  {}: {}", a.name, kernel.type_name(&a.ty));
     }
-    println!("  returns {}", kernel.type_name(&ret));
+    println!("  returns {}", kernel.type_name(&f.ret));
     0
 }

@@ -249,6 +249,7 @@ pub fn declared_params(script: &Script) -> Result<Vec<(String, String)>, Diagnos
             match &p.ty.kind {
                 TypeNameKind::Named(n) => n.clone(),
                 TypeNameKind::Enum(n) => format!("enum {n}"),
+                TypeNameKind::EnumSet(n) => format!("enum {n}[]"),
                 TypeNameKind::StructPtr(n) => format!("struct {n} *"),
             },
         )),

@@ -193,6 +193,38 @@ fn optional_probes_are_skipped_with_the_reason() {
     let run = Run::from(ntr().arg("check").arg(&none).output().unwrap());
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert!(run.stderr.starts_with("error: ") && run.stderr.contains("ntr_no_such_function"), "{}", run.stderr);
+    // A function this kernel has, whether or not it can attach to it: the
+    // body is checked all the same (an error in it is the script's on
+    // every kernel), and the maps it fills have its types.
+    let (typo, filled) = (dir.join("optional_typo.ntr"), dir.join("optional_filled.ntr"));
+    std::fs::write(&typo, "on fentry:nf_hook_slow? { @a[skb.ntr_no_such_field] = count(); }\non kfree_skb { @b = count(); }\n").unwrap();
+    std::fs::write(&filled, "on fentry:nf_hook_slow? { @_len[(addr)skb] = skb.len; }\non kfree_skb { @b[@_len[(addr)skb]] = count(); }\n").unwrap();
+    let run = Run::from(ntr().arg("check").arg(&typo).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: ") && run.stderr.contains("ntr_no_such_field") && run.stderr.contains("optional_typo.ntr:1:"),
+        "{}",
+        run.stderr
+    );
+    Run::from(ntr().arg("check").arg(&filled).output().unwrap()).ok();
+}
+
+/// `(enum NAME[])x` reads bit N of x as the enum's value N: each set bit
+/// shows as the name bpftool gives that value (without the prefix all the
+/// enum's names share, as single values show).
+#[test]
+fn a_number_read_as_a_set_names_the_enum_value_of_each_bit() {
+    let hooks = enum_from_bpftool("nf_inet_hooks");
+    let name =
+        |v: u64| hooks.iter().find(|(_, n)| *n == v).unwrap_or_else(|| panic!("{v} in {hooks:?}")).0.trim_start_matches("NF_INET_").to_string();
+    let script = "begin { emit(\"%s\\n\", hooks=(enum nf_inet_hooks[])5); exit(); }";
+    let text = Run::from(ntr().args(["-e", script]).output().unwrap());
+    text.ok();
+    assert_eq!(text.stdout.lines().next(), Some(format!("{}|{}", name(0), name(2)).as_str()), "{}", text.stdout);
+    let json = Run::from(ntr().args(["--json", "-e", script]).output().unwrap());
+    json.ok();
+    let record: serde_json::Value = serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(record["hooks"], serde_json::json!([name(0), name(2)]), "{}", json.stdout);
 }
 
 /// `--duration 5` would be 5 nanoseconds: a bare number is refused with the
@@ -251,14 +283,20 @@ fn modules_are_files_however_they_are_spelled() {
 /// `enum skb_drop_reason` as bpftool reads it from this kernel's BTF:
 /// (name, value) in enum order.
 fn drop_reasons_from_bpftool() -> Vec<(String, u64)> {
+    enum_from_bpftool("skb_drop_reason")
+}
+
+/// `enum NAME` as bpftool reads it from this kernel's BTF: (name, value) in
+/// enum order.
+fn enum_from_bpftool(name: &str) -> Vec<(String, u64)> {
     let out = std::process::Command::new("bpftool")
         .args(["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "raw"])
         .output()
         .expect("bpftool is installed (.ci/run installs it)");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut lines = text.lines().skip_while(|l| !l.contains("ENUM 'skb_drop_reason' "));
-    lines.next().expect("skb_drop_reason in BTF");
+    let mut lines = text.lines().skip_while(|l| !l.contains(&format!("ENUM '{name}' ")));
+    lines.next().unwrap_or_else(|| panic!("{name} in BTF"));
     lines
         .map_while(|l| {
             // `	'SKB_DROP_REASON_NO_SOCKET' val=3`

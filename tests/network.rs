@@ -6,6 +6,7 @@ mod common;
 use common::topology::{self, Incident};
 use common::walltime::{self, split_clock};
 use common::*;
+use std::process::Command;
 
 const CLOSED_ICMP: u16 = 39_413;
 const CLOSED_IFDROPS: u16 = 39_414;
@@ -28,6 +29,16 @@ fn dropwatch_names_the_forward_reject_of_an_invalid_flow() {
     assert!(line.contains("ct INVALID"), "{line}");
     assert!(line.contains("hook FORWARD"), "{line}");
     assert!(out.contains("rule: filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{out}");
+    // The hooks the server's packets entered on the node, where function
+    // probes load: PRE_ROUTING as they came in, then FORWARD, which dropped
+    // them (never LOCAL_IN or POST_ROUTING). Elsewhere none are claimed.
+    let block: Vec<&str> = out.lines().skip_while(|l| !l.ends_with(line)).skip(1).take_while(|l| l.starts_with("  ")).collect();
+    if kernel::fentry_loads() {
+        assert_eq!(block.first().copied(), Some("  hooks entered: PRE_ROUTING|FORWARD"), "{out}");
+    } else {
+        assert!(!out.contains("hooks entered"), "{out}");
+        assert!(run.stderr.contains("nf_hook_slow") && run.stderr.contains("skipped where the kernel cannot attach it"), "{}", run.stderr);
+    }
     // The cause of the server's packets' drops in FORWARD (the cause lines
     // that follow their drop lines, not those of other drops printed
     // before): the rule that dropped them and why this flow met it.
@@ -76,6 +87,11 @@ fn dropwatch_json_names_the_rule_and_the_cause() {
     assert_eq!(d["dev"], "srv0", "{d}");
     assert_eq!(d["ct"], "INVALID", "{d}");
     assert_eq!(d["hook"], "FORWARD", "{d}");
+    if kernel::fentry_loads() {
+        assert_eq!(d["hooks"], serde_json::json!(["PRE_ROUTING", "FORWARD"]), "{d}");
+    } else {
+        assert!(d.get("hooks").is_none(), "{d}");
+    }
     let rule = d["rule"].as_str().unwrap_or_else(|| panic!("{d}"));
     assert!(rule.starts_with("filter FORWARD rule 3: -j REJECT --reject-with icmp-port-unreachable (+"), "{d}");
     let cause = d["cause"].as_str().unwrap_or_else(|| panic!("{d}"));
@@ -118,18 +134,36 @@ fn conntrack_follows_the_flow_until_its_packets_lose_their_entry() {
     let lines: Vec<&str> = out.lines().filter_map(|l| split_clock(l).map(|(_, rest)| rest)).collect();
     let lines: Vec<&str> = lines.into_iter().filter(|l| l.starts_with(&flow) && l.contains(" <-> 10.0.2.2:9418: ")).collect();
     assert!(lines.len() >= 3, "{out}");
-    assert!(lines[0].contains(": NEW/SYN_SENT ["), "first seen as the SYN leaves: {}", lines[0]);
+    // Where function probes load, conntrack's own changes show as the
+    // packet leaves the node's PRE_ROUTING hook: the SYN coming in from the
+    // pod. Elsewhere, as the packet is sent on towards the server.
+    let fexit = kernel::fentry_loads();
+    let first_seen = if fexit { "(fexit:nf_hook_slow on pod0)" } else { "(tracepoint:net:net_dev_queue on srv0)" };
+    assert!(lines[0].contains(": NEW/SYN_SENT [") && lines[0].ends_with(first_seen), "first seen {first_seen}: {}", lines[0]);
     let established =
         lines.iter().position(|l| l.contains("-> ESTABLISHED/ESTABLISHED [") && l.contains("ASSURED")).unwrap_or_else(|| panic!("{out}"));
-    let invalid = lines
-        .iter()
-        .position(|l| {
-            // Whichever side sends first after the entry is deleted loses it:
-            // the server's data (in on srv0) or the pod's ACK (in on pod0).
-            l.contains("ESTABLISHED/ESTABLISHED [")
-                && ["srv0", "pod0"].iter().any(|dev| l.contains(&format!("-> INVALID, no conntrack entry (tracepoint:skb:kfree_skb on {dev})")))
-        })
-        .unwrap_or_else(|| panic!("{out}"));
+    // Whichever side sends first after the entry is deleted loses it: the
+    // server's data (in on srv0) or the pod's ACK (in on pod0). With function
+    // probes conntrack's verdict shows first, as the packet leaves
+    // PRE_ROUTING without an entry, then the FORWARD rule drops it.
+    let on_either = |l: &str, then: &str| ["srv0", "pod0"].iter().any(|dev| l.ends_with(&format!("{then} on {dev})")));
+    let invalid = if fexit {
+        let lost = lines
+            .iter()
+            .position(|l| l.contains("ESTABLISHED/ESTABLISHED [") && on_either(l, "-> no conntrack entry (fexit:nf_hook_slow"))
+            .unwrap_or_else(|| panic!("{out}"));
+        let dropped = lines
+            .iter()
+            .position(|l| on_either(l, ": no conntrack entry -> INVALID, dropped by a netfilter rule (tracepoint:skb:kfree_skb"))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(lost < dropped, "{out}");
+        lost
+    } else {
+        lines
+            .iter()
+            .position(|l| l.contains("ESTABLISHED/ESTABLISHED [") && on_either(l, "-> INVALID, no conntrack entry (tracepoint:skb:kfree_skb"))
+            .unwrap_or_else(|| panic!("{out}"))
+    };
     assert!(established < invalid, "{out}");
     assert!(!out.contains(&inc.pod) && !out.contains(&inc.server), "namespaces without conntrack stay quiet:\n{out}");
     assert!(!out.contains("@_"), "bookkeeping maps stay hidden:\n{out}");
@@ -183,15 +217,14 @@ fn skbtrace_follows_packets_across_namespaces_until_forward_drops_them() {
     }
     // Netfilter hooks, where the kernel lets ntr probe nf_hook_slow: the
     // node's hooks let the server's packets through, then FORWARD rejects
-    // them (-EPERM).
+    // them (nf_hook_slow returns -EPERM).
     let hook = |name: &str, verdict: &str| {
         out.lines().any(|l| {
-            l.contains(&format!(" {}/srv0 netfilt  tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node))
-                && l.ends_with(&format!(" hook {name} verdict {verdict}"))
+            l.contains(&format!(" {}/srv0 netfilt  tcp 10.0.2.2:9418 -> 10.0.1.2:", inc.node)) && l.ends_with(&format!(" hook {name}: {verdict}"))
         })
     };
     if kernel::fentry_loads() {
-        for (name, verdict) in [("PRE_ROUTING", "1"), ("FORWARD", "1"), ("FORWARD", "-1")] {
+        for (name, verdict) in [("PRE_ROUTING", "accept"), ("FORWARD", "accept"), ("FORWARD", "drop (-1)")] {
             assert!(hook(name, verdict), "hook {name} verdict {verdict}:\n{out}");
         }
     } else {
@@ -574,4 +607,75 @@ fn wall_clock_readings_in_tests_are_right() {
     assert!(walltime::split_clock("   812us drop").is_none());
     assert!(walltime::time_of_day_within(((19 * 60 + 35) * 60 + 23) * 1_000_000 + 123_456, t - 10, t + 10, 19_800));
     assert!(!walltime::time_of_day_within(((14 * 60 + 5) * 60 + 23) * 1_000_000 + 123_456, t - 10, t + 10, 19_800));
+}
+
+/// The module that defines kernel function `name`, as /proc/kallsyms says
+/// (`ADDR t NAME\t[MODULE]`); `None` when built in.
+fn module_of(name: &str) -> Option<String> {
+    let all = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    all.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        let (_, kind, sym) = (parts.next()?, parts.next()?, parts.next()?);
+        (sym == name && ["t", "T"].contains(&kind)).then(|| parts.next().map(|m| m.trim_matches(['[', ']']).to_string()))?
+    })
+}
+
+/// `ntr check` of a script written to a file named `name`.
+fn check_text(name: &str, text: &str) -> Run {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.ntr"));
+    std::fs::write(&path, text).unwrap();
+    Run::from(ntr().arg("check").arg(&path).output().unwrap())
+}
+
+/// A kernel function that may live in a module: `nf_conntrack_in` is in
+/// nf_conntrack on Debian's kernel, built in on the development one. Where
+/// kprobes exist it is probed by name, its arguments typed from the
+/// module's BTF: each datagram the pod sends is counted once, as it enters
+/// the node's PRE_ROUTING, with the length it was sent with. fentry on a
+/// module's function is refused with what to use instead.
+#[test]
+fn a_function_of_a_module_is_probed_with_typed_arguments() {
+    const PORT: u16 = 47_320;
+    let _k = kernel_lock();
+    let inc = Incident::new();
+    let module = module_of("nf_conntrack_in");
+    let script = format!(
+        "on kprobe:nf_conntrack_in if tuple(skb, dport={PORT}, proto=\"udp\") {{ @seen[ifname(skb), (enum nf_inet_hooks)state.hook, skb.len] = count(); }}"
+    );
+    if kernel::has_kprobes() {
+        let run = run_with(&["-e", &script, "--duration", "60s"], || {
+            let send = format!(
+                "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(5): s.sendto(b'x' * 100, ('10.0.2.2', {PORT}))"
+            );
+            let out = Command::new("ip").args(["netns", "exec", &inc.pod, "python3", "-c", &send]).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        });
+        run.ok();
+        // 100 bytes of data, 8 of UDP header, 20 of IP header.
+        assert_eq!(row_value(&run.stdout, &["pod0", "PRE_ROUTING", "128"]), Some(5), "{}", run.stdout);
+    } else {
+        let check = check_text("module_kprobe", &script);
+        assert_eq!(check.status, 2, "{}", check.stderr);
+        assert!(check.stderr.contains("this kernel does not allow kprobes"), "{}", check.stderr);
+    }
+    let fentry = check_text("module_fentry", "on fentry:nf_conntrack_in { @n = count(); }");
+    let info = Run::from(ntr().args(["info", "kprobe:nf_conntrack_in"]).output().unwrap());
+    let list = Run::from(ntr().args(["list", "nf_conntrack_in"]).output().unwrap());
+    match &module {
+        Some(m) => {
+            assert_eq!(fentry.status, 2, "{}", fentry.stderr);
+            assert!(fentry.stderr.contains(&format!("error: `nf_conntrack_in` is in module {m}")), "{}", fentry.stderr);
+            if kernel::has_kprobes() {
+                assert!(fentry.stderr.contains("`kprobe:nf_conntrack_in` attaches to it"), "{}", fentry.stderr);
+                assert!(info.stdout.starts_with(&format!("function:nf_conntrack_in (kprobe (module {m}))\n")), "{}", info.stdout);
+                assert!(list.stdout.contains(&format!("kprobe (module {m})")), "{}", list.stdout);
+            }
+        }
+        None if kernel::fentry_loads() => assert_eq!(fentry.status, 0, "{}", fentry.stderr),
+        None => assert!(fentry.stderr.contains("this kernel does not allow fentry/fexit"), "{}", fentry.stderr),
+    }
+    assert!(info.stdout.contains("\n  skb: struct sk_buff *\n"), "{}{}", info.stdout, info.stderr);
+    assert!(list.stdout.starts_with("function:nf_conntrack_in "), "{}{}", list.stdout, list.stderr);
+    drop(inc);
+    assert_nothing_left();
 }

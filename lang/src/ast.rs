@@ -91,6 +91,8 @@ pub enum TypeNameKind {
     Named(String),
     /// `enum NAME` (a kernel enum from BTF).
     Enum(String),
+    /// `enum NAME[]`: a set of the enum's values, bit N for value N.
+    EnumSet(String),
     /// `struct NAME *` (a kernel struct pointer from BTF).
     StructPtr(String),
 }

@@ -7,6 +7,7 @@ pub mod btf_open;
 pub mod elf_symbols;
 pub mod history;
 pub mod kallsyms;
+pub mod modules;
 pub mod tracefs;
 
 /// The highest rate perf events may sample at (`kernel.perf_event_max_sample_rate`).
@@ -94,6 +95,15 @@ pub struct ProbeArg {
     pub ty: KType,
 }
 
+/// A kernel function's prototype, and where it is defined.
+#[derive(Clone, Debug)]
+pub struct KernelFunction {
+    pub params: Vec<ProbeArg>,
+    pub ret: KType,
+    /// The module that defines it (`nf_conntrack`), `None` when built in.
+    pub module: Option<String>,
+}
+
 /// One field of a classic tracepoint's record (`/sys/kernel/tracing/events/C/N/format`).
 #[derive(Clone, Debug)]
 pub struct FormatField {
@@ -159,8 +169,9 @@ pub trait KernelTypes {
     /// Which enum defines the constant `name` (e.g. `NO_SOCKET` is not a BTF
     /// name, `SKB_DROP_REASON_NO_SOCKET` is; callers try both).
     fn enum_constant(&self, name: &str) -> Option<(KType, i64)>;
-    /// A kernel function's prototype, for fentry/kprobe arguments.
-    fn function(&self, name: &str) -> Option<(Vec<ProbeArg>, KType)>;
+    /// A kernel function's prototype, for fentry/kprobe arguments: built-in
+    /// functions from vmlinux BTF, loaded modules' from their own BTF.
+    fn function(&self, name: &str) -> Option<KernelFunction>;
     /// Display name of a type (`struct sk_buff *`, `enum skb_drop_reason`, `u32`).
     fn type_name(&self, ty: &KType) -> String;
     /// The running kernel's address of each of `names` that it has.

@@ -472,6 +472,7 @@ fn check_param_type(cx: &mut Checker, t: &crate::ast::TypeName, v: &Expr) -> Res
             n => super::params::int_type(n).is_some() && matches!(v.ty, Type::Int { .. }),
         },
         TypeNameKind::Enum(e) => matches!(v.ty, Type::Enum(id) if cx.enums[id].name == *e),
+        TypeNameKind::EnumSet(e) => matches!(v.ty, Type::Flags(id) if cx.enums[id].name == *e),
         TypeNameKind::StructPtr(s) => {
             matches!(&v.ty, Type::Ptr { target, .. } if matches!(&**target, crate::kernel::KType::Struct { name, .. } if name == s))
         }

@@ -507,7 +507,7 @@ fn cast(cx: &mut Checker, p: &mut ProbeCx, ty: &ast::TypeName, operand: &ast::Ex
                 "addr" => Ok(Expr { ty: Type::Addr, ..v }),
                 "bool" => truthy(v),
                 _ => Err(Diagnostic::error(format!("cannot cast to `{n}`"), ty.span, "not a cast target")
-                    .with_help("casts: (u8)…(u64), (s8)…(s64), (addr), (bool), (enum NAME), (struct NAME *)")),
+                    .with_help("casts: (u8)…(u64), (s8)…(s64), (addr), (bool), (enum NAME), (enum NAME[]), (struct NAME *)")),
             }
         }
         TypeNameKind::StructPtr(name) => match cx.kernel.struct_by_name(name) {
@@ -522,6 +522,16 @@ fn cast(cx: &mut Checker, p: &mut ProbeCx, ty: &ast::TypeName, operand: &ast::Ex
             }
             _ => Err(Diagnostic::error(format!("unknown kernel enum `{name}`"), ty.span, "not in this kernel's BTF")
                 .with_help("name an enum, or an anonymous one by a constant it defines: `(enum TCP_ESTABLISHED)state`")),
+        },
+        // A set of the enum's values: bit N stands for value N.
+        TypeNameKind::EnumSet(name) => match cx.kernel.enum_by_name(name).or_else(|| cx.kernel.enum_constant(name).map(|(k, _)| k)) {
+            Some(KType::Enum { id, .. }) if is_numeric(&v.ty) => {
+                let eid = super::ktypes::register_enum(cx, id);
+                Ok(Expr { ty: Type::Flags(eid), span, ..v })
+            }
+            Some(KType::Enum { .. }) => Err(Diagnostic::error(format!("cannot read a {} as a set", type_name(&v.ty)), v.span, "not a number")),
+            _ => Err(Diagnostic::error(format!("unknown kernel enum `{name}`"), ty.span, "not in this kernel's BTF")
+                .with_help("name an enum, or an anonymous one by a constant it defines: `(enum nf_inet_hooks[])mask`")),
         },
     }
 }

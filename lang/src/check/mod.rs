@@ -92,6 +92,10 @@ pub(crate) struct Checker<'a> {
     pub(crate) diags: Vec<Diagnostic>,
     /// Why each optional probe this kernel lacks was skipped.
     pub(crate) skipped: Vec<Diagnostic>,
+    /// The last probe refused only because this kernel cannot attach it
+    /// (its function and arguments are known): an optional one's body is
+    /// still checked, and types its maps.
+    pub(crate) unattachable: Option<probes::Resolved>,
     pub(crate) warnings: Vec<Diagnostic>,
     /// A map was read before any assignment gave it a type.
     pub(crate) read_before_assign: bool,
@@ -110,6 +114,7 @@ impl<'a> Checker<'a> {
             enum_ids: HashMap::new(),
             diags: Vec::new(),
             skipped: Vec::new(),
+            unattachable: None,
             warnings: Vec::new(),
             read_before_assign: false,
         }
@@ -154,10 +159,17 @@ impl<'a> Checker<'a> {
             let resolved = match probes::resolve(self, &spec) {
                 Ok(r) => r,
                 Err(d) if optional => {
+                    // Left out, but its errors are the script's on every kernel.
+                    if let Some(r) = self.unattachable.take() {
+                        if let Err(e) = stmt::check_probe_body(self, r, block) {
+                            self.diags.push(e);
+                        }
+                    }
                     self.skipped.push(d.with_note("the probe is optional (`?`): skipped where the kernel cannot attach it"));
                     continue;
                 }
                 Err(d) => {
+                    self.unattachable = None;
                     self.diags.push(d);
                     continue;
                 }

@@ -96,6 +96,10 @@ fn param_type(cx: &mut Checker, decl: &ParamDecl) -> Result<Type, Diagnostic> {
             _ => Err(Diagnostic::error(format!("unknown kernel enum `{e}`"), span, "not in this kernel's BTF")),
         },
         TypeNameKind::StructPtr(_) => Err(Diagnostic::error("a parameter cannot be a kernel pointer", span, "not a parameter type")),
+        TypeNameKind::EnumSet(_) => {
+            Err(Diagnostic::error("a parameter cannot be a set of enum values", span, "not a parameter type")
+                .with_help("take one value: `enum NAME`"))
+        }
     }
 }
 
@@ -197,6 +201,7 @@ fn declared_type(decl: &ParamDecl) -> String {
     match &decl.ty.kind {
         TypeNameKind::Named(n) => n.clone(),
         TypeNameKind::Enum(e) => format!("enum {e}"),
+        TypeNameKind::EnumSet(e) => format!("enum {e}[]"),
         TypeNameKind::StructPtr(s) => format!("struct {s} *"),
     }
 }

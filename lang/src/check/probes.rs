@@ -4,7 +4,7 @@
 
 use crate::ast::{ProbeSpec, ProbeSpecKind};
 use crate::diag::Diagnostic;
-use crate::kernel::{KType, LookupError, ProbeArg};
+use crate::kernel::{KType, KernelFunction, LookupError, ProbeArg};
 use crate::source::Span;
 use crate::tir::Attach;
 use crate::types::Type;
@@ -314,16 +314,20 @@ enum FnKind {
 }
 
 fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) -> Result<Resolved, Diagnostic> {
-    let Some((params, ret)) = cx.kernel.function(function) else {
+    let Some(KernelFunction { params, ret, module }) = cx.kernel.function(function) else {
         return Err(Diagnostic::error(format!("unknown kernel function `{function}`"), span, "not in this kernel's BTF"));
     };
+    let fentry = || match &module {
+        None => cx.attach.fentry(),
+        Some(_) => Err(crate::kernel::modules::NO_FENTRY.to_string()),
+    };
     let kind = match kind {
-        FnKind::Best => match (cx.attach.fentry(), cx.attach.kprobe()) {
+        FnKind::Best => match (fentry(), cx.attach.kprobe()) {
             (Ok(()), _) => FnKind::Fentry,
             (Err(_), Ok(())) => FnKind::Kprobe(0),
             (Err(f), Err(k)) => {
                 return Err(Diagnostic::error(
-                    format!("cannot probe kernel function `{function}` on this kernel"),
+                    format!("cannot probe kernel function `{function}`{} on this kernel", in_module(&module)),
                     span,
                     "a kernel function, not a tracepoint",
                 )
@@ -335,14 +339,23 @@ fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) ->
         k => k,
     };
     let (allowed, method) = match kind {
-        FnKind::Fentry | FnKind::Fexit => (cx.attach.fentry(), "fentry/fexit"),
+        FnKind::Fentry | FnKind::Fexit => (fentry(), "fentry/fexit"),
         _ => (cx.attach.kprobe(), "kprobes"),
     };
-    if let Err(why) = allowed {
-        return Err(Diagnostic::error(format!("this kernel does not allow {method}"), span, format!("cannot attach to `{function}`"))
-            .with_note(why)
-            .with_help(suggest_tracepoints(function)));
-    }
+    let refused = allowed.err().map(|why| {
+        let help = match (&module, kind) {
+            (Some(_), FnKind::Fentry) if cx.attach.kprobe().is_ok() => format!("`kprobe:{function}` attaches to it, with the same arguments"),
+            (Some(_), FnKind::Fexit) if cx.attach.kprobe().is_ok() => {
+                format!("`kretprobe:{function}` gives its `retval` (the arguments are not kept to its return)")
+            }
+            _ => suggest_tracepoints(function),
+        };
+        let what = match &module {
+            Some(m) => format!("`{function}` is in module {m}"),
+            None => format!("this kernel does not allow {method}"),
+        };
+        Diagnostic::error(what, span, format!("cannot attach to `{function}`")).with_note(why).with_help(help)
+    });
     let mut args = Vec::new();
     let (attach, name) = match kind {
         FnKind::Fentry | FnKind::Fexit => {
@@ -375,7 +388,14 @@ fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) ->
             (Attach::Kretprobe { function: function.into() }, format!("kretprobe:{function}"))
         }
     };
-    Ok(Resolved { attach, name, span, args })
+    let resolved = Resolved { attach, name, span, args };
+    match refused {
+        Some(d) => {
+            cx.unattachable = Some(resolved);
+            Err(d)
+        }
+        None => Ok(resolved),
+    }
 }
 
 /// Arguments read from pt_regs: `arg0…arg5`, plus the prototype's names when known.
@@ -393,6 +413,11 @@ fn pt_regs_args(proto: Option<(&mut Checker, &Vec<ProbeArg>)>) -> Vec<Arg> {
         }
     }
     args
+}
+
+/// ` (module M)` for a loaded module's function.
+fn in_module(module: &Option<String>) -> String {
+    module.as_ref().map(|m| format!(" (module {m})")).unwrap_or_default()
 }
 
 fn retval_arg() -> Arg {

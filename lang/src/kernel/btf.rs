@@ -9,7 +9,7 @@ use std::path::Path;
 use btf_rs::{Btf, BtfType, Type};
 
 use super::btf_open::{self, BtfSource};
-use super::{tracefs, KType, KernelTypes, LookupError, Member, ProbeArg, Tracepoint, TypeId};
+use super::{tracefs, KType, KernelFunction, KernelTypes, LookupError, Member, ProbeArg, Tracepoint, TypeId};
 
 /// A tracepoint as a script names it: (category if given, name).
 type TracepointKey = (Option<String>, String);
@@ -36,7 +36,8 @@ impl KernelBtf {
         self.btf.resolve_ids_by_name(&format!("btf_trace_{name}")).is_ok_and(|ids| !ids.is_empty())
     }
 
-    /// Names of the kernel functions BTF describes (kprobe/fentry targets).
+    /// Names of the built-in kernel functions BTF describes (kprobe/fentry
+    /// targets); loaded modules' are listed by `modules::functions`.
     pub fn functions(&self) -> Vec<String> {
         let mut names = Vec::new();
         let mut id = 1;
@@ -47,6 +48,11 @@ impl KernelBtf {
             id += 1;
         }
         names
+    }
+
+    /// Names of the functions loaded module `module` defines, from its BTF.
+    pub fn module_functions(&self, module: &str) -> Vec<String> {
+        super::modules::functions(&self.btf, module)
     }
 
     pub fn from_sys() -> Result<KernelBtf, String> {
@@ -314,8 +320,12 @@ impl KernelTypes for KernelBtf {
         index.get(name).map(|(id, v)| (self.resolve(*id), *v))
     }
 
-    fn function(&self, name: &str) -> Option<(Vec<ProbeArg>, KType)> {
-        self.func_params(name)
+    fn function(&self, name: &str) -> Option<KernelFunction> {
+        if let Some((params, ret)) = self.func_params(name) {
+            return Some(KernelFunction { params, ret, module: None });
+        }
+        let module = super::modules::module_of(name)?;
+        super::modules::function(self, &self.btf, &module, name)
     }
 
     fn symbol_addresses(&self, names: &[&str]) -> HashMap<String, u64> {
