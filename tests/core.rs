@@ -364,6 +364,28 @@ fn struct_fields_behind_user_space_pointers_read_what_was_passed() {
     assert_nothing_left();
 }
 
+/// Char arrays in a user-space struct read as the caller wrote them: the path
+/// of a unix socket address given to connect(2), not an empty string.
+#[test]
+fn char_arrays_behind_user_space_pointers_read_what_was_passed() {
+    let _k = kernel_lock();
+    let tid = unsafe { libc::gettid() };
+    let path = std::env::temp_dir().join(format!("ntr-sun-path-{}", std::process::id()));
+    let script = format!(
+        "on syscalls:sys_enter_connect if tid == {tid} {{
+             let a = (struct sockaddr_un *)uservaddr;
+             printf(\"family %d path [%s]\\n\", a.sun_family, a.sun_path); }}"
+    );
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        // Nothing listens there: connect(2) fails, after the probe saw its argument.
+        assert!(std::os::unix::net::UnixStream::connect(&path).is_err());
+    });
+    run.ok();
+    let expected = format!("family {} path [{}]", libc::AF_UNIX, path.display());
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("family")).collect::<Vec<_>>(), [expected.as_str()], "{}", run.stdout);
+    assert_nothing_left();
+}
+
 #[test]
 fn raw_tracepoints_count_events() {
     let _k = kernel_lock();
