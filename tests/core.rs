@@ -537,6 +537,20 @@ socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 3960
     assert_nothing_left();
 }
 
+/// A local given a longer string than it was declared with holds it whole;
+/// reads above the assignment see the shorter one.
+#[test]
+fn a_local_holds_the_longest_string_assigned() {
+    let _k = kernel_lock();
+    let script = r#"begin { let x = "a"; printf("[%s]\n", x); x = "a much longer string"; printf("[%s]\n", x);
+                let c = comm; if 1 > 0 { c = "longer than any sixteen-byte comm"; } printf("[%s]\n", c); exit(); }"#;
+    let run = Run::from(ntr().args(["-e", script, "--duration", "60s"]).output().unwrap());
+    run.ok();
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines, ["[a]", "[a much longer string]", "[longer than any sixteen-byte comm]"], "{}", run.stdout);
+    assert_nothing_left();
+}
+
 /// Strings of different lengths in one map or from one fn: each prints
 /// whole, also when read before the longer one was stored.
 #[test]
