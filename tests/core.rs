@@ -344,14 +344,16 @@ fn str_reads_user_space_pointers_of_syscall_arguments() {
 }
 
 /// A syscall's struct argument lives in user memory: its fields read what
-/// the caller passed (nanosleep's request), not zeros.
+/// the caller passed (nanosleep's request), not zeros, through the pointer
+/// the record declares (`rqtp.tv_sec`) or cast (`(struct … *)rqtp`).
 #[test]
 fn struct_fields_behind_user_space_pointers_read_what_was_passed() {
     let _k = kernel_lock();
     let tid = unsafe { libc::gettid() };
     let script = format!(
         "on syscalls:sys_enter_clock_nanosleep if tid == {tid} {{
-             @[((struct __kernel_timespec *)rqtp).tv_sec, ((struct __kernel_timespec *)rqtp).tv_nsec] = count(); }}"
+             @[((struct __kernel_timespec *)rqtp).tv_sec, ((struct __kernel_timespec *)rqtp).tv_nsec] = count();
+             @declared[rqtp.tv_sec, rqtp.tv_nsec] = count(); }}"
     );
     let run = run_with(&["-e", &script, "--duration", "60s"], || {
         // std's sleep passes the duration as it is: { 0, 123456789 }, then { 1, 5 }.
@@ -361,6 +363,8 @@ fn struct_fields_behind_user_space_pointers_read_what_was_passed() {
     run.ok();
     assert_eq!(row_value(&run.stdout, &["@[0, 123456789]:"]), Some(1), "{}", run.stdout);
     assert_eq!(row_value(&run.stdout, &["@[1, 5]:"]), Some(1), "{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &["@declared[0, 123456789]:"]), Some(1), "{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &["@declared[1, 5]:"]), Some(1), "{}", run.stdout);
     assert_nothing_left();
 }
 
