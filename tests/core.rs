@@ -483,6 +483,32 @@ fn nothing_is_printed_after_exit() {
     assert_nothing_left();
 }
 
+/// With `--json`, one stack object is written after `exit()` and the
+/// summary's `after_exit` counts the events of the later runs.
+#[test]
+fn the_json_summary_counts_what_was_not_printed_after_exit() {
+    let _k = kernel_lock();
+    let port = 47_404;
+    let script = format!("on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ @runs = count(); stack(); exit(); }}");
+    let run = run_until_it_ends(&["-e", &script, "--duration", "60s", "--json"], || {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        for _ in 0..50 {
+            sock.send_to(b"x", ("127.0.0.1", port)).expect("send");
+        }
+    });
+    run.ok();
+    let lines: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |ty: &str| lines.iter().filter(|v| v["type"] == ty).collect::<Vec<_>>();
+    assert_eq!(of("stack").len(), 1, "{}", run.stdout);
+    let runs = of("map").iter().find(|v| v["map"] == "@runs").and_then(|v| v["value"].as_u64()).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(runs > 1, "more than one drop was queued: {}", run.stdout);
+    let summary = of("summary");
+    assert_eq!(summary.len(), 1, "{}", run.stdout);
+    assert_eq!(summary[0]["after_exit"].as_u64(), Some(runs - 1), "{}", run.stdout);
+    assert_eq!(summary[0]["lost_events"].as_u64(), Some(0), "{}", run.stdout);
+    assert_nothing_left();
+}
+
 /// UDP and TCP drops for want of a socket share their innermost frame and
 /// differ below it: keyed by `kstack(1)`, each aggregation has one row per
 /// innermost frame of the full stacks, holding every drop.
