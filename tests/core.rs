@@ -458,6 +458,49 @@ fn kstack_n_is_the_innermost_n_frames_of_the_full_stack() {
     assert_nothing_left();
 }
 
+/// A tracepoint's stack is where it fires, however the probe is attached:
+/// the classic `sys_enter_getppid` and the raw `sys_enter` of the same
+/// syscalls, and `kfree_skb` as tp_btf and raw tracepoint for the same drops,
+/// give the same frames, entered from the syscall entry; `kstack(1)` and
+/// `kstack(2)` are their first frames.
+#[test]
+fn kstack_is_the_same_however_a_tracepoint_is_attached() {
+    let _k = kernel_lock();
+    let tid = unsafe { libc::gettid() };
+    let port = 47_405;
+    let script = format!(
+        "on syscalls:sys_enter_getppid if tid == {tid} {{ @tp[kstack] = count(); @tp1[kstack(1)] = count(); @tp2[kstack(2)] = count(); }}
+         on raw_tracepoint:sys_enter if tid == {tid} && arg1 == {nr} {{ @raw[kstack] = count(); @raw1[kstack(1)] = count(); }}
+         on kfree_skb if tuple(dport={port}) {{ @btf[kstack(4)] = count(); }}
+         on raw_tracepoint:kfree_skb if tuple((struct sk_buff *)arg0, dport={port}) {{ @rawskb[kstack(4)] = count(); }}",
+        nr = libc::SYS_getppid
+    );
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        for _ in 0..3 {
+            // SAFETY: getppid has no preconditions (and glibc does not cache it).
+            unsafe { libc::getppid() };
+        }
+        udp_to_closed_port(port, 2, 16);
+    });
+    run.ok();
+    let rows = |map: &str| stack_rows(&run.stdout, map);
+    let tp = rows("@tp");
+    assert_eq!(tp.len(), 1, "{}", run.stdout);
+    let (frames, n) = &tp[0];
+    assert_eq!(*n, 3, "{}", run.stdout);
+    assert!(frames.last().is_some_and(|f| f.starts_with("entry_SYSCALL_64")), "from the syscall entry: {}", run.stdout);
+    assert!(!frames.iter().any(|f| is_tracing_frame(f)), "{}", run.stdout);
+    assert_eq!(rows("@raw"), tp, "{}", run.stdout);
+    assert_eq!(rows("@tp1"), [(frames[..1].to_vec(), 3)], "{}", run.stdout);
+    assert_eq!(rows("@raw1"), [(frames[..1].to_vec(), 3)], "{}", run.stdout);
+    assert_eq!(rows("@tp2"), [(frames[..2].to_vec(), 3)], "{}", run.stdout);
+    let btf = rows("@btf");
+    assert_eq!(btf.iter().map(|r| r.1).sum::<u64>(), 2, "{}", run.stdout);
+    assert!(btf.iter().all(|(f, _)| f.len() == 4 && !f.iter().any(|f| is_tracing_frame(f))), "{}", run.stdout);
+    assert_eq!(rows("@rawskb"), btf, "{}", run.stdout);
+    assert_nothing_left();
+}
+
 /// After `exit()` nothing more is printed: the stacks of the drops queued
 /// behind the first are counted (the probe ran `@runs` times) and said once.
 #[test]
