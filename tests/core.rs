@@ -610,6 +610,28 @@ socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 3960
     assert_nothing_left();
 }
 
+/// `@[probe]` on a block of probes whose names differ in length: one map,
+/// each name whole with its own count (the syscalls this thread made).
+#[test]
+fn probe_names_of_different_lengths_key_one_map() {
+    let _k = kernel_lock();
+    let tid = unsafe { libc::gettid() };
+    let script = format!("on syscalls:sys_enter_getuid, syscalls:sys_enter_getppid if tid == {tid} {{ @[probe] = count(); }}");
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        for _ in 0..2 {
+            // SAFETY: neither call has preconditions (and glibc caches neither).
+            unsafe { libc::getuid() };
+        }
+        for _ in 0..3 {
+            unsafe { libc::getppid() };
+        }
+    });
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &["@[tracepoint:syscalls:sys_enter_getuid]:"]), Some(2), "{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &["@[tracepoint:syscalls:sys_enter_getppid]:"]), Some(3), "{}", run.stdout);
+    assert_nothing_left();
+}
+
 /// A local given a longer string than it was declared with holds it whole;
 /// reads above the assignment see the shorter one.
 #[test]
