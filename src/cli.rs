@@ -32,7 +32,7 @@ pub struct ParamArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub params: ParamArgs,
-    /// Stop after this long: `500ms`, `3s`, `1m`
+    /// Stop after this long: `500ms`, `3s`, `1m` (the unit is required)
     #[arg(short = 'd', long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// One JSON object per event and per map row
@@ -116,10 +116,11 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 
 /// A run's duration needs a unit: a bare `5` would be 5 nanoseconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{text}` has no unit\n\n  hint: write `--duration {text}s` (or ms, us, ns, m, h)"));
-    }
-    ntr_lang::check::parse_duration(text).map(Duration::from_nanos).ok_or_else(|| format!("`{text}` is not a duration: write e.g. 500ms, 3s, 1m"))
+    use ntr_lang::check::DurationError;
+    ntr_lang::check::parse_duration(text).map(Duration::from_nanos).map_err(|e| match e {
+        DurationError::NoUnit => format!("`{text}` has no unit\n\n  hint: write `--duration {text}s` (or ms, us, ns, m, h)"),
+        DurationError::Invalid => format!("`{text}` is not a duration: write e.g. 500ms, 3s, 1m"),
+    })
 }
 
 /// Run the command; returns the process exit code.

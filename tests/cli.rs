@@ -239,6 +239,27 @@ fn a_duration_without_a_unit_is_refused() {
     }
 }
 
+/// A duration parameter given with its unit holds what was given; without
+/// one it is refused (the diagnostics tests), not taken as nanoseconds.
+#[test]
+fn a_duration_parameter_holds_what_was_given() {
+    let _k = kernel_lock();
+    let script = "param t: duration = 2s\nbegin { printf(\"%d\\n\", t); exit(); }";
+    for (given, ns) in [(None, 2_000_000_000u64), (Some("t=5ms"), 5_000_000)] {
+        let mut args = vec!["-e", script];
+        if let Some(p) = given {
+            args.extend(["-p", p]);
+        }
+        let run = Run::from(ntr().args(&args).output().unwrap());
+        run.ok();
+        assert_eq!(run.stdout.trim(), ns.to_string(), "{given:?}: {}", run.stdout);
+    }
+    let run = Run::from(ntr().args(["-e", script, "-p", "t=5"]).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("`5` has no unit") && !run.stderr.contains("Attached"), "{}", run.stderr);
+    assert_nothing_left();
+}
+
 /// Modules are files, however they are spelled: a diamond of `use`s loads
 /// the shared module once, a script run through a symlink finds its modules
 /// next to the real file, a device is refused, and `-` reads standard input.

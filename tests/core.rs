@@ -344,14 +344,16 @@ fn str_reads_user_space_pointers_of_syscall_arguments() {
 }
 
 /// A syscall's struct argument lives in user memory: its fields read what
-/// the caller passed (nanosleep's request), not zeros.
+/// the caller passed (nanosleep's request), not zeros, through the pointer
+/// the record declares (`rqtp.tv_sec`) or cast (`(struct … *)rqtp`).
 #[test]
 fn struct_fields_behind_user_space_pointers_read_what_was_passed() {
     let _k = kernel_lock();
     let tid = unsafe { libc::gettid() };
     let script = format!(
         "on syscalls:sys_enter_clock_nanosleep if tid == {tid} {{
-             @[((struct __kernel_timespec *)rqtp).tv_sec, ((struct __kernel_timespec *)rqtp).tv_nsec] = count(); }}"
+             @[((struct __kernel_timespec *)rqtp).tv_sec, ((struct __kernel_timespec *)rqtp).tv_nsec] = count();
+             @declared[rqtp.tv_sec, rqtp.tv_nsec] = count(); }}"
     );
     let run = run_with(&["-e", &script, "--duration", "60s"], || {
         // std's sleep passes the duration as it is: { 0, 123456789 }, then { 1, 5 }.
@@ -361,6 +363,30 @@ fn struct_fields_behind_user_space_pointers_read_what_was_passed() {
     run.ok();
     assert_eq!(row_value(&run.stdout, &["@[0, 123456789]:"]), Some(1), "{}", run.stdout);
     assert_eq!(row_value(&run.stdout, &["@[1, 5]:"]), Some(1), "{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &["@declared[0, 123456789]:"]), Some(1), "{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &["@declared[1, 5]:"]), Some(1), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+/// Char arrays in a user-space struct read as the caller wrote them: the path
+/// of a unix socket address given to connect(2), not an empty string.
+#[test]
+fn char_arrays_behind_user_space_pointers_read_what_was_passed() {
+    let _k = kernel_lock();
+    let tid = unsafe { libc::gettid() };
+    let path = std::env::temp_dir().join(format!("ntr-sun-path-{}", std::process::id()));
+    let script = format!(
+        "on syscalls:sys_enter_connect if tid == {tid} {{
+             let a = (struct sockaddr_un *)uservaddr;
+             printf(\"family %d path [%s]\\n\", a.sun_family, a.sun_path); }}"
+    );
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        // Nothing listens there: connect(2) fails, after the probe saw its argument.
+        assert!(std::os::unix::net::UnixStream::connect(&path).is_err());
+    });
+    run.ok();
+    let expected = format!("family {} path [{}]", libc::AF_UNIX, path.display());
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("family")).collect::<Vec<_>>(), [expected.as_str()], "{}", run.stdout);
     assert_nothing_left();
 }
 
@@ -432,6 +458,49 @@ fn kstack_n_is_the_innermost_n_frames_of_the_full_stack() {
     assert_nothing_left();
 }
 
+/// A tracepoint's stack is where it fires, however the probe is attached:
+/// the classic `sys_enter_getppid` and the raw `sys_enter` of the same
+/// syscalls, and `kfree_skb` as tp_btf and raw tracepoint for the same drops,
+/// give the same frames, entered from the syscall entry; `kstack(1)` and
+/// `kstack(2)` are their first frames.
+#[test]
+fn kstack_is_the_same_however_a_tracepoint_is_attached() {
+    let _k = kernel_lock();
+    let tid = unsafe { libc::gettid() };
+    let port = 47_405;
+    let script = format!(
+        "on syscalls:sys_enter_getppid if tid == {tid} {{ @tp[kstack] = count(); @tp1[kstack(1)] = count(); @tp2[kstack(2)] = count(); }}
+         on raw_tracepoint:sys_enter if tid == {tid} && arg1 == {nr} {{ @raw[kstack] = count(); @raw1[kstack(1)] = count(); }}
+         on kfree_skb if tuple(dport={port}) {{ @btf[kstack(4)] = count(); }}
+         on raw_tracepoint:kfree_skb if tuple((struct sk_buff *)arg0, dport={port}) {{ @rawskb[kstack(4)] = count(); }}",
+        nr = libc::SYS_getppid
+    );
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        for _ in 0..3 {
+            // SAFETY: getppid has no preconditions (and glibc does not cache it).
+            unsafe { libc::getppid() };
+        }
+        udp_to_closed_port(port, 2, 16);
+    });
+    run.ok();
+    let rows = |map: &str| stack_rows(&run.stdout, map);
+    let tp = rows("@tp");
+    assert_eq!(tp.len(), 1, "{}", run.stdout);
+    let (frames, n) = &tp[0];
+    assert_eq!(*n, 3, "{}", run.stdout);
+    assert!(frames.last().is_some_and(|f| f.starts_with("entry_SYSCALL_64")), "from the syscall entry: {}", run.stdout);
+    assert!(!frames.iter().any(|f| is_tracing_frame(f)), "{}", run.stdout);
+    assert_eq!(rows("@raw"), tp, "{}", run.stdout);
+    assert_eq!(rows("@tp1"), [(frames[..1].to_vec(), 3)], "{}", run.stdout);
+    assert_eq!(rows("@raw1"), [(frames[..1].to_vec(), 3)], "{}", run.stdout);
+    assert_eq!(rows("@tp2"), [(frames[..2].to_vec(), 3)], "{}", run.stdout);
+    let btf = rows("@btf");
+    assert_eq!(btf.iter().map(|r| r.1).sum::<u64>(), 2, "{}", run.stdout);
+    assert!(btf.iter().all(|(f, _)| f.len() == 4 && !f.iter().any(|f| is_tracing_frame(f))), "{}", run.stdout);
+    assert_eq!(rows("@rawskb"), btf, "{}", run.stdout);
+    assert_nothing_left();
+}
+
 /// After `exit()` nothing more is printed: the stacks of the drops queued
 /// behind the first are counted (the probe ran `@runs` times) and said once.
 #[test]
@@ -454,6 +523,32 @@ fn nothing_is_printed_after_exit() {
     assert!(!run.stderr.contains("lost"), "{}", run.stderr);
     assert!(run.stderr.contains(&format!("ntr: {} events after exit() not printed", runs - 1)), "{runs} runs: {}", run.stderr);
     assert_eq!(run.stderr.matches("after exit()").count(), 1, "{}", run.stderr);
+    assert_nothing_left();
+}
+
+/// With `--json`, one stack object is written after `exit()` and the
+/// summary's `after_exit` counts the events of the later runs.
+#[test]
+fn the_json_summary_counts_what_was_not_printed_after_exit() {
+    let _k = kernel_lock();
+    let port = 47_404;
+    let script = format!("on kfree_skb if reason == NO_SOCKET && tuple(dport={port}) {{ @runs = count(); stack(); exit(); }}");
+    let run = run_until_it_ends(&["-e", &script, "--duration", "60s", "--json"], || {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        for _ in 0..50 {
+            sock.send_to(b"x", ("127.0.0.1", port)).expect("send");
+        }
+    });
+    run.ok();
+    let lines: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |ty: &str| lines.iter().filter(|v| v["type"] == ty).collect::<Vec<_>>();
+    assert_eq!(of("stack").len(), 1, "{}", run.stdout);
+    let runs = of("map").iter().find(|v| v["map"] == "@runs").and_then(|v| v["value"].as_u64()).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(runs > 1, "more than one drop was queued: {}", run.stdout);
+    let summary = of("summary");
+    assert_eq!(summary.len(), 1, "{}", run.stdout);
+    assert_eq!(summary[0]["after_exit"].as_u64(), Some(runs - 1), "{}", run.stdout);
+    assert_eq!(summary[0]["lost_events"].as_u64(), Some(0), "{}", run.stdout);
     assert_nothing_left();
 }
 
@@ -512,6 +607,42 @@ socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 3960
     assert!(run.stdout.lines().any(|l| l == r"a\x1b[31mb"), "no escaped name printed:\n{}", run.stdout);
     assert_eq!(row_value(&run.stdout, &[r"@c[a\x1b[31mb]:"]), Some(1), "{}", run.stdout);
     assert!(!run.stdout.contains('\x1b'), "a raw ESC reached the output:\n{:?}", run.stdout);
+    assert_nothing_left();
+}
+
+/// `@[probe]` on a block of probes whose names differ in length: one map,
+/// each name whole with its own count (the syscalls this thread made).
+#[test]
+fn probe_names_of_different_lengths_key_one_map() {
+    let _k = kernel_lock();
+    let tid = unsafe { libc::gettid() };
+    let script = format!("on syscalls:sys_enter_getuid, syscalls:sys_enter_getppid if tid == {tid} {{ @[probe] = count(); }}");
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        for _ in 0..2 {
+            // SAFETY: neither call has preconditions (and glibc caches neither).
+            unsafe { libc::getuid() };
+        }
+        for _ in 0..3 {
+            unsafe { libc::getppid() };
+        }
+    });
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &["@[tracepoint:syscalls:sys_enter_getuid]:"]), Some(2), "{}", run.stdout);
+    assert_eq!(row_value(&run.stdout, &["@[tracepoint:syscalls:sys_enter_getppid]:"]), Some(3), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+/// A local given a longer string than it was declared with holds it whole;
+/// reads above the assignment see the shorter one.
+#[test]
+fn a_local_holds_the_longest_string_assigned() {
+    let _k = kernel_lock();
+    let script = r#"begin { let x = "a"; printf("[%s]\n", x); x = "a much longer string"; printf("[%s]\n", x);
+                let c = comm; if 1 > 0 { c = "longer than any sixteen-byte comm"; } printf("[%s]\n", c); exit(); }"#;
+    let run = Run::from(ntr().args(["-e", script, "--duration", "60s"]).output().unwrap());
+    run.ok();
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines, ["[a]", "[a much longer string]", "[longer than any sixteen-byte comm]"], "{}", run.stdout);
     assert_nothing_left();
 }
 

@@ -36,6 +36,20 @@ const CASES: &[Case] = &[
         args: &["-p", "port=70000"],
         expect: &["`port`", "range"],
     },
+    // A bare number would be nanoseconds: durations need a unit everywhere.
+    Case {
+        name: "duration_default_without_unit",
+        script: "param t: duration = 5\nbegin { exit(); }\n",
+        args: &[],
+        expect: &["invalid default for parameter `t`", "`5` has no unit", "`5s`"],
+    },
+    Case {
+        name: "duration_param_without_unit",
+        script: "param t: duration = 5s\nbegin { exit(); }\n",
+        args: &["-p", "t=5"],
+        expect: &["invalid value `5` for parameter `t` of type duration", "has no unit", "`5s`"],
+    },
+    Case { name: "every_without_unit", script: "every 5 { exit(); }\n", args: &[], expect: &["expected a duration", "`5s`"] },
     Case { name: "unknown_function", script: "on kfree_skb { frobnicate(); }\n", args: &[], expect: &["unknown function `frobnicate`"] },
     Case { name: "function_near_miss", script: "on kfree_skb { @c = cuont(); }\n", args: &[], expect: &["`count`"] },
     Case {

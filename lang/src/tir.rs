@@ -236,7 +236,8 @@ pub enum Access {
     /// Direct load from a BTF-typed (trusted) pointer; the verifier turns it
     /// into a fault-safe load.
     Direct,
-    /// bpf_probe_read_kernel into scratch memory.
+    /// bpf_probe_read_kernel into scratch memory, and bpf_probe_read_user
+    /// where the kernel cannot read the address from its own memory.
     ProbeRead,
 }
 

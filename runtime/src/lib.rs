@@ -240,11 +240,17 @@ impl Session {
         Ok(())
     }
 
-    fn drain(&mut self, rb: &mut RingBuf<MapData>, out: &mut dyn Write) -> std::io::Result<()> {
+    /// Print the events in the ring buffer; with `until_exit`, stop at
+    /// `exit()`, so a flood behind it cannot hold the run (what follows is
+    /// counted once the probes are detached).
+    fn drain(&mut self, rb: &mut RingBuf<MapData>, out: &mut dyn Write, until_exit: bool) -> std::io::Result<()> {
         while let Some(item) = rb.next() {
             let rec: Vec<u8> = item.to_vec();
             drop(item);
             self.event(&rec, out)?;
+            if until_exit && self.exit {
+                break;
+            }
         }
         out.flush()
     }
@@ -374,10 +380,16 @@ impl Live {
         self.session.exit
     }
 
-    /// Print the events waiting in the ring buffer, and note the processes
-    /// whose user stacks the maps hold while they still run.
+    /// Print the events waiting in the ring buffer, up to an `exit()`.
     pub fn drain(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
-        self.session.drain(&mut self.ringbuf, out)?;
+        self.drain_events(out, true)
+    }
+
+    /// Print the events waiting in the ring buffer (with `until_exit`, up to
+    /// an `exit()`), and note the processes whose user stacks the maps hold
+    /// while they still run.
+    fn drain_events(&mut self, out: &mut dyn Write, until_exit: bool) -> std::io::Result<()> {
+        self.session.drain(&mut self.ringbuf, out, until_exit)?;
         let Session { maps, printer, .. } = &mut self.session;
         for m in maps.iter() {
             for f in m.info.key.iter().filter(|f| f.ty == Type::UStack) {
@@ -405,7 +417,7 @@ impl Live {
         }
         drop(ebpf);
         self.session.exit = false;
-        self.drain(out).map_err(|e| RuntimeError::Other(format!("cannot write output: {e}")))
+        self.drain_events(out, false).map_err(|e| RuntimeError::Other(format!("cannot write output: {e}")))
     }
 
     /// Print every non-empty map but the internal ones (`@_name`).

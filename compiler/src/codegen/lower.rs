@@ -323,21 +323,7 @@ impl Lower<'_> {
             _ => {
                 let buf = self.b.alloc(8, span);
                 self.b.store(buf, 0, Operand::Imm(0), Size::DW, span);
-                // A pointer the kernel cannot read from its own memory may be
-                // a user-space one (a syscall's argument, cast to its struct):
-                // read it from there, as `str()` does, rather than give 0.
-                let read = |this: &mut Self, helper: u32| {
-                    let dst = this.b.ptr(buf, 0, span);
-                    let src = this.b.copy(ptr, span);
-                    this.b.alu(AluOp::Add, src, Operand::Imm(offset as i32), span);
-                    this.b.call(helper, vec![Operand::Reg(dst), Operand::Imm(size as i32), Operand::Reg(src)], span)
-                };
-                let (user, join) = (self.b.block(), self.b.block());
-                let r = read(self, h::PROBE_READ_KERNEL);
-                self.b.branch(Cond::Slt, r, Operand::Imm(0), user, join, span);
-                self.b.cur = user;
-                read(self, h::PROBE_READ_USER);
-                self.b.jump(join, span, join);
+                self.probe_read(buf, size as u32, ptr, offset, span);
                 let t = self.b.load(buf, 0, sz, span);
                 self.b.emit(Inst::Mov { dst: v, src: Operand::Reg(t) }, span);
             }
@@ -352,6 +338,25 @@ impl Lower<'_> {
             self.extend(v, size, true, span);
         }
         Ok(v)
+    }
+
+    /// Copy `size` bytes at `ptr + offset` into `buf`. An address the kernel
+    /// cannot read from its own memory may be a user-space one (a syscall's
+    /// argument cast to its struct): it is read from there, as `str()` does,
+    /// rather than left zero.
+    fn probe_read(&mut self, buf: Mem, size: u32, ptr: Vreg, offset: u32, span: Span) {
+        let read = |this: &mut Self, helper: u32| {
+            let dst = this.b.ptr(buf, 0, span);
+            let src = this.b.copy(ptr, span);
+            this.b.alu(AluOp::Add, src, Operand::Imm(offset as i32), span);
+            this.b.call(helper, vec![Operand::Reg(dst), Operand::Imm(size as i32), Operand::Reg(src)], span)
+        };
+        let (user, join) = (self.b.block(), self.b.block());
+        let r = read(self, h::PROBE_READ_KERNEL);
+        self.b.branch(Cond::Slt, r, Operand::Imm(0), user, join, span);
+        self.b.cur = user;
+        read(self, h::PROBE_READ_USER);
+        self.b.jump(join, span, join);
     }
 
     /// The slot for `kstack(N)` or `ustack`, set to `NOT_TAKEN` in the entry block.
@@ -559,15 +564,20 @@ impl Lower<'_> {
                 self.b.call(h::GET_CURRENT_COMM, vec![Operand::Reg(p), Operand::Imm(16)], span);
                 m
             }
-            ExprKind::LoadStr { base, offset, .. } => {
+            ExprKind::LoadStr { base, offset, access } => {
                 let ptr = self.scalar(base)?;
                 let m = self.b.alloc(len, span);
                 self.b.zero(m, 0, len, span);
-                let dst = self.b.ptr(m, 0, span);
-                let src = self.b.copy(ptr, span);
-                self.b.alu(AluOp::Add, src, Operand::Imm(*offset as i32), span);
                 let Type::Str { len: n } = e.ty else { return self.unsupported(span, "this field") };
-                self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(n as i32), Operand::Reg(src)], span);
+                match access {
+                    Access::Direct => {
+                        let dst = self.b.ptr(m, 0, span);
+                        let src = self.b.copy(ptr, span);
+                        self.b.alu(AluOp::Add, src, Operand::Imm(*offset as i32), span);
+                        self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(n as i32), Operand::Reg(src)], span);
+                    }
+                    Access::ProbeRead => self.probe_read(m, n.into(), ptr, *offset, span),
+                }
                 m
             }
             ExprKind::ReadStr { ptr } => {

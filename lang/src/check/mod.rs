@@ -22,7 +22,7 @@ use crate::tir;
 use crate::types::EnumDef;
 
 pub use expr::near_misses;
-pub use params::{parse_duration, ParamValue};
+pub use params::{parse_duration, DurationError, ParamValue};
 pub use probes::{parse_probe, ProbeTarget};
 
 pub struct CheckOptions<'a> {

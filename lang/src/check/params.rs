@@ -151,7 +151,10 @@ fn parse_value(cx: &Checker, ty: &Type, text: &str) -> Result<ParamValue, String
             Ok(value(ty, 0, Some(b), text.into()))
         }
         Type::Duration => {
-            let ns = parse_duration(text).ok_or_else(|| "expected a duration such as 10ms, 1s, 500us".to_string())?;
+            let ns = parse_duration(text).map_err(|e| match e {
+                DurationError::NoUnit => format!("`{text}` has no unit (a bare number would be nanoseconds): write `{text}s`, or ms, us, ns, m, h"),
+                DurationError::Invalid => "expected a duration such as 10ms, 1s, 500us".to_string(),
+            })?;
             Ok(value(ty, ns, None, text.into()))
         }
         Type::Ip4 => match text.parse::<IpAddr>() {
@@ -297,19 +300,28 @@ fn check_range(v: i128, size: u8, signed: bool) -> Result<(), String> {
     }
 }
 
-/// `10ms`, `1s`, `500us`, `100ns`, `2m`, `1h`, or plain nanoseconds.
-pub fn parse_duration(text: &str) -> Option<u64> {
+/// Why a text is not a duration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DurationError {
+    /// A bare number: it would be nanoseconds, which nobody means.
+    NoUnit,
+    Invalid,
+}
+
+/// `10ms`, `1s`, `500us`, `100ns`, `2m`, `1h`: the unit is required.
+pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (num, unit) = text.split_at(split);
-    let n: u64 = num.parse().ok()?;
+    let n: u64 = num.parse().map_err(|_| DurationError::Invalid)?;
     let scale = match unit {
-        "" | "ns" => 1,
+        "" => return Err(DurationError::NoUnit),
+        "ns" => 1,
         "us" => 1_000,
         "ms" => 1_000_000,
         "s" => 1_000_000_000,
         "m" => 60_000_000_000,
         "h" => 3_600_000_000_000,
-        _ => return None,
+        _ => return Err(DurationError::Invalid),
     };
-    n.checked_mul(scale)
+    n.checked_mul(scale).ok_or(DurationError::Invalid)
 }

@@ -262,7 +262,7 @@ fn tracepoint(cx: &mut Checker, category: Option<&str>, name: &str, span: Span) 
             source = ArgSource::Field { offset: f.offset, size: f.size as u8, signed: f.signed };
             ty = match f.ty.as_ref().and_then(|k| cx.arg_type(k, false)) {
                 Some(t) => t,
-                None if f.decl.contains('*') => Type::Addr,
+                None if f.decl.contains('*') => struct_pointer(cx, &f.decl).unwrap_or(Type::Addr),
                 None => Type::Int { size: f.size as u8, signed: f.signed },
             };
         } else {
@@ -273,6 +273,19 @@ fn tracepoint(cx: &mut Checker, category: Option<&str>, name: &str, span: Span) 
     }
     let attach = Attach::Tracepoint { category: tp.category.clone(), name: tp.name.clone() };
     Ok(Resolved { attach, name: shown, span, args })
+}
+
+/// A record field declared `[const] struct NAME *`: a pointer to that BTF
+/// struct, read through probe_read, so its fields read what it points to
+/// (in user memory for a syscall's argument: `rqtp.tv_sec`).
+fn struct_pointer(cx: &Checker, decl: &str) -> Option<Type> {
+    let rest = decl.strip_prefix("const ").unwrap_or(decl).strip_prefix("struct ")?;
+    let name = rest.split([' ', '*']).next()?;
+    if rest.matches('*').count() != 1 {
+        return None;
+    }
+    let target = cx.kernel.struct_by_name(name)?;
+    Some(Type::Ptr { target: Box::new(target), trusted: false })
 }
 
 fn raw_tracepoint(cx: &mut Checker, name: &str, span: Span) -> Result<Resolved, Diagnostic> {

@@ -72,6 +72,11 @@ fn stmt(cx: &mut Checker, p: &mut ProbeCx, s: &ast::Stmt) -> Result<Stmt> {
                     if !assignable(&ty, &v.ty) {
                         return Err(mismatch(&ty, &v, "the local was declared with this type").with_secondary(p.locals[local].span, "declared here"));
                     }
+                    // A string's capacity is storage: the local holds the
+                    // longest string assigned (reads above saw shorter ones).
+                    if let (Type::Str { len }, Type::Str { len: new }) = (&mut p.locals[local].ty, &v.ty) {
+                        *len = (*len).max(*new);
+                    }
                     v
                 }
                 AssignOp::Add | AssignOp::Sub => {
@@ -150,7 +155,7 @@ fn stmt(cx: &mut Checker, p: &mut ProbeCx, s: &ast::Stmt) -> Result<Stmt> {
 fn assignable(to: &Type, from: &Type) -> bool {
     match (to, from) {
         (Type::Int { .. }, Type::Int { .. }) => true,
-        (Type::Str { len: a }, Type::Str { len: b }) => b <= a,
+        (Type::Str { .. }, Type::Str { .. }) => true,
         _ => to == from,
     }
 }

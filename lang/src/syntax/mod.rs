@@ -161,8 +161,16 @@ fn punct(tok: &Tok) -> &'static str {
     }
 }
 
+/// Whether only a duration fits here (`every 1s`).
+fn only_duration(expected: &[String]) -> bool {
+    !expected.is_empty() && expected.iter().all(|e| e == "\"duration\"")
+}
+
 /// lalrpop's expected-terminal names, in words.
 fn expected_words(expected: &[String]) -> String {
+    if only_duration(expected) {
+        return "a duration (`1s`, `500ms`)".into();
+    }
     let mut words: Vec<String> = Vec::new();
     let mut push = |w: String| {
         if !words.contains(&w) {
@@ -210,7 +218,11 @@ fn diagnostic(e: ParseError<usize, Tok, LexError>, file: FileId, len: usize) -> 
             } else {
                 format!("unexpected {}", describe(&tok))
             };
-            Diagnostic::error(message, Span::new(file, l, r), format!("expected {words}"))
+            let d = Diagnostic::error(message, Span::new(file, l, r), format!("expected {words}"));
+            match tok {
+                Tok::Int(n) if only_duration(&expected) => d.with_help(format!("a duration needs a unit: `{n}s` (or ms, us, ns, m, h)")),
+                _ => d,
+            }
         }
         ParseError::ExtraToken { token: (l, tok, r) } => {
             Diagnostic::error(format!("unexpected {}", describe(&tok)), Span::new(file, l, r), "extra token")
