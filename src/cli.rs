@@ -53,6 +53,10 @@ pub struct RunArgs {
     /// Write maps keyed by kstack/ustack as a flame graph
     #[arg(long, value_name = "FILE.svg")]
     pub flamegraph: Option<PathBuf>,
+    /// Size of the ring buffer events pass through (default 512K; a power
+    /// of two from 4K): raise it when events are lost
+    #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
+    pub buffer_size: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +116,26 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
         .filter(|(k, _)| !k.is_empty())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("`{text}` is not NAME=VALUE"))
+}
+
+/// `--buffer-size`: bytes, or with K, M or G; the kernel takes powers of two
+/// from a page (4K) on.
+fn parse_buffer_size(text: &str) -> Result<u32, String> {
+    let (digits, unit) = match text.trim_end_matches(['B', 'b']).strip_suffix(['K', 'k', 'M', 'm', 'G', 'g']) {
+        Some(d) => (d, text.trim_end_matches(['B', 'b']).chars().last().map(|c| c.to_ascii_uppercase())),
+        None => (text.trim_end_matches(['B', 'b']), None),
+    };
+    let shift = match unit {
+        Some('K') => 10,
+        Some('M') => 20,
+        Some('G') => 30,
+        _ => 0,
+    };
+    let bytes = digits.parse::<u64>().map_err(|_| format!("`{text}` is not a size: write e.g. 512K, 8M"))? << shift;
+    if bytes < 4096 || !bytes.is_power_of_two() || bytes > 1 << 30 {
+        return Err(format!("`{text}` cannot size the ring buffer: it takes a power of two from 4K to 1G, e.g. 8M"));
+    }
+    Ok(bytes as u32)
 }
 
 /// A run's duration needs a unit: a bare `5` would be 5 nanoseconds.

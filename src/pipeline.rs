@@ -155,6 +155,7 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         pid: args.pid,
         folded: args.folded.clone(),
         flamegraph: args.flamegraph.clone(),
+        buffer_bytes: args.buffer_size,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

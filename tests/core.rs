@@ -698,3 +698,56 @@ fn socket_fields_read_as_the_address_and_port_connected_to() {
     assert_eq!(run.stdout.lines().next(), Some(format!("127.0.0.1 {port}").as_str()), "{}", run.stdout);
     assert_nothing_left();
 }
+
+/// The `max_entries` of every ring buffer the running ntr child of this
+/// test holds, as the kernel reports its map fds (`/proc/PID/fdinfo`).
+fn ring_buffers_of_child() -> Vec<u64> {
+    const RINGBUF: &str = "27"; // BPF_MAP_TYPE_RINGBUF
+    let me = std::process::id().to_string();
+    let child = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .find(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // `PID (COMM) STATE PPID …`
+            let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
+            stat.contains(" (ntr) ") && after.split_whitespace().nth(1) == Some(me.as_str())
+        })
+        .expect("the ntr this test started");
+    let mut sizes = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{child}/fd")).unwrap().filter_map(|e| e.ok()) {
+        if std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == "anon_inode:bpf-map") {
+            let info = std::fs::read_to_string(format!("/proc/{child}/fdinfo/{}", fd.file_name().to_string_lossy())).unwrap_or_default();
+            let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string());
+            if field("map_type:").as_deref() == Some(RINGBUF) {
+                sizes.push(field("max_entries:").unwrap().parse().unwrap());
+            }
+        }
+    }
+    sizes
+}
+
+/// A script that prints nothing gets a one-page ring buffer, one that
+/// prints 512K, and `--buffer-size` what it asks for: as the kernel reports
+/// the maps ntr holds.
+#[test]
+fn the_ring_buffer_is_sized_by_what_the_script_prints() {
+    let _k = kernel_lock();
+    for (script, extra, expected) in [
+        ("on kfree_skb { @n = count(); }", None, 4096),
+        ("on kfree_skb { printf(\"%d\\n\", reason); }", None, 512 << 10),
+        ("on kfree_skb { printf(\"%d\\n\", reason); }", Some("8M"), 8 << 20),
+    ] {
+        let mut args = vec!["-e", script, "--duration", "60s"];
+        if let Some(size) = extra {
+            args.extend(["--buffer-size", size]);
+        }
+        let mut seen = Vec::new();
+        run_with(&args, || seen = ring_buffers_of_child()).ok();
+        assert_eq!(seen, [expected], "{script} {extra:?}");
+    }
+    let refused = Run::from(ntr().args(["-e", "on kfree_skb { @n = count(); }", "--buffer-size", "1000"]).output().unwrap());
+    assert_eq!(refused.status, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("a power of two from 4K to 1G"), "{}", refused.stderr);
+    assert_nothing_left();
+}

@@ -102,6 +102,8 @@ pub struct KernelFunction {
     pub ret: KType,
     /// The module that defines it (`nf_conntrack`), `None` when built in.
     pub module: Option<String>,
+    /// Its BTF id (of kind FUNC), in vmlinux's BTF or the module's.
+    pub btf_id: TypeId,
 }
 
 /// One field of a classic tracepoint's record (`/sys/kernel/tracing/events/C/N/format`).
@@ -126,6 +128,8 @@ pub struct Tracepoint {
     /// Arguments of the BTF prototype (`__bpf_trace_<name>` minus `__data`),
     /// when vmlinux BTF has the event: attach as `tp_btf`.
     pub btf_args: Option<Vec<ProbeArg>>,
+    /// The BTF id of its `btf_trace_<name>` typedef, which `tp_btf` attaches to.
+    pub btf_id: Option<TypeId>,
     /// The tracefs record layout, when tracefs has the event.
     pub format: Option<Vec<FormatField>>,
 }

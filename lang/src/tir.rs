@@ -42,9 +42,11 @@ pub enum Attach {
     Profile {
         hz: u64,
     },
+    /// `btf_id`: the kernel BTF id of its `btf_trace_<name>` typedef.
     TpBtf {
         category: String,
         name: String,
+        btf_id: u32,
     },
     Tracepoint {
         category: String,
@@ -60,11 +62,14 @@ pub enum Attach {
     Kretprobe {
         function: String,
     },
+    /// `btf_id`: the kernel BTF id of the function.
     Fentry {
         function: String,
+        btf_id: u32,
     },
     Fexit {
         function: String,
+        btf_id: u32,
     },
     Uprobe {
         path: String,

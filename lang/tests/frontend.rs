@@ -37,7 +37,9 @@ fn front(text: &str, params: &[(&str, &str)]) -> Result<Program, String> {
 fn kfree_skb_is_tp_btf_with_typed_arguments() {
     let p = front("on kfree_skb { @drops[sym(location), reason] = count(); }", &[]).unwrap();
     assert_eq!(p.probes.len(), 1);
-    assert_eq!(p.probes[0].attach, Attach::TpBtf { category: "skb".into(), name: "kfree_skb".into() });
+    let Attach::TpBtf { category, name, btf_id } = &p.probes[0].attach else { panic!("{:?}", p.probes[0].attach) };
+    assert_eq!((category.as_str(), name.as_str()), ("skb", "kfree_skb"));
+    assert!(*btf_id > 0);
     assert_eq!(p.probes[0].name, "tracepoint:skb:kfree_skb");
     let m = &p.maps[0];
     assert_eq!(m.name, "drops");

@@ -3,36 +3,11 @@
 
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
 use aya::programs::{BtfTracePoint, FEntry, FExit, KProbe, PerfEvent, ProgramError, RawTracePoint, TracePoint, UProbe};
-use aya::{Btf, Ebpf};
+use aya::Ebpf;
 use ntr_compiler::artifact::ProgramInfo;
 use ntr_lang::tir::Attach;
 
 use crate::RuntimeError;
-
-/// The kernel's BTF for typed attach points, parsed on another thread from
-/// the start of a run: aya's parse of it is the slowest step of starting.
-pub struct AttachBtf {
-    pending: Option<std::thread::JoinHandle<Result<Btf, String>>>,
-    btf: Option<Btf>,
-}
-
-impl AttachBtf {
-    pub fn start(needed: bool) -> AttachBtf {
-        let pending = needed.then(|| std::thread::spawn(|| Btf::from_sys_fs().map_err(|e| e.to_string())));
-        AttachBtf { pending, btf: None }
-    }
-
-    fn get(&mut self) -> Result<&Btf, RuntimeError> {
-        if self.btf.is_none() {
-            let parsed = match self.pending.take() {
-                Some(thread) => thread.join().unwrap_or_else(|_| Err("the BTF parser panicked".into())),
-                None => Btf::from_sys_fs().map_err(|e| e.to_string()),
-            };
-            self.btf = Some(parsed.map_err(|e| RuntimeError::Other(format!("cannot read kernel BTF: {e}")))?);
-        }
-        Ok(self.btf.as_ref().expect("set above"))
-    }
-}
 
 /// Turn a load failure into a verifier or privilege error.
 pub fn load_error(program: &ProgramInfo, e: ProgramError) -> RuntimeError {
@@ -56,7 +31,7 @@ fn attach_error(program: &ProgramInfo, e: impl std::fmt::Display, hint: Option<&
 }
 
 /// Load `program`; attach it unless it is `begin`/`end` (run by test-run).
-pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut AttachBtf, pid: Option<std::num::NonZeroU32>) -> Result<(), RuntimeError> {
+pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, pid: Option<std::num::NonZeroU32>) -> Result<(), RuntimeError> {
     let missing = || RuntimeError::Other(format!("program {} missing from the object", program.symbol));
     let prog = ebpf.program_mut(&program.symbol).ok_or_else(missing)?;
     let wrong = |e: ProgramError| RuntimeError::Other(format!("program {}: {e}", program.symbol));
@@ -70,9 +45,11 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut AttachB
             p.load().map_err(|e| load_error(program, e))?;
             p.attach(name).map_err(|e| attach_error(program, e, None))?;
         }
-        Attach::TpBtf { name, .. } => {
+        // The front end looked the BTF ids up in the kernel's mapped BTF:
+        // aya need not parse it.
+        Attach::TpBtf { btf_id, .. } => {
             let p: &mut BtfTracePoint = prog.try_into().map_err(wrong)?;
-            p.load(name, btf.get()?).map_err(|e| load_error(program, e))?;
+            p.load_with_btf_id(*btf_id).map_err(|e| load_error(program, e))?;
             p.attach().map_err(|e| attach_error(program, e, None))?;
         }
         Attach::Tracepoint { category, name } => {
@@ -109,14 +86,14 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, btf: &mut AttachB
             p.load().map_err(|e| load_error(program, e))?;
             p.attach(function, 0).map_err(|e| attach_error(program, e, None))?;
         }
-        Attach::Fentry { function } => {
+        Attach::Fentry { btf_id, .. } => {
             let p: &mut FEntry = prog.try_into().map_err(wrong)?;
-            p.load(function, btf.get()?).map_err(|e| load_error(program, e))?;
+            p.load_with_btf_id(*btf_id).map_err(|e| load_error(program, e))?;
             p.attach().map_err(|e| attach_error(program, e, None))?;
         }
-        Attach::Fexit { function } => {
+        Attach::Fexit { btf_id, .. } => {
             let p: &mut FExit = prog.try_into().map_err(wrong)?;
-            p.load(function, btf.get()?).map_err(|e| load_error(program, e))?;
+            p.load_with_btf_id(*btf_id).map_err(|e| load_error(program, e))?;
             p.attach().map_err(|e| attach_error(program, e, None))?;
         }
         Attach::Uprobe { path, symbol, offset, .. } => {

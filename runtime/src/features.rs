@@ -57,10 +57,12 @@ fn fentry() -> Result<(), String> {
         stack_size: 0,
     };
     let bytes = elf::write(&[ProgramDef { section: "fentry/probe".into(), symbol: "ntr_feature".into(), code: &code }], &[], "GPL");
-    let mut ebpf = aya::EbpfLoader::new().load(&bytes).map_err(|e| format!("cannot load a test program: {e}"))?;
-    let btf = aya::Btf::from_sys_fs().map_err(|e| format!("no kernel BTF: {e}"))?;
+    use ntr_lang::kernel::KernelTypes;
+    let kernel = ntr_lang::kernel::btf::KernelBtf::from_sys()?;
+    let target = kernel.function("vfs_read").ok_or("no function vfs_read in the kernel's BTF")?;
+    let mut ebpf = aya::EbpfLoader::new().btf(None).load(&bytes).map_err(|e| format!("cannot load a test program: {e}"))?;
     let prog: &mut aya::programs::FEntry = ebpf.program_mut("ntr_feature").ok_or("test program missing")?.try_into().map_err(|e| format!("{e}"))?;
-    match prog.load("vfs_read", &btf) {
+    match prog.load_with_btf_id(target.btf_id) {
         Ok(()) => Ok(()),
         Err(aya::programs::ProgramError::LoadError { io_error, .. }) if io_error.raw_os_error() == Some(libc::EPERM) => {
             Err("the kernel refused to load an fentry program (EPERM): BPF trampolines are not available here".into())

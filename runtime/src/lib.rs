@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub folded: Option<std::path::PathBuf>,
     /// Write them as a flame graph SVG here.
     pub flamegraph: Option<std::path::PathBuf>,
+    /// The ring buffer's size in bytes, instead of the compiler's default.
+    pub buffer_bytes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,13 +300,22 @@ fn record_loaded(ebpf: &aya::Ebpf) {
 
 impl Live {
     /// Load and attach every probe, then run the `begin` blocks.
-    pub fn start(artifact: &Artifact, json: bool, utc: bool, pid: Option<std::num::NonZeroU32>) -> Result<Live, RuntimeError> {
+    pub fn start(
+        artifact: &Artifact,
+        json: bool,
+        utc: bool,
+        pid: Option<std::num::NonZeroU32>,
+        buffer_bytes: Option<u32>,
+    ) -> Result<Live, RuntimeError> {
         raise_memlock();
-        let typed = artifact.programs.iter().any(|p| matches!(p.attach, Attach::TpBtf { .. } | Attach::Fentry { .. } | Attach::Fexit { .. }));
-        let mut btf = attach::AttachBtf::start(typed);
         // The object carries no BTF relocations: the loader needs no kernel BTF
         // (parsing it costs tens of milliseconds and megabytes).
-        let mut ebpf = aya::EbpfLoader::new().btf(None).load(&artifact.elf).map_err(|e| {
+        let mut loader = aya::EbpfLoader::new();
+        loader.btf(None);
+        if let Some(bytes) = buffer_bytes {
+            loader.map_max_entries(&artifact.ringbuf, bytes);
+        }
+        let mut ebpf = loader.load(&artifact.elf).map_err(|e| {
             let text = e.to_string();
             if text.contains("Operation not permitted") {
                 RuntimeError::Privileges { message: format!("cannot create BPF maps: {text}: ntr needs root, or CAP_BPF and CAP_PERFMON") }
@@ -340,7 +351,7 @@ impl Live {
         };
         let mut attached = 0;
         for p in &artifact.programs {
-            let loaded = attach::load_and_attach(&mut ebpf, p, &mut btf, pid);
+            let loaded = attach::load_and_attach(&mut ebpf, p, pid);
             if loaded.is_err() {
                 record_loaded(&ebpf);
             }
@@ -489,7 +500,7 @@ fn write_stacks(live: &mut Live, opts: &RunOptions) -> Result<(), RuntimeError> 
 /// Load, attach, stream events until exit()/duration/signal, then print maps.
 pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
     let signals = Signals::install();
-    let mut live = Live::start(artifact, opts.json, opts.utc, opts.pid)?;
+    let mut live = Live::start(artifact, opts.json, opts.utc, opts.pid, opts.buffer_bytes)?;
     let attached = live.attached();
     eprintln!("Attached {attached} probe{}. Ctrl-C to stop.", if attached == 1 { "" } else { "s" });
     let io = |e: std::io::Error| RuntimeError::Other(format!("cannot write output: {e}"));
@@ -521,7 +532,7 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         n => eprintln!("ntr: {n} events after exit() not printed"),
     }
     if lost > 0 {
-        eprintln!("ntr: {lost} events lost: the ring buffer was full");
+        eprintln!("ntr: {lost} events lost: the ring buffer was full (raise its size with --buffer-size, e.g. --buffer-size 8M)");
     }
     if full > 0 {
         eprintln!("ntr: {full} map updates dropped: a map was full");

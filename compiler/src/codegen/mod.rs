@@ -36,7 +36,13 @@ const RINGBUF_TYPE: u32 = 27;
 const MAX_ENTRIES: u32 = 10240;
 /// Maps one BPF program may use (the kernel's MAX_USED_MAPS).
 const MAX_MAPS_PER_PROGRAM: usize = 64;
-const RINGBUF_BYTES: u32 = 4 << 20;
+/// The ring buffer of a script that prints: enough for bursts at the
+/// reader's poll interval, small enough to map cheaply (`--buffer-size`
+/// raises it at load).
+pub const DEFAULT_RINGBUF_BYTES: u32 = 512 << 10;
+/// A script that prints nothing still gets a ring buffer (one page, the
+/// least the kernel takes): the runtime reads every script the same way.
+const IDLE_RINGBUF_BYTES: u32 = 4096;
 pub const STACK_DEPTH: u32 = 127;
 
 /// ELF section of a probe's program.
@@ -50,8 +56,8 @@ fn section(attach: &Attach) -> String {
         Attach::RawTracepoint { name } => format!("raw_tp/{name}"),
         Attach::Kprobe { function, .. } => format!("kprobe/{function}"),
         Attach::Kretprobe { function } => format!("kretprobe/{function}"),
-        Attach::Fentry { function } => format!("fentry/{function}"),
-        Attach::Fexit { function } => format!("fexit/{function}"),
+        Attach::Fentry { function, .. } => format!("fentry/{function}"),
+        Attach::Fexit { function, .. } => format!("fexit/{function}"),
         Attach::Uprobe { symbol, ret: false, .. } => format!("uprobe/{symbol}"),
         Attach::Uprobe { symbol, ret: true, .. } => format!("uretprobe/{symbol}"),
     }
@@ -135,7 +141,8 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
         max_entries,
         flags: 0,
     };
-    defs.push(def(RINGBUF, RINGBUF_TYPE, 0, 0, RINGBUF_BYTES));
+    let ringbuf_bytes = if events.is_empty() { IDLE_RINGBUF_BYTES } else { DEFAULT_RINGBUF_BYTES };
+    defs.push(def(RINGBUF, RINGBUF_TYPE, 0, 0, ringbuf_bytes));
     defs.push(def(COUNTERS_MAP, PERCPU_ARRAY, 4, 8, COUNTERS));
     for &depth in &stacks {
         let frames = if depth == 0 { STACK_DEPTH } else { depth as u32 };

@@ -238,14 +238,14 @@ fn tracepoint(cx: &mut Checker, category: Option<&str>, name: &str, span: Span) 
         }
     };
     let shown = if tp.category.is_empty() { tp.name.clone() } else { format!("tracepoint:{}:{}", tp.category, tp.name) };
-    if let Some(btf_args) = &tp.btf_args {
+    if let (Some(btf_args), Some(btf_id)) = (&tp.btf_args, tp.btf_id) {
         let mut args = Vec::new();
         for (i, a) in btf_args.iter().enumerate() {
             if let Some(ty) = cx.arg_type(&a.ty, true) {
                 args.push(Arg { name: a.name.clone(), source: ArgSource::Slot(i as u16), ty });
             }
         }
-        let attach = Attach::TpBtf { category: tp.category.clone(), name: tp.name.clone() };
+        let attach = Attach::TpBtf { category: tp.category.clone(), name: tp.name.clone(), btf_id };
         return Ok(Resolved { attach, name: shown, span, args });
     }
     let Some(format) = &tp.format else {
@@ -327,7 +327,7 @@ enum FnKind {
 }
 
 fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) -> Result<Resolved, Diagnostic> {
-    let Some(KernelFunction { params, ret, module }) = cx.kernel.function(function) else {
+    let Some(KernelFunction { params, ret, module, btf_id }) = cx.kernel.function(function) else {
         return Err(Diagnostic::error(format!("unknown kernel function `{function}`"), span, "not in this kernel's BTF"));
     };
     let fentry = || match &module {
@@ -381,9 +381,9 @@ fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) ->
                 // Typed as the function returns it: an `int` is 32 bits of the slot.
                 let ty = cx.arg_type(&ret, true).filter(|t| matches!(t, Type::Int { .. } | Type::Ptr { .. } | Type::Bool)).unwrap_or(Type::S64);
                 args.push(Arg { name: "retval".into(), source: ArgSource::Slot(params.len() as u16), ty });
-                (Attach::Fexit { function: function.into() }, format!("fexit:{function}"))
+                (Attach::Fexit { function: function.into(), btf_id }, format!("fexit:{function}"))
             } else {
-                (Attach::Fentry { function: function.into() }, format!("fentry:{function}"))
+                (Attach::Fentry { function: function.into(), btf_id }, format!("fentry:{function}"))
             }
         }
         FnKind::Kprobe(offset) => {

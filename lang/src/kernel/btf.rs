@@ -105,7 +105,8 @@ impl KernelBtf {
         ids.into_iter().find(|id| self.by_id(*id).is_some_and(|t| pick(&t))).map(|id| self.resolve(id))
     }
 
-    fn func_params(&self, func: &str) -> Option<(Vec<ProbeArg>, KType)> {
+    /// A function's parameters, return type and BTF id.
+    fn func_params(&self, func: &str) -> Option<(Vec<ProbeArg>, KType, TypeId)> {
         let ids = self.btf.resolve_ids_by_name(func).ok()?;
         for id in ids {
             let Some(Type::Func(f)) = self.by_id(id) else { continue };
@@ -122,7 +123,7 @@ impl KernelBtf {
                     ProbeArg { name, ty: self.resolve(p.get_type_id().unwrap_or(0)) }
                 })
                 .collect();
-            return Some((args, self.resolve(proto.return_type_id())));
+            return Some((args, self.resolve(proto.return_type_id()), id));
         }
         None
     }
@@ -191,15 +192,19 @@ impl KernelBtf {
                 return Err(LookupError::NotFound { suggestions: real.iter().map(|r| format!("{r}:{name}")).collect() });
             }
         }
-        let has_btf = self.btf.resolve_ids_by_name(&format!("btf_trace_{name}")).is_ok_and(|ids| !ids.is_empty());
-        let btf_args = if has_btf {
+        let btf_id = self
+            .btf
+            .resolve_ids_by_name(&format!("btf_trace_{name}"))
+            .ok()
+            .and_then(|ids| ids.into_iter().find(|id| matches!(self.by_id(*id), Some(Type::Typedef(_)))));
+        let btf_args = if btf_id.is_some() {
             // Argument names: `__bpf_trace_X` exists per event class, so only
             // for events that are their own class; `__probestub_X` per event
             // since 6.7; `__traceiter_X` per event on older kernels (6.1).
             self.func_params(&format!("__bpf_trace_{name}"))
                 .or_else(|| self.func_params(&format!("__probestub_{name}")))
                 .or_else(|| self.func_params(&format!("__traceiter_{name}")))
-                .map(|(args, _)| args.into_iter().skip(1).collect())
+                .map(|(args, ..)| args.into_iter().skip(1).collect())
         } else {
             None
         };
@@ -229,7 +234,7 @@ impl KernelBtf {
             }
             return Err(LookupError::NotFound { suggestions });
         }
-        Ok(Tracepoint { category: category.unwrap_or_default(), name: name.to_string(), btf_args, format })
+        Ok(Tracepoint { category: category.unwrap_or_default(), name: name.to_string(), btf_args, btf_id, format })
     }
 }
 
@@ -321,8 +326,8 @@ impl KernelTypes for KernelBtf {
     }
 
     fn function(&self, name: &str) -> Option<KernelFunction> {
-        if let Some((params, ret)) = self.func_params(name) {
-            return Some(KernelFunction { params, ret, module: None });
+        if let Some((params, ret, btf_id)) = self.func_params(name) {
+            return Some(KernelFunction { params, ret, module: None, btf_id });
         }
         let module = super::modules::module_of(name)?;
         super::modules::function(self, &self.btf, &module, name)

@@ -100,7 +100,7 @@ pub fn function(kernel: &KernelBtf, base: &Btf, module: &str, name: &str) -> Opt
             .filter(|p| !p.is_variadic())
             .map(|p| ProbeArg { name: btf.resolve_name(p).unwrap_or_default(), ty: t.ktype(p.get_type_id().unwrap_or(0)) })
             .collect();
-        return Some(KernelFunction { params, ret: t.ktype(proto.return_type_id()), module: Some(module.to_string()) });
+        return Some(KernelFunction { params, ret: t.ktype(proto.return_type_id()), module: Some(module.to_string()), btf_id: id });
     }
     None
 }
