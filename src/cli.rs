@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// of two from 4K): raise it when events are lost
     #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
     pub buffer_size: Option<u32>,
+    /// Entries each map holds (default 10240): raise it when updates are
+    /// dropped because a map was full
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=(1 << 24)))]
+    pub map_size: Option<u32>,
 }
 
 #[derive(Subcommand)]

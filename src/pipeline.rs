@@ -156,6 +156,7 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         folded: args.folded.clone(),
         flamegraph: args.flamegraph.clone(),
         buffer_bytes: args.buffer_size,
+        map_size: args.map_size,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

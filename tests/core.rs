@@ -751,3 +751,58 @@ fn the_ring_buffer_is_sized_by_what_the_script_prints() {
     assert!(refused.stderr.contains("a power of two from 4K to 1G"), "{}", refused.stderr);
     assert_nothing_left();
 }
+
+/// `--map-size N`: each map holds N entries; updates past them are counted
+/// per map and said at exit, with how to raise the size. Ten drops, each
+/// its own key, into maps of four.
+#[test]
+fn a_full_map_is_named_with_the_updates_it_dropped() {
+    const PORT: u16 = 39_431;
+    let _k = kernel_lock();
+    let script = format!("on kfree_skb if tuple(dport={PORT}) {{ @seen[nsecs] = count(); @last[nsecs] = 1; }}");
+    let run = run_with(&["-e", &script, "--map-size", "4", "--duration", "60s"], || udp_to_closed_port(PORT, 10, 16));
+    run.ok();
+    for map in ["@seen", "@last"] {
+        assert_eq!(run.stdout.lines().filter(|l| l.starts_with(&format!("{map}["))).count(), 4, "{}", run.stdout);
+        assert!(
+            run.stderr.contains(&format!("ntr: 6 updates to {map} dropped: it was full at 4 entries (raise the size of every map with --map-size")),
+            "{}",
+            run.stderr
+        );
+    }
+    let json = run_with(&["-e", &script, "--map-size", "4", "--json", "--duration", "60s"], || udp_to_closed_port(PORT, 10, 16));
+    json.ok();
+    let summary: serde_json::Value = serde_json::from_str(json.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["map_full"], 12, "{summary}");
+    assert_eq!(summary["map_full_by_map"], serde_json::json!({"@seen": 6, "@last": 6}), "{summary}");
+    assert_nothing_left();
+}
+
+/// A map of 100,000 keys prints every row once, with its value: each
+/// `lseek` offset the test passed, counted once.
+#[test]
+fn a_map_of_a_hundred_thousand_keys_prints_every_row_once() {
+    const KEYS: u32 = 100_000;
+    let _k = kernel_lock();
+    let seeker =
+        format!("import os, sys\nfd = os.open('/dev/null', os.O_RDONLY)\nsys.stdin.readline()\nfor i in range({KEYS}): os.lseek(fd, i, 0)\n");
+    let mut child = std::process::Command::new("python3").args(["-c", &seeker]).stdin(std::process::Stdio::piped()).spawn().expect("python3");
+    let pid = child.id();
+    let script = format!("on sys_enter_lseek if pid == {pid} {{ @at[offset] = count(); }}");
+    let run = run_with(&["-e", &script, "--map-size", "131072", "--duration", "120s"], || {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        assert!(child.wait().unwrap().success());
+    });
+    run.ok();
+    let mut seen = vec![false; KEYS as usize];
+    for line in run.stdout.lines().filter(|l| l.starts_with("@at[")) {
+        let (key, value) = line.trim_start_matches("@at[").split_once("]: ").unwrap_or_else(|| panic!("{line}"));
+        let key: usize = key.parse().unwrap_or_else(|_| panic!("{line}"));
+        assert_eq!(value, "1", "{line}");
+        assert!(!std::mem::replace(&mut seen[key], true), "{key} printed twice");
+    }
+    assert!(seen.iter().all(|s| *s), "{} of {KEYS} offsets printed", seen.iter().filter(|s| **s).count());
+    assert!(!run.stderr.contains("dropped"), "{}", run.stderr);
+    assert_nothing_left();
+}

@@ -26,14 +26,24 @@ pub struct Artifact {
     pub stack_maps: Vec<(u8, String)>,
     /// Symbol of a per-CPU array of `u64` counters that make losses visible:
     /// index `LOST_EVENTS` counts events dropped because the ring buffer was
-    /// full, `MAP_FULL` map updates that failed because the map was full.
+    /// full, `map_full_counter(i)` updates of map `i` that failed because it
+    /// was full.
     pub counters: String,
 }
 
 /// Indexes into the `counters` map.
 pub const LOST_EVENTS: u32 = 0;
-pub const MAP_FULL: u32 = 1;
-pub const COUNTERS: u32 = 2;
+
+/// The counter of updates to map `index` (of `Artifact::maps`) dropped
+/// because it was full.
+pub fn map_full_counter(index: usize) -> u32 {
+    1 + index as u32
+}
+
+/// Entries of the counters map for `maps` maps.
+pub fn counters(maps: usize) -> u32 {
+    map_full_counter(maps)
+}
 
 #[derive(Clone, Debug)]
 pub struct ProgramInfo {

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aya::maps::{Map, MapData, RingBuf, StackTraceMap};
-use ntr_compiler::artifact::{Artifact, LOST_EVENTS, MAP_FULL};
+use ntr_compiler::artifact::{map_full_counter, Artifact, LOST_EVENTS};
 use ntr_lang::tir::{Attach, MapKind, Output};
 use ntr_lang::types::Type;
 use serde_json::json;
@@ -51,6 +51,17 @@ pub struct RunOptions {
     pub flamegraph: Option<std::path::PathBuf>,
     /// The ring buffer's size in bytes, instead of the compiler's default.
     pub buffer_bytes: Option<u32>,
+    /// Entries of every script map, instead of the compiler's default.
+    pub map_size: Option<u32>,
+}
+
+/// Sizes chosen at load instead of the compiler's defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sizes {
+    /// The ring buffer's bytes.
+    pub buffer_bytes: Option<u32>,
+    /// Entries of every script map.
+    pub map_size: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,20 +311,19 @@ fn record_loaded(ebpf: &aya::Ebpf) {
 
 impl Live {
     /// Load and attach every probe, then run the `begin` blocks.
-    pub fn start(
-        artifact: &Artifact,
-        json: bool,
-        utc: bool,
-        pid: Option<std::num::NonZeroU32>,
-        buffer_bytes: Option<u32>,
-    ) -> Result<Live, RuntimeError> {
+    pub fn start(artifact: &Artifact, json: bool, utc: bool, pid: Option<std::num::NonZeroU32>, sizes: Sizes) -> Result<Live, RuntimeError> {
         raise_memlock();
         // The object carries no BTF relocations: the loader needs no kernel BTF
         // (parsing it costs tens of milliseconds and megabytes).
         let mut loader = aya::EbpfLoader::new();
         loader.btf(None);
-        if let Some(bytes) = buffer_bytes {
+        if let Some(bytes) = sizes.buffer_bytes {
             loader.map_max_entries(&artifact.ringbuf, bytes);
+        }
+        if let Some(entries) = sizes.map_size {
+            for m in &artifact.maps {
+                loader.map_max_entries(&m.symbol, entries);
+            }
         }
         let mut ebpf = loader.load(&artifact.elf).map_err(|e| {
             let text = e.to_string();
@@ -434,10 +444,12 @@ impl Live {
     /// Print every non-empty map but the internal ones (`@_name`).
     pub fn print_maps(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         let Session { maps, printer, json, .. } = &mut self.session;
+        // Rows in large writes: a terminal's stdout flushes every line.
+        let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
         for m in maps.iter().filter(|m| !m.is_empty() && !m.is_internal()) {
-            m.print(printer, None, *json, out)?;
+            m.print(printer, None, *json, &mut out)?;
         }
-        Ok(())
+        out.flush()
     }
 
     /// Folded stacks of the maps keyed by stacks.
@@ -471,10 +483,11 @@ impl Live {
         self.session.printer.malformed
     }
 
-    /// Events lost to a full ring buffer, and map updates to full maps.
-    pub fn losses(&self) -> (u64, u64) {
+    /// Events lost to a full ring buffer, and the updates each of the
+    /// artifact's `maps` dropped because it was full.
+    pub fn losses(&self, maps: usize) -> (u64, Vec<u64>) {
         let sum = |idx: u32| self.counters.get(&idx.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0);
-        (sum(LOST_EVENTS), sum(MAP_FULL))
+        (sum(LOST_EVENTS), (0..maps).map(|i| sum(map_full_counter(i))).collect())
     }
 }
 
@@ -500,7 +513,7 @@ fn write_stacks(live: &mut Live, opts: &RunOptions) -> Result<(), RuntimeError> 
 /// Load, attach, stream events until exit()/duration/signal, then print maps.
 pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
     let signals = Signals::install();
-    let mut live = Live::start(artifact, opts.json, opts.utc, opts.pid, opts.buffer_bytes)?;
+    let mut live = Live::start(artifact, opts.json, opts.utc, opts.pid, Sizes { buffer_bytes: opts.buffer_bytes, map_size: opts.map_size })?;
     let attached = live.attached();
     eprintln!("Attached {attached} probe{}. Ctrl-C to stop.", if attached == 1 { "" } else { "s" });
     let io = |e: std::io::Error| RuntimeError::Other(format!("cannot write output: {e}"));
@@ -525,7 +538,8 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
     if opts.folded.is_some() || opts.flamegraph.is_some() {
         write_stacks(&mut live, opts)?;
     }
-    let (lost, full) = live.losses();
+    let (lost, full_by_map) = live.losses(artifact.maps.len());
+    let full: u64 = full_by_map.iter().sum();
     match live.after_exit() {
         0 => {}
         1 => eprintln!("ntr: 1 event after exit() not printed"),
@@ -534,8 +548,10 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
     if lost > 0 {
         eprintln!("ntr: {lost} events lost: the ring buffer was full (raise its size with --buffer-size, e.g. --buffer-size 8M)");
     }
-    if full > 0 {
-        eprintln!("ntr: {full} map updates dropped: a map was full");
+    for (m, dropped) in artifact.maps.iter().zip(&full_by_map).filter(|(_, n)| **n > 0) {
+        let size = opts.map_size.unwrap_or(m.max_entries);
+        let name = format!("@{}", m.name);
+        eprintln!("ntr: {dropped} updates to {name} dropped: it was full at {size} entries (raise the size of every map with --map-size, e.g. --map-size {})", size * 4);
     }
     let malformed = live.malformed();
     if malformed > 0 {
@@ -551,6 +567,8 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
             "events": live.events(),
             "lost_events": lost,
             "map_full": full,
+            "map_full_by_map": artifact.maps.iter().zip(&full_by_map).filter(|(_, n)| **n > 0)
+                .map(|(m, n)| (format!("@{}", m.name), json!(n))).collect::<serde_json::Map<_, _>>(),
             "malformed": malformed,
             "after_exit": live.after_exit(),
             "fact_lookups": lookups

@@ -138,7 +138,7 @@ impl UserMap {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.raw.keys().is_empty()
+        self.raw.is_empty()
     }
 
     /// Print the map; `top` keeps the N largest rows.

@@ -8,6 +8,23 @@ use std::os::fd::RawFd;
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+
+/// `bpf_attr` for the batch commands.
+#[repr(C)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// Entries asked for per batch call: a few syscalls for a full map.
+const BATCH: usize = 4096;
 
 #[repr(C)]
 struct ElemAttr {
@@ -94,15 +111,71 @@ impl RawMap {
         let _ = bpf(BPF_MAP_DELETE_ELEM, &mut attr);
     }
 
+    /// Whether the map has no entry: one key asked for, not all.
+    pub fn is_empty(&self) -> bool {
+        let mut first = vec![0u8; self.key_size];
+        let mut attr = ElemAttr { map_fd: self.fd as u32, _pad: 0, key: 0, value: first.as_mut_ptr() as u64, flags: 0 };
+        bpf(BPF_MAP_GET_NEXT_KEY, &mut attr).is_err()
+    }
+
     pub fn clear(&self) {
         for k in self.keys() {
             self.delete(&k);
         }
     }
 
-    /// (key, value) pairs; keys deleted between listing and lookup are skipped.
+    /// (key, value) pairs: in batches where the kernel has them (5.6 on),
+    /// else key by key (keys deleted between listing and lookup are skipped).
     pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.keys().into_iter().filter_map(|k| self.get(&k).map(|v| (k, v))).collect()
+        self.batch_entries().unwrap_or_else(|| self.keys().into_iter().filter_map(|k| self.get(&k).map(|v| (k, v))).collect())
+    }
+
+    /// `None` where the kernel cannot look the map up in batches.
+    fn batch_entries(&self) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        // The position between calls: a bucket index for hash maps, a key
+        // for others; room for either.
+        let token_size = self.key_size.max(8);
+        let (mut token_in, mut token_out) = (vec![0u8; token_size], vec![0u8; token_size]);
+        let mut want = BATCH;
+        let mut first = true;
+        loop {
+            // The kernel writes up to `count` keys and values here.
+            let mut keys = vec![0u8; want * self.key_size];
+            let mut values = vec![0u8; want * self.value_size];
+            let mut attr = BatchAttr {
+                in_batch: if first { 0 } else { token_in.as_ptr() as u64 },
+                out_batch: token_out.as_mut_ptr() as u64,
+                keys: keys.as_mut_ptr() as u64,
+                values: values.as_mut_ptr() as u64,
+                count: want as u32,
+                map_fd: self.fd as u32,
+                elem_flags: 0,
+                flags: 0,
+            };
+            // SAFETY: `attr` is a valid bpf_attr for BPF_MAP_LOOKUP_BATCH; the
+            // buffers it points to hold `count` keys and values and a token,
+            // and outlive the call.
+            let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_MAP_LOOKUP_BATCH, &mut attr as *mut BatchAttr, std::mem::size_of::<BatchAttr>()) };
+            let err = (rc < 0).then(|| io::Error::last_os_error().raw_os_error().unwrap_or(0));
+            match err {
+                // A bucket holds more entries than asked for: ask for more.
+                Some(libc::ENOSPC) if want < 1 << 20 => {
+                    want *= 4;
+                    continue;
+                }
+                None | Some(libc::ENOENT) => {}
+                // Not supported for this map or kernel.
+                Some(_) => return None,
+            }
+            let got = (attr.count as usize).min(want);
+            out.extend(keys.chunks(self.key_size).zip(values.chunks(self.value_size)).take(got).map(|(k, v)| (k.to_vec(), v.to_vec())));
+            if err == Some(libc::ENOENT) {
+                return Some(out);
+            }
+            first = false;
+            std::mem::swap(&mut token_in, &mut token_out);
+        }
     }
 }
 

@@ -102,7 +102,7 @@ pub fn run(requests: Receiver<Request>, mut printer: Box<dyn ExternalPrinter + S
 fn handle(request: Request, blocks: &mut Vec<Block>, next: &mut usize) {
     match request {
         Request::Attach { artifact, source, reply } => {
-            let result = Live::start(&artifact, false, false, None, None).map(|live| {
+            let result = Live::start(&artifact, false, false, None, Default::default()).map(|live| {
                 let id = *next;
                 *next += 1;
                 let attached = live.attached();

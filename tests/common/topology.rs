@@ -118,10 +118,28 @@ impl Incident {
         self.start_server(port, 10);
         super::run_with(args, || {
             self.start_download(port, 5);
-            std::thread::sleep(std::time::Duration::from_millis(1500));
+            self.wait_for_established(port);
+            std::thread::sleep(std::time::Duration::from_millis(1000));
             self.forget_flow(port);
             std::thread::sleep(std::time::Duration::from_secs(2));
         })
+    }
+
+    /// Until the node's conntrack has the flow to `port` ESTABLISHED (a
+    /// slow machine, such as the emulated guest, takes a while to connect).
+    fn wait_for_established(&self, port: u16) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.node, "conntrack", "-L", "-p", "tcp", "--dport", &port.to_string()])
+                .output()
+                .expect("conntrack");
+            if String::from_utf8_lossy(&out.stdout).contains(" ESTABLISHED ") {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "no ESTABLISHED flow to port {port} on the node after 30 s");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     /// Delete the flow's conntrack entry on the node, as a half-close or an

@@ -7,7 +7,7 @@ use ntr_lang::types::Type;
 
 use super::builder::{Builder, Mem};
 use super::layout;
-use crate::artifact::{EventInfo, MapInfo, EVENT_HEADER, LOST_EVENTS, MAP_FULL};
+use crate::artifact::{map_full_counter, EventInfo, MapInfo, EVENT_HEADER, LOST_EVENTS};
 use crate::bpf::helpers as h;
 use crate::error::CompileError;
 use crate::ir::{AluOp, BlockId, Cond, Function, Inst, Operand, Size, Terminator, Vreg};
@@ -714,6 +714,12 @@ impl Lower<'_> {
         Ok(self.lookup_key(&info.symbol, key, span))
     }
 
+    /// Count an update that map `info` had no room for.
+    fn count_full(&mut self, info: &MapInfo, span: Span) {
+        let index = self.maps.iter().position(|m| m.symbol == info.symbol).expect("a map of the program");
+        self.count_loss(map_full_counter(index), span);
+    }
+
     /// Add 1 to a loss counter.
     fn count_loss(&mut self, index: u32, span: Span) {
         let key = self.b.alloc(8, span);
@@ -750,7 +756,7 @@ impl Lower<'_> {
         // -EEXIST: another CPU created it first.
         self.b.branch(Cond::Eq, r, Operand::Imm(-17), ok, full, span);
         self.b.cur = full;
-        self.count_loss(MAP_FULL, span);
+        self.count_full(info, span);
         let after_full = self.b.block();
         self.b.jump(done, span, after_full);
         self.b.cur = ok;
@@ -792,7 +798,7 @@ impl Lower<'_> {
                 let (full, ok) = (self.b.block(), self.b.block());
                 self.b.branch(Cond::Ne, r, Operand::Imm(0), full, ok, span);
                 self.b.cur = full;
-                self.count_loss(MAP_FULL, span);
+                self.count_full(info, span);
                 self.b.jump(ok, span, ok);
             }
             (MapKind::Value(_), MapUpdate::Add(e) | MapUpdate::Sub(e)) => {

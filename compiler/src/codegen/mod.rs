@@ -10,7 +10,7 @@ mod stacks;
 
 use ntr_lang::tir::{Attach, MapKind, Program};
 
-use crate::artifact::{Artifact, MapInfo, ProgramInfo, COUNTERS};
+use crate::artifact::{counters, Artifact, MapInfo, ProgramInfo};
 use crate::elf::{self, MapDef, ProgramDef};
 use crate::error::CompileError;
 
@@ -143,7 +143,7 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
     };
     let ringbuf_bytes = if events.is_empty() { IDLE_RINGBUF_BYTES } else { DEFAULT_RINGBUF_BYTES };
     defs.push(def(RINGBUF, RINGBUF_TYPE, 0, 0, ringbuf_bytes));
-    defs.push(def(COUNTERS_MAP, PERCPU_ARRAY, 4, 8, COUNTERS));
+    defs.push(def(COUNTERS_MAP, PERCPU_ARRAY, 4, 8, counters(maps.len())));
     for &depth in &stacks {
         let frames = if depth == 0 { STACK_DEPTH } else { depth as u32 };
         defs.push(def(&stack_map(depth), STACK_TRACE, 4, frames * 8, 4096));
