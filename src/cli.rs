@@ -53,6 +53,14 @@ pub struct RunArgs {
     /// Write maps keyed by kstack/ustack as a flame graph
     #[arg(long, value_name = "FILE.svg")]
     pub flamegraph: Option<PathBuf>,
+    /// Serve the script's maps to Prometheus on http://ADDR:PORT/metrics
+    /// while it runs: `--metrics 127.0.0.1:9431` (`@name` is `ntr_name`)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// The most series a scrape of --metrics holds; the rest are counted in
+    /// `ntr_series_dropped_total`
+    #[arg(long, value_name = "N", default_value_t = 10_000, requires = "metrics")]
+    pub metrics_max_series: usize,
 }
 
 #[derive(Subcommand)]
