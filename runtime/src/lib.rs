@@ -407,9 +407,11 @@ impl Live {
         Ok(())
     }
 
-    /// Wait up to `timeout` for events.
-    pub fn wait(&self, timeout: Duration) {
-        poll(&[self.ringbuf.as_raw_fd()], timeout);
+    /// Wait up to `timeout` for events, or for `also` to be readable.
+    pub fn wait(&self, timeout: Duration, also: Option<RawFd>) {
+        let mut fds = vec![self.ringbuf.as_raw_fd()];
+        fds.extend(also);
+        poll(&fds, timeout);
     }
 
     /// The exported maps as an OpenMetrics exposition, read now.
@@ -510,8 +512,6 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
     if let Some(s) = &server {
         eprintln!("Serving metrics on http://{}/metrics", s.addr);
     }
-    let mut fds = vec![live.ringbuf.as_raw_fd()];
-    fds.extend(server.as_ref().map(|s| s.fd()));
     let io = |e: std::io::Error| RuntimeError::Other(format!("cannot write output: {e}"));
     let started = Instant::now();
     let reason = loop {
@@ -527,7 +527,7 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
             Some(d) => d.saturating_sub(started.elapsed()).min(Duration::from_millis(100)),
             None => Duration::from_millis(100),
         };
-        poll(&fds, wait);
+        live.wait(wait, server.as_ref().map(|s| s.fd()));
         if let Some(s) = &server {
             s.answer(|| live.metrics(&mut limit));
         }

@@ -129,9 +129,13 @@ impl MapTable {
             }
             match &entry.given[i] {
                 Some((prev, prev_span)) if *prev != n.name => {
-                    return Err(Diagnostic::error(format!("key {} of `{}` is named two ways", i + 1, display(&entry.name)), n.span, format!("`{}` here", n.name))
-                        .with_secondary(*prev_span, format!("`{prev}` here"))
-                        .with_help("name it once, or the same at every use"));
+                    return Err(Diagnostic::error(
+                        format!("key {} of `{}` is named two ways", i + 1, display(&entry.name)),
+                        n.span,
+                        format!("`{}` here", n.name),
+                    )
+                    .with_secondary(*prev_span, format!("`{prev}` here"))
+                    .with_help("name it once, or the same at every use"));
                 }
                 Some(_) => {}
                 None => entry.given[i] = Some((n.name.clone(), n.span)),

@@ -136,7 +136,12 @@ mod tests {
         let families = vec![
             family("ntr_drops", Kind::Counter, &["site", "reason"], vec![(vec!["tcp_v4_rcv+0x8a", "NO_SOCKET"], Sample::Value(7.0))]),
             family("ntr_lat", Kind::Gauge, &[], vec![(vec![], Sample::Value(2.5))]),
-            family("ntr_size", Kind::Histogram, &["comm"], vec![(vec!["nc"], Sample::Buckets(vec![(0.0, 1), (1.0, 0), (3.0, 2), (f64::INFINITY, 0)]))]),
+            family(
+                "ntr_size",
+                Kind::Histogram,
+                &["comm"],
+                vec![(vec!["nc"], Sample::Buckets(vec![(0.0, 1), (1.0, 0), (3.0, 2), (f64::INFINITY, 0)]))],
+            ),
         ];
         let text = encode(families, &mut SeriesLimit { max: 10_000, dropped: 0 });
         let expected = [
@@ -173,7 +178,8 @@ mod tests {
     fn series_past_the_limit_are_left_out_and_counted() {
         let rows = |n: usize| (0..n).map(|i| (vec![i.to_string()], Sample::Value(i as f64))).collect::<Vec<_>>();
         let mut limit = SeriesLimit { max: 5, dropped: 0 };
-        let owned = |rows: Vec<(Vec<String>, Sample)>| Family { name: "ntr_m".into(), help: "@m".into(), kind: Kind::Gauge, labels: vec!["k".into()], rows };
+        let owned =
+            |rows: Vec<(Vec<String>, Sample)>| Family { name: "ntr_m".into(), help: "@m".into(), kind: Kind::Gauge, labels: vec!["k".into()], rows };
         let hist = Family {
             name: "ntr_h".into(),
             help: "@h".into(),
