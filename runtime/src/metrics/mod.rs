@@ -22,6 +22,9 @@ pub fn kind(info: &MapInfo) -> Result<Option<Kind>, String> {
     if info.name.starts_with('_') {
         return Ok(None);
     }
+    if metric_name(info) == exposition::DROPPED {
+        return Err(format!("{} is ntr's own metric: rename the map", exposition::DROPPED));
+    }
     if info.key.iter().any(|f| matches!(f.ty, Type::KStack(_) | Type::UStack)) {
         return Err("it is keyed by a stack, and stacks are not labels: write it with --folded or --flamegraph".into());
     }
