@@ -415,7 +415,7 @@ impl Live {
     }
 
     /// The exported maps as an OpenMetrics exposition, read now.
-    pub fn metrics(&mut self, limit: &mut metrics::SeriesLimit) -> String {
+    pub fn metrics(&mut self, limit: &mut metrics::SeriesLimit) -> Result<String, String> {
         let Session { maps, printer, .. } = &mut self.session;
         metrics::encode(metrics::families(maps, printer), limit)
     }

@@ -92,7 +92,7 @@ impl Collector for Snapshot {
 
 /// The families as an OpenMetrics exposition, rows past the limit left
 /// out (and counted in `ntr_series_dropped_total`).
-pub fn encode(mut families: Vec<Family>, limit: &mut SeriesLimit) -> String {
+pub fn encode(mut families: Vec<Family>, limit: &mut SeriesLimit) -> Result<String, String> {
     let mut series = 0;
     for f in &mut families {
         f.rows.retain(|(_, s)| {
@@ -109,12 +109,9 @@ pub fn encode(mut families: Vec<Family>, limit: &mut SeriesLimit) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Snapshot { families, dropped: limit.dropped }));
     let mut text = String::new();
-    // Writing to a String fails only on a sample of the wrong kind, which
-    // `families` never makes.
-    if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
-        text = "# EOF\n".into();
-    }
-    text
+    // Writing to a String fails only on a sample of the wrong kind.
+    prometheus_client::encoding::text::encode(&mut text, &registry).map_err(|_| "a map's rows do not fit its metric type".to_string())?;
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -143,7 +140,7 @@ mod tests {
                 vec![(vec!["nc"], Sample::Buckets(vec![(0.0, 1), (1.0, 0), (3.0, 2), (f64::INFINITY, 0)]))],
             ),
         ];
-        let text = encode(families, &mut SeriesLimit { max: 10_000, dropped: 0 });
+        let text = encode(families, &mut SeriesLimit { max: 10_000, dropped: 0 }).unwrap();
         let expected = [
             "# HELP ntr_drops @ntr_drops",
             "# TYPE ntr_drops counter",
@@ -170,7 +167,7 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         let families = vec![family("ntr_c", Kind::Counter, &["why"], vec![(vec!["a \"quoted\" \\ word\nand a line"], Sample::Value(1.0))])];
-        let text = encode(families, &mut SeriesLimit { max: 10, dropped: 0 });
+        let text = encode(families, &mut SeriesLimit { max: 10, dropped: 0 }).unwrap();
         assert!(text.contains(r#"ntr_c_total{why="a \"quoted\" \\ word\nand a line"} 1"#), "{text}");
     }
 
@@ -187,13 +184,13 @@ mod tests {
             labels: vec!["k".into()],
             rows: vec![(vec!["x".into()], Sample::Buckets(vec![(0.0, 1), (f64::INFINITY, 0)]))],
         };
-        let text = encode(vec![owned(rows(4)), hist.clone()], &mut limit);
+        let text = encode(vec![owned(rows(4)), hist.clone()], &mut limit).unwrap();
         // 4 gauges fit; the histogram's 4 series do not.
         assert_eq!(text.lines().filter(|l| l.starts_with("ntr_m{")).count(), 4, "{text}");
         assert!(!text.contains("ntr_h_bucket"), "{text}");
         assert!(text.contains("ntr_series_dropped_total 4\n"), "{text}");
         // Added up over scrapes.
-        let text = encode(vec![owned(rows(7)), hist], &mut limit);
+        let text = encode(vec![owned(rows(7)), hist], &mut limit).unwrap();
         assert_eq!(text.lines().filter(|l| l.starts_with("ntr_m{")).count(), 5, "{text}");
         assert!(text.contains("ntr_series_dropped_total 10\n"), "{text}");
     }

@@ -16,7 +16,7 @@ pub struct Server {
     http: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
     /// `None` once stopping.
-    scrapes: Option<Receiver<Sender<String>>>,
+    scrapes: Option<Receiver<Sender<Result<String, String>>>>,
     wake: Arc<OwnedFd>,
     pub addr: SocketAddr,
 }
@@ -35,7 +35,7 @@ fn header(name: &str, value: &str) -> tiny_http::Header {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("a valid header")
 }
 
-fn serve(http: &tiny_http::Server, scrapes: &Sender<Sender<String>>, wake: &OwnedFd) {
+fn serve(http: &tiny_http::Server, scrapes: &Sender<Sender<Result<String, String>>>, wake: &OwnedFd) {
     for request in http.incoming_requests() {
         let path = request.url().split('?').next().unwrap_or("");
         let response = if path != "/metrics" {
@@ -50,7 +50,8 @@ fn serve(http: &tiny_http::Server, scrapes: &Sender<Sender<String>>, wake: &Owne
                 unsafe { libc::write(wake.as_raw_fd(), one.as_ptr().cast(), 8) };
             }
             match rx.recv_timeout(Duration::from_secs(30)).ok() {
-                Some(text) => tiny_http::Response::from_string(text).with_header(header("Content-Type", CONTENT_TYPE)),
+                Some(Ok(text)) => tiny_http::Response::from_string(text).with_header(header("Content-Type", CONTENT_TYPE)),
+                Some(Err(e)) => tiny_http::Response::from_string(format!("ntr cannot write its metrics: {e}\n")).with_status_code(500),
                 None => tiny_http::Response::from_string("ntr is stopping\n").with_status_code(503),
             }
         };
@@ -80,7 +81,7 @@ impl Server {
     }
 
     /// Answer every waiting scrape with `render()`.
-    pub fn answer(&self, mut render: impl FnMut() -> String) {
+    pub fn answer(&self, mut render: impl FnMut() -> Result<String, String>) {
         let mut count = [0u8; 8];
         // SAFETY: reads the eventfd's 8-byte counter (EAGAIN when zero).
         unsafe { libc::read(self.wake.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
