@@ -56,11 +56,11 @@ fn number(p: &Printer, ty: &Type, n: i128) -> f64 {
 /// `<= hi - 1`. A `hist` lists its buckets up to the highest used, an
 /// `lhist` all of them; +Inf closes both.
 fn buckets(func: &AggFunc, counts: &crate::maps::Buckets) -> Vec<(f64, u64)> {
-    let last = match func {
-        AggFunc::Lhist { lo, hi, step } => ntr_compiler::codegen::layout::lhist_buckets(*lo, *hi, *step) as u64 - 1,
-        _ => counts.keys().last().copied().unwrap_or(1),
+    let (first, last) = match func {
+        AggFunc::Lhist { lo, hi, step } => (0, ntr_compiler::codegen::layout::lhist_buckets(*lo, *hi, *step) as u64 - 1),
+        // Bucket 0 holds negative values: listed only when used.
+        _ => (if counts.contains_key(&0) { 0 } else { 1 }, counts.keys().last().copied().unwrap_or(1)),
     };
-    let first = if counts.contains_key(&0) { 0 } else { 1 };
     let mut out: Vec<(f64, u64)> = (first..=last)
         .map(|b| {
             let le = match bounds(func, b).1 {
@@ -120,4 +120,23 @@ fn family(m: &UserMap, kind: Kind, p: &mut Printer) -> Family {
 /// The exported maps, read now.
 pub(crate) fn families(maps: &[UserMap], p: &mut Printer) -> Vec<Family> {
     maps.iter().filter_map(|m| Some(family(m, kind(&m.info).ok()??, p))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_integer_upper_bounds_closed_by_inf() {
+        // hist: [0] le 0, [1] le 1, [2, 4) le 3, [4, 8) le 7; up to the highest used.
+        let counts: crate::maps::Buckets = [(1, 2), (4, 5)].into_iter().collect();
+        assert_eq!(buckets(&AggFunc::Hist, &counts), [(0.0, 2), (1.0, 0), (3.0, 0), (7.0, 5), (f64::INFINITY, 0)]);
+        // A negative value's bucket comes first when used.
+        let counts: crate::maps::Buckets = [(0, 1), (2, 1)].into_iter().collect();
+        assert_eq!(buckets(&AggFunc::Hist, &counts), [(-1.0, 1), (0.0, 0), (1.0, 1), (f64::INFINITY, 0)]);
+        // lhist(0, 100, 50): below 0, [0, 50), [50, 100), 100 and above; all listed.
+        let l = AggFunc::Lhist { lo: 0, hi: 100, step: 50 };
+        let counts: crate::maps::Buckets = [(2, 3)].into_iter().collect();
+        assert_eq!(buckets(&l, &counts), [(-1.0, 0), (49.0, 0), (99.0, 3), (f64::INFINITY, 0)]);
+    }
 }
