@@ -12,6 +12,7 @@ if [ -z "$NTR" ]; then
 fi
 ADDR=127.0.0.1:47690
 work=$(mktemp -d)
+: > "$work/err"
 "$NTR" -e 'on sys_enter_getppid { @_n += 1; @fill[key = @_n % 10000] = count(); }' --metrics "$ADDR" >/dev/null 2>"$work/err" &
 pid=$!
 trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
@@ -25,7 +26,7 @@ for _ in range(20000): os.getppid()'
 series=$(curl -s "http://$ADDR/metrics" | grep -c '^ntr_fill_total{')
 echo "series of ntr_fill: $series (max 10000 by default)"
 for _ in $(seq 20); do
-    curl -s -o "$work/body" -w '%{time_total}\n' "http://$ADDR/metrics"
+    curl -sS --fail -o "$work/body" -w '%{time_total}\n' "http://$ADDR/metrics" || { cat "$work/err"; exit 1; }
 done | sort -n > "$work/times"
 python3 - "$work/times" "$(wc -c < "$work/body")" <<'PY'
 import sys
