@@ -61,6 +61,14 @@ pub struct RunArgs {
     /// dropped because a map was full
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=(1 << 24)))]
     pub map_size: Option<u32>,
+    /// Serve the script's maps to Prometheus on http://ADDR:PORT/metrics
+    /// while it runs: `--metrics 127.0.0.1:9431` (`@name` is `ntr_name`)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// The most series a scrape of --metrics holds; the rest are counted in
+    /// `ntr_series_dropped_total`
+    #[arg(long, value_name = "N", default_value_t = 10_000, requires = "metrics")]
+    pub metrics_max_series: usize,
 }
 
 #[derive(Subcommand)]

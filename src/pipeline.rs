@@ -147,6 +147,9 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         Ok(b) => b,
         Err(f) => return f.report(),
     };
+    if args.metrics.is_some() {
+        report::diagnostics(&checked.sources, &unexported(&artifact));
+    }
     let options = ntr_runtime::RunOptions {
         duration: args.duration,
         json: args.json,
@@ -157,6 +160,7 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         flamegraph: args.flamegraph.clone(),
         buffer_bytes: args.buffer_size,
         map_size: args.map_size,
+        metrics: args.metrics.map(|addr| (addr, args.metrics_max_series)),
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -166,6 +170,18 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         Ok(_) => 0,
         Err(e) => report::runtime_error(&checked.sources, &artifact, &e, args.verbose),
     }
+}
+
+/// Warnings for the maps `--metrics` leaves out, at their first use.
+fn unexported(artifact: &Artifact) -> Vec<Diagnostic> {
+    use ntr_runtime::metrics;
+    let why = |m: &ntr_compiler::artifact::MapInfo| metrics::kind(m).err();
+    let name = |m: &ntr_compiler::artifact::MapInfo| if m.name.is_empty() { "@".to_string() } else { format!("@{}", m.name) };
+    artifact
+        .maps
+        .iter()
+        .filter_map(|m| Some(Diagnostic::warning(format!("{} is not exported to /metrics: {}", name(m), why(m)?), m.span, "not exported")))
+        .collect()
 }
 
 pub fn check(script: Script, params: &[(String, String)]) -> u8 {

@@ -70,6 +70,30 @@ const CASES: &[Case] = &[
         args: &[],
         expect: &["two different keys"],
     },
+    Case {
+        name: "label_named_twice",
+        script: "on kfree_skb { @m[x = comm, x = pid] = count(); }\n",
+        args: &[],
+        expect: &["two keys of `@m` are named `x`", "first named here"],
+    },
+    Case {
+        name: "label_named_two_ways",
+        script: "on kfree_skb { @m[site = location] = count(); @m[where = location] = count(); }\n",
+        args: &[],
+        expect: &["key 1 of `@m` is named two ways", "`site` here"],
+    },
+    Case {
+        name: "label_reserved",
+        script: "on kfree_skb { @m[__name = comm] = count(); }\n",
+        args: &[],
+        expect: &["label names starting with `__` are Prometheus's own"],
+    },
+    Case {
+        name: "label_le_of_histogram",
+        script: "on kfree_skb { @h[le = comm] = hist(skb.len); }\n",
+        args: &[],
+        expect: &["`le` is the bucket label of a histogram's metrics"],
+    },
     Case { name: "map_two_kinds", script: "on kfree_skb { @m = count(); @m = 5; }\n", args: &[], expect: &["two different kinds"] },
     Case {
         name: "unknown_builtin_near_miss",

@@ -85,6 +85,8 @@ pub struct MapInfo {
     pub kind: MapKind,
     /// The user's key fields (not the hist bucket).
     pub key: Vec<Field>,
+    /// The metrics label of each key field.
+    pub labels: Vec<String>,
     pub key_size: u32,
     pub value_size: u32,
     pub per_cpu: bool,

@@ -153,6 +153,8 @@ pub struct Stmt {
 pub struct MapRef {
     pub name: String,
     pub keys: Vec<Expr>,
+    /// The metrics label each key was named with (`site = sym(location)`).
+    pub labels: Vec<Option<Ident>>,
     pub span: Span,
 }
 

@@ -127,6 +127,8 @@ pub struct MapDecl {
     /// Without the `@`; empty for the anonymous map `@`.
     pub name: String,
     pub keys: Vec<Type>,
+    /// The metrics label of each key (`check/labels.rs`).
+    pub labels: Vec<String>,
     pub kind: MapKind,
     /// Where the map was first used (and so typed).
     pub span: Span,

@@ -70,6 +70,11 @@ impl WallClock {
         Some(ts.to_zoned(self.tz().clone()))
     }
 
+    /// Seconds since the Unix epoch, as Prometheus gives times.
+    pub fn unix_seconds(&self, boot_ns: u64) -> f64 {
+        (boot_ns as i128 + self.offset_ns) as f64 / 1e9
+    }
+
     /// `14:05:23.123456`, for lines read by people.
     pub fn text(&self, boot_ns: u64) -> String {
         match self.zoned(boot_ns) {

@@ -57,6 +57,11 @@ impl Printer {
         Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules, facts: Facts::default(), clock, malformed: 0 }
     }
 
+    /// A `walltime` as seconds since the Unix epoch.
+    pub fn unix_seconds(&self, boot_ns: u64) -> f64 {
+        self.clock.unix_seconds(boot_ns)
+    }
+
     fn netns(&mut self, inode: u64) -> String {
         self.netns_names.entry(inode).or_insert_with(|| crate::netns::display(inode)).clone()
     }

@@ -17,6 +17,7 @@ mod symbols;
 mod verifier;
 
 pub mod features;
+pub mod metrics;
 pub mod netfilter;
 pub mod netns;
 pub mod privileges;
@@ -53,6 +54,8 @@ pub struct RunOptions {
     pub buffer_bytes: Option<u32>,
     /// Entries of every script map, instead of the compiler's default.
     pub map_size: Option<u32>,
+    /// Serve the maps on `/metrics` here, at most this many series.
+    pub metrics: Option<(std::net::SocketAddr, usize)>,
 }
 
 /// Sizes chosen at load instead of the compiler's defaults.
@@ -278,10 +281,10 @@ fn uses_nfrule(artifact: &Artifact) -> bool {
     in_events || in_maps
 }
 
-fn poll(fd: RawFd, timeout: Duration) {
-    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd; EINTR (a signal) just ends the wait early.
-    unsafe { libc::poll(&mut pfd, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
+fn poll(fds: &[RawFd], timeout: Duration) {
+    let mut pfds: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: valid pollfds we own; EINTR (a signal) just ends the wait early.
+    unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout.as_millis().min(i32::MAX as u128) as i32) };
 }
 
 /// An artifact in the kernel: its programs loaded and attached, its maps
@@ -425,9 +428,17 @@ impl Live {
         Ok(())
     }
 
-    /// Wait up to `timeout` for events.
-    pub fn wait(&self, timeout: Duration) {
-        poll(self.ringbuf.as_raw_fd(), timeout);
+    /// Wait up to `timeout` for events, or for `also` to be readable.
+    pub fn wait(&self, timeout: Duration, also: Option<RawFd>) {
+        let mut fds = vec![self.ringbuf.as_raw_fd()];
+        fds.extend(also);
+        poll(&fds, timeout);
+    }
+
+    /// The exported maps as an OpenMetrics exposition, read now.
+    pub fn metrics(&mut self, limit: &mut metrics::SeriesLimit) -> Result<String, String> {
+        let Session { maps, printer, .. } = &mut self.session;
+        metrics::encode(metrics::families(maps, printer), limit)
     }
 
     /// Run the `end` blocks, detach every probe, print the last events.
@@ -513,9 +524,18 @@ fn write_stacks(live: &mut Live, opts: &RunOptions) -> Result<(), RuntimeError> 
 /// Load, attach, stream events until exit()/duration/signal, then print maps.
 pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Result<RunSummary, RuntimeError> {
     let signals = Signals::install();
+    // Listening first: an address in use fails before anything is loaded.
+    let server = match opts.metrics {
+        Some((addr, _)) => Some(metrics::Server::start(addr).map_err(RuntimeError::Other)?),
+        None => None,
+    };
+    let mut limit = metrics::SeriesLimit { max: opts.metrics.map(|(_, max)| max).unwrap_or(0), dropped: 0 };
     let mut live = Live::start(artifact, opts.json, opts.utc, opts.pid, Sizes { buffer_bytes: opts.buffer_bytes, map_size: opts.map_size })?;
     let attached = live.attached();
     eprintln!("Attached {attached} probe{}. Ctrl-C to stop.", if attached == 1 { "" } else { "s" });
+    if let Some(s) = &server {
+        eprintln!("Serving metrics on http://{}/metrics", s.addr);
+    }
     let io = |e: std::io::Error| RuntimeError::Other(format!("cannot write output: {e}"));
     let started = Instant::now();
     let reason = loop {
@@ -531,8 +551,12 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
             Some(d) => d.saturating_sub(started.elapsed()).min(Duration::from_millis(100)),
             None => Duration::from_millis(100),
         };
-        live.wait(wait);
+        live.wait(wait, server.as_ref().map(|s| s.fd()));
+        if let Some(s) = &server {
+            s.answer(|| live.metrics(&mut limit));
+        }
     };
+    drop(server);
     live.detach(out)?;
     live.print_maps(out).map_err(io)?;
     if opts.folded.is_some() || opts.flamegraph.is_some() {

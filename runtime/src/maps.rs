@@ -23,17 +23,17 @@ pub struct UserMap {
 }
 
 /// A histogram's counts by bucket.
-type Buckets = std::collections::BTreeMap<u64, u64>;
+pub(crate) type Buckets = std::collections::BTreeMap<u64, u64>;
 
 /// One combined value.
-enum Combined {
+pub(crate) enum Combined {
     Num(i128),
     Avg { sum: i128, n: i128 },
     Bytes(Vec<u8>),
 }
 
 impl Combined {
-    fn num(&self) -> Option<i128> {
+    pub(crate) fn num(&self) -> Option<i128> {
         match self {
             Combined::Num(v) => Some(*v),
             Combined::Avg { sum, n } => Some(sum / n),
@@ -149,7 +149,9 @@ impl UserMap {
         }
     }
 
-    fn print_rows(&self, p: &mut Printer, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
+    /// The rows of a map but a histogram: (key, key as text, value), keys
+    /// that print alike combined, in no order.
+    pub(crate) fn rows(&self, p: &mut Printer) -> Vec<(Vec<u8>, Vec<String>, Combined)> {
         let mut rows: Vec<(Vec<u8>, Vec<String>, Combined)> = Vec::new();
         // Keys named at print time (a netfilter hook from a stack, a
         // stack's first frames, a cause) can print alike: their values are
@@ -167,6 +169,11 @@ impl UserMap {
                 rows.push((k, text, c));
             }
         }
+        rows
+    }
+
+    fn print_rows(&self, p: &mut Printer, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
+        let mut rows = self.rows(p);
         rows.sort_by(|a, b| match (a.2.num(), b.2.num()) {
             (Some(x), Some(y)) => x.cmp(&y),
             _ => std::cmp::Ordering::Equal,
@@ -207,7 +214,9 @@ impl UserMap {
         Ok(())
     }
 
-    fn print_hist(&self, p: &mut Printer, func: &AggFunc, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
+    /// The histograms of a `hist` or `lhist` map: (key, key as text,
+    /// counts by bucket), keys that print alike one histogram, in no order.
+    pub(crate) fn histograms(&self, p: &mut Printer) -> Vec<(Vec<u8>, Vec<String>, Buckets)> {
         let user_key = layout::bucket_offset(self.info.key_size) as usize;
         // printed user key → bucket → count (keys printed alike, such as
         // stacks alike in their printed frames, are one histogram)
@@ -226,6 +235,11 @@ impl UserMap {
                 }
             }
         }
+        groups
+    }
+
+    fn print_hist(&self, p: &mut Printer, func: &AggFunc, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
+        let mut groups = self.histograms(p);
         groups.sort_by_key(|(_, _, b)| b.values().sum::<u64>());
         if let Some(n) = top {
             let skip = groups.len().saturating_sub(n as usize);
@@ -258,7 +272,7 @@ impl UserMap {
 }
 
 /// The value range of bucket `b`: [lo, hi), `None` for an open end.
-fn bounds(func: &AggFunc, b: u64) -> (Option<i64>, Option<i64>) {
+pub(crate) fn bounds(func: &AggFunc, b: u64) -> (Option<i64>, Option<i64>) {
     match func {
         AggFunc::Lhist { lo, hi, step } => {
             let last = layout::lhist_buckets(*lo, *hi, *step) as u64 - 1;

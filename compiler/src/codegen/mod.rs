@@ -82,6 +82,7 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
                 name: m.name.clone(),
                 kind: m.kind.clone(),
                 key,
+                labels: m.labels.clone(),
                 key_size,
                 value_size: layout::map_value_size(&m.kind),
                 per_cpu,

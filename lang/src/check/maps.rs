@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::labels;
+use crate::ast::Ident;
 use crate::diag::Diagnostic;
 use crate::source::Span;
 use crate::tir::{AggFunc, MapDecl, MapId, MapKind};
@@ -13,6 +15,10 @@ struct Entry {
     first_use: Span,
     keys: Option<(Vec<Type>, Span)>,
     kind: Option<(MapKind, Span)>,
+    /// Metrics labels the script named, by key position.
+    given: Vec<Option<(String, Span)>>,
+    /// Labels derived from the key expressions of the first use.
+    derived: Option<Vec<Option<String>>>,
 }
 
 #[derive(Default)]
@@ -65,7 +71,7 @@ impl MapTable {
         if let Some(id) = self.by_name.get(name) {
             return *id;
         }
-        self.entries.push(Entry { name: name.to_string(), first_use: span, keys: None, kind: None });
+        self.entries.push(Entry { name: name.to_string(), first_use: span, keys: None, kind: None, given: Vec::new(), derived: None });
         let id = self.entries.len() - 1;
         self.by_name.insert(name.to_string(), id);
         id
@@ -106,6 +112,37 @@ impl MapTable {
                 }
             }
         }
+    }
+
+    /// Record the labels of one use of the map's keys (named, derived),
+    /// which must agree with the names given at other uses.
+    pub fn set_labels(&mut self, id: MapId, named: &[Option<Ident>], derived: Vec<Option<String>>) -> Result<(), Diagnostic> {
+        let entry = &mut self.entries[id];
+        entry.given.resize(named.len().max(entry.given.len()), None);
+        for (i, n) in named.iter().enumerate() {
+            let Some(n) = n else { continue };
+            labels::check_given(n, false)?;
+            if let Some(other) = named[..i].iter().flatten().find(|o| o.name == n.name) {
+                return Err(Diagnostic::error(format!("two keys of `{}` are named `{}`", display(&entry.name), n.name), n.span, "named again here")
+                    .with_secondary(other.span, "first named here")
+                    .with_help("each key's label needs its own name"));
+            }
+            match &entry.given[i] {
+                Some((prev, prev_span)) if *prev != n.name => {
+                    return Err(Diagnostic::error(
+                        format!("key {} of `{}` is named two ways", i + 1, display(&entry.name)),
+                        n.span,
+                        format!("`{}` here", n.name),
+                    )
+                    .with_secondary(*prev_span, format!("`{prev}` here"))
+                    .with_help("name it once, or the same at every use"));
+                }
+                Some(_) => {}
+                None => entry.given[i] = Some((n.name.clone(), n.span)),
+            }
+        }
+        entry.derived.get_or_insert(derived);
+        Ok(())
     }
 
     pub fn set_kind(&mut self, id: MapId, kind: MapKind, span: Span) -> Result<(), Diagnostic> {
@@ -151,7 +188,13 @@ impl MapTable {
                     d.with_help(format!("did you mean {}?", super::probes::quote_list(&near)))
                 });
             };
-            out.push(MapDecl { name: e.name.clone(), keys: e.keys.clone().map(|(k, _)| k).unwrap_or_default(), kind, span: e.first_use });
+            let histogram = matches!(kind, MapKind::Agg { func: AggFunc::Hist | AggFunc::Lhist { .. }, .. });
+            for (name, span) in e.given.iter().flatten() {
+                labels::check_given(&Ident { name: name.clone(), span: *span }, histogram)?;
+            }
+            let keys = e.keys.clone().map(|(k, _)| k).unwrap_or_default();
+            let labels = labels::finish(&e.given, e.derived.as_deref().unwrap_or_default(), histogram);
+            out.push(MapDecl { name: e.name.clone(), keys, labels, kind, span: e.first_use });
         }
         Ok(out)
     }

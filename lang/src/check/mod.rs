@@ -6,6 +6,7 @@ mod calls;
 mod expr;
 mod format;
 mod ktypes;
+mod labels;
 mod maps;
 mod net;
 mod params;

@@ -180,6 +180,7 @@ pub(crate) fn map_keys(cx: &mut Checker, p: &mut ProbeCx, m: &MapRef) -> Result<
     }
     let types: Vec<Type> = keys.iter().map(|k| k.ty.clone()).collect();
     cx.maps.set_keys(map, &types, m.span)?;
+    cx.maps.set_labels(map, &m.labels, m.keys.iter().map(super::labels::derive).collect())?;
     // Keys are stored widened; make the conversions explicit.
     let keys = keys
         .into_iter()
