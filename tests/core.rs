@@ -488,6 +488,18 @@ fn kstack_is_the_same_however_a_tracepoint_is_attached() {
     assert_eq!(tp.len(), 1, "{}", run.stdout);
     let (frames, n) = &tp[0];
     assert_eq!(*n, 3, "{}", run.stdout);
+    if frames.len() == 1 && frames[0].starts_with("[no kernel stack: the kernel gave this probe user-space registers") {
+        // Older kernels (6.1) hand a syscall tracepoint's program the user
+        // registers: its stack cannot be taken, and ntr says so, while the
+        // raw tracepoint of the same syscalls has it.
+        assert_eq!(rows("@tp1"), tp, "{}", run.stdout);
+        assert_eq!(rows("@tp2"), tp, "{}", run.stdout);
+        let raw = rows("@raw");
+        assert_eq!(raw.len(), 1, "{}", run.stdout);
+        assert!(raw[0].0.last().is_some_and(|f| f.starts_with("entry_SYSCALL_64")) && raw[0].1 == 3, "{}", run.stdout);
+        assert_nothing_left();
+        return;
+    }
     assert!(frames.last().is_some_and(|f| f.starts_with("entry_SYSCALL_64")), "from the syscall entry: {}", run.stdout);
     assert!(!frames.iter().any(|f| is_tracing_frame(f)), "{}", run.stdout);
     assert_eq!(rows("@raw"), tp, "{}", run.stdout);

@@ -18,6 +18,11 @@ use crate::net::{self, Conntrack, Flow, RuleWatch};
 use crate::rawmap::u64_at;
 use crate::symbols::KernelSymbols;
 
+/// A tracepoint whose kernel stack cannot be taken: older kernels (6.1)
+/// give syscall tracepoints' programs the caller's user-space registers.
+const USER_REGISTERS: &str =
+    "[no kernel stack: the kernel gave this probe user-space registers, as older kernels do for syscall tracepoints; raw_tracepoint:sys_enter has the stack]";
+
 /// What formatting needs besides the bytes: enum names, symbols, stacks,
 /// namespace names and, for `nfrule`, the rulesets read at start.
 pub struct Printer {
@@ -137,6 +142,11 @@ impl Printer {
     /// `kstack(depth)` (0: `kstack`), innermost first.
     pub fn stack_of(&mut self, depth: u8, raw: u64) -> Vec<String> {
         let (id, map_depth, tracing) = layout::kstack_parts(raw);
+        if id == -libc::EFAULT && tracing {
+            // The registers the kernel handed over are user space's: not a
+            // sample taken there, but an event in the kernel.
+            return vec![USER_REGISTERS.into()];
+        }
         if id == -libc::EFAULT {
             return vec!["[no kernel stack: in user space]".into()];
         }
