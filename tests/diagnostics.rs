@@ -261,7 +261,9 @@ fn deep_nesting_is_refused_quickly() {
         assert_eq!(run.status, 2, "{name}: {}", head(&run.stderr));
         assert!(run.stderr.contains(message) && run.stderr.contains("help: split it up"), "{name}: {}", head(&run.stderr));
         assert!(run.stderr.contains(at), "{name}: not at {at}: {}", head(&run.stderr));
-        assert!(took < std::time::Duration::from_secs(1), "{name}: took {took:?}");
+        // A guard against the blow-ups these once were (minutes), in wall
+        // time on a host that may be busy: bench/compile.sh measures speed.
+        assert!(took < std::time::Duration::from_secs(10), "{name}: took {took:?}");
     }
     // Program text and the compiler take the same path.
     let run = Run::from(ntr().args(["-e", &assigning(&plus)]).output().unwrap());

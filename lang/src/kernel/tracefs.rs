@@ -1,6 +1,7 @@
 //! tracefs: where it is (mounting it when it is not), the tracepoint
 //! categories, and the classic record formats.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -33,13 +34,25 @@ fn find_or_mount() -> Result<PathBuf, String> {
     Ok(PathBuf::from(MOUNT_POINT))
 }
 
-/// Categories that have an event called `name`.
+/// Categories that have an event called `name`, from one reading of
+/// `available_events` per process (a directory walk cost a `stat` per
+/// category for every name looked up).
 pub fn categories_of(root: &Path, name: &str) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(root.join("events")) else { return Vec::new() };
-    let mut out: Vec<String> =
-        dir.flatten().filter(|e| e.path().join(name).join("format").is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    out.sort();
-    out
+    static BY_NAME: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
+    let index = BY_NAME.get_or_init(|| {
+        let mut index: HashMap<String, Vec<String>> = HashMap::new();
+        for event in events(root) {
+            if let Some((category, name)) = event.split_once(':') {
+                index.entry(name.to_string()).or_default().push(category.to_string());
+            }
+        }
+        for categories in index.values_mut() {
+            categories.sort();
+            categories.dedup();
+        }
+        index
+    });
+    index.get(name).cloned().unwrap_or_default()
 }
 
 /// Every event as `category:name`.
