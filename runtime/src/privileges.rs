@@ -39,7 +39,8 @@ pub fn check() -> Result<Vec<String>, String> {
         }
     }
     let mut limits = Vec::new();
-    if !has(CAP_NET_ADMIN) && !has(CAP_SYS_ADMIN) {
+    // Reading rulesets takes CAP_NET_ADMIN itself: CAP_SYS_ADMIN does not do.
+    if !has(CAP_NET_ADMIN) {
         limits.push("without CAP_NET_ADMIN, netfilter rules are not looked up".to_string());
     }
     if kernel_addresses_hidden() {
