@@ -11,6 +11,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("tcpstates", include_str!("../scripts/tcpstates.ntr")),
     ("icmperrors", include_str!("../scripts/icmperrors.ntr")),
     ("ifdrops", include_str!("../scripts/ifdrops.ntr")),
+    ("execsnoop", include_str!("../scripts/execsnoop.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).

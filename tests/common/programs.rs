@@ -30,6 +30,49 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// The workloads of the toolbox tests, each printing what it did (the
+/// ground truth the scripts are checked against):
+/// `exec PATH ARGV0 ARG…` execs PATH with that argv, printing -errno where
+/// that fails;
+/// `open PATH FLAGS` opens with those (hex) flags, printing the fd or -errno;
+/// `kill PID SIG` prints kill's result, 0 or -errno;
+/// `getppid N` calls getppid N times.
+const TOOLBOX_HELPER: &str = r#"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (strcmp(argv[1], "exec") == 0 && argc > 3) {
+        execv(argv[2], argv + 3);
+        printf("%d\n", -errno);
+        return 1;
+    }
+    if (strcmp(argv[1], "open") == 0 && argc == 4) {
+        long fd = syscall(SYS_openat, AT_FDCWD, argv[2], (int)strtol(argv[3], NULL, 16), 0600);
+        printf("%ld\n", fd < 0 ? (long)-errno : fd);
+        return 0;
+    }
+    if (strcmp(argv[1], "kill") == 0 && argc == 4) {
+        int r = kill(atoi(argv[2]), atoi(argv[3]));
+        printf("%d\n", r < 0 ? -errno : 0);
+        return 0;
+    }
+    if (strcmp(argv[1], "getppid") == 0 && argc == 3) {
+        for (int i = atoi(argv[2]); i > 0; i--) syscall(SYS_getppid);
+        return 0;
+    }
+    return 2;
+}
+"#;
+
 fn build(name: &str, source: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let bin = dir.join(name);
@@ -46,6 +89,10 @@ fn build(name: &str, source: &str) -> PathBuf {
 
 pub fn probe_target() -> PathBuf {
     build("ntr_probe_target", PROBE_TARGET)
+}
+
+pub fn toolbox_helper() -> PathBuf {
+    build("ntr_toolbox", TOOLBOX_HELPER)
 }
 
 /// Every program, built: what a guest without gcc needs.
