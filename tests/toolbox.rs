@@ -99,3 +99,81 @@ fn execsnoop_says_unknown_as_text_and_filters_failures() {
     assert_eq!(failed, [expected], "{}", run.stdout);
     assert_nothing_left();
 }
+
+#[test]
+fn opensnoop_shows_the_fd_or_the_error_of_each_open() {
+    let _k = kernel_lock();
+    let dir = std::env::temp_dir().join(format!("ntr-opensnoop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (created, missing) = (dir.join("created"), dir.join("missing"));
+    let (created, missing) = (created.to_str().unwrap(), missing.to_str().unwrap());
+    let mut ran = Vec::new();
+    let run = run_with(&["run", "opensnoop", "-p", "comm=ntr_toolbox", "--json", "--duration", "60s"], || {
+        // O_WRONLY|O_CREAT|O_TRUNC, then O_RDONLY|O_CLOEXEC.
+        ran.push(("0x241", created, helper(&["open", created, "241"])));
+        ran.push(("0x80000", missing, helper(&["open", missing, "80000"])));
+    });
+    run.ok();
+    let recs = records(&run);
+    assert!(recs.iter().all(|r| r["comm"] == "ntr_toolbox"), "filtered by comm:\n{}", run.stdout);
+    for (flags, path, (pid, result)) in &ran {
+        let opens: Vec<&Value> = of_pid(&recs, *pid).into_iter().filter(|r| r["path"] == *path).collect();
+        assert_eq!(opens.len(), 1, "{path}:\n{}", run.stdout);
+        let r = opens[0];
+        assert_eq!(r["tid"], *pid, "{r}");
+        assert_eq!(r["flags"].as_u64(), Some(u64::from_str_radix(&flags[2..], 16).unwrap()), "{r}");
+        let result: i64 = result.parse().unwrap();
+        if result >= 0 {
+            assert_eq!((r["fd"].as_i64(), r.get("error")), (Some(result), None), "{r}");
+        } else {
+            assert_eq!((r["ret"].as_i64(), r["error"].as_str(), r.get("fd")), (Some(-2), Some("ENOENT"), None), "{r}");
+            assert_eq!(result, -2, "the helper's own errno");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert_nothing_left();
+}
+
+#[test]
+fn opensnoop_prints_columns_and_only_failures_when_asked() {
+    let _k = kernel_lock();
+    let mut ran = Vec::new();
+    let run = run_with(&["run", "opensnoop", "-p", "failed=true", "--duration", "60s"], || {
+        ran.push(helper(&["open", "/etc/hostname", "0"]));
+        ran.push(helper(&["open", "/nonexistent/ntr-open", "0"]));
+    });
+    run.ok();
+    let of = |pid: u32| -> Vec<Vec<&str>> {
+        run.stdout
+            .lines()
+            .filter_map(walltime::split_clock)
+            .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
+            .filter(|c| c[0] == pid.to_string())
+            .collect()
+    };
+    assert!(of(ran[0].0).iter().all(|c| c.last() != Some(&"/etc/hostname")), "{}", run.stdout);
+    let pid = ran[1].0.to_string();
+    let failed: Vec<Vec<&str>> = of(ran[1].0).into_iter().filter(|c| c.last() == Some(&"/nonexistent/ntr-open")).collect();
+    assert_eq!(failed, [[pid.as_str(), pid.as_str(), "ntr_toolbox", "0x0", "-2", "ENOENT", "/nonexistent/ntr-open"]], "{}", run.stdout);
+    assert_eq!(ran[1].1, "-2");
+    assert_nothing_left();
+}
+
+/// The errno module's names are the kernel headers' (asm-generic).
+#[test]
+fn the_errno_module_names_every_error_number() {
+    let module = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/modules/errno.ntr")).unwrap();
+    let mut expected = Vec::new();
+    for header in ["/usr/include/asm-generic/errno-base.h", "/usr/include/asm-generic/errno.h"] {
+        for line in std::fs::read_to_string(header).unwrap().lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["#define", name, n, ..] = words[..] {
+                if let Ok(n) = n.parse::<u32>() {
+                    expected.push(format!("    if n == {n} {{ return \"{name}\"; }}"));
+                }
+            }
+        }
+    }
+    let table: Vec<&str> = module.lines().filter(|l| l.starts_with("    if n == ")).collect();
+    assert_eq!(table, expected);
+}

@@ -12,10 +12,11 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("icmperrors", include_str!("../scripts/icmperrors.ntr")),
     ("ifdrops", include_str!("../scripts/ifdrops.ntr")),
     ("execsnoop", include_str!("../scripts/execsnoop.ntr")),
+    ("opensnoop", include_str!("../scripts/opensnoop.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).
-const MODULES: &[(&str, &str)] = &[];
+const MODULES: &[(&str, &str)] = &[("errno", include_str!("../modules/errno.ntr"))];
 
 /// The source of a stdlib script or module by name.
 pub fn get(name: &str) -> Option<&'static str> {
