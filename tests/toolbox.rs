@@ -177,3 +177,88 @@ fn the_errno_module_names_every_error_number() {
     let table: Vec<&str> = module.lines().filter(|l| l.starts_with("    if n == ")).collect();
     assert_eq!(table, expected);
 }
+
+#[test]
+fn killsnoop_shows_sender_target_signal_and_result() {
+    let _k = kernel_lock();
+    let mut target = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+    let tpid = target.id().to_string();
+    // A pid above any pid_max: no such process.
+    let nobody = "99999999";
+    let mut ran = Vec::new();
+    let run = run_with(&["run", "killsnoop", "--json", "--duration", "60s"], || {
+        ran.push((tpid.as_str(), 10, helper(&["kill", &tpid, "10"])));
+        ran.push((nobody, 0, helper(&["kill", nobody, "0"])));
+    });
+    let mut tgkill = (0, String::new());
+    let run_tg = run_with(&["run", "killsnoop", "--json", "--duration", "60s"], || tgkill = helper(&["tgkill", nobody, "99999996", "12"]));
+    run_tg.ok();
+    let recs = records(&run_tg);
+    let sent = of_pid(&recs, tgkill.0);
+    assert_eq!(tgkill.1, "-3");
+    assert_eq!(sent.len(), 1, "{}", run_tg.stdout);
+    let r = sent[0];
+    assert_eq!((r["syscall"].as_str(), r["tgid"].as_i64(), r["tpid"].as_i64()), (Some("tgkill"), Some(99999999), Some(99999996)), "{r}");
+    assert_eq!(
+        (r["sig"].as_u64(), r["signal"].as_str(), r["ret"].as_i64(), r["error"].as_str()),
+        (Some(12), Some("SIGUSR2"), Some(-3), Some("ESRCH")),
+        "{r}"
+    );
+    run.ok();
+    let status = target.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(10), "SIGUSR1 reached the target");
+    let recs = records(&run);
+    for (target, sig, (pid, result)) in &ran {
+        let sent = of_pid(&recs, *pid);
+        assert_eq!(sent.len(), 1, "{}", run.stdout);
+        let r = sent[0];
+        assert_eq!((r["comm"].as_str(), r["syscall"].as_str()), (Some("ntr_toolbox"), Some("kill")), "{r}");
+        assert_eq!((r["sig"].as_u64(), r["tpid"].as_i64()), (Some(*sig), Some(target.parse().unwrap())), "{r}");
+        assert!(r.get("tgid").is_none(), "{r}");
+        let result: i64 = result.parse().unwrap();
+        assert_eq!(r["ret"].as_i64(), Some(result), "{r}");
+        if *sig == 10 {
+            assert_eq!((result, r["signal"].as_str(), r.get("error")), (0, Some("SIGUSR1"), None), "{r}");
+        } else {
+            assert_eq!((result, r["signal"].as_str(), r["error"].as_str()), (-3, Some("none"), Some("ESRCH")), "{r}");
+        }
+    }
+    assert_nothing_left();
+}
+
+#[test]
+fn killsnoop_filters_by_target_and_prints_columns() {
+    let _k = kernel_lock();
+    let nobody = "99999998";
+    let mut ran = Vec::new();
+    let run = run_with(&["run", "killsnoop", "-p", &format!("tpid={nobody}"), "--duration", "60s"], || {
+        ran.push(helper(&["kill", "99999997", "15"]));
+        ran.push(helper(&["kill", nobody, "15"]));
+    });
+    run.ok();
+    let lines: Vec<Vec<&str>> = run.stdout.lines().filter_map(walltime::split_clock).map(|(_, rest)| rest.split_whitespace().collect()).collect();
+    let pid = ran[1].0.to_string();
+    assert_eq!(ran[1].1, "-3");
+    assert_eq!(lines, [[pid.as_str(), "ntr_toolbox", "kill", "15", "SIGTERM", nobody, "-", "-3", "ESRCH"]], "{}", run.stdout);
+    assert_nothing_left();
+}
+
+/// The signals module's names are the kernel headers'.
+#[test]
+fn the_signals_module_names_every_signal() {
+    let module = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/modules/signals.ntr")).unwrap();
+    let mut expected: Vec<String> = Vec::new();
+    for line in std::fs::read_to_string("/usr/include/x86_64-linux-gnu/asm/signal.h").unwrap().lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["#define", name, n, ..] = words[..] {
+            if let Ok(n @ 1..=31) = n.parse::<u32>() {
+                // The first name of a number (SIGABRT, not SIGIOT).
+                if !expected.iter().any(|l| l.starts_with(&format!("    if n == {n} "))) {
+                    expected.push(format!("    if n == {n} {{ return \"{name}\"; }}"));
+                }
+            }
+        }
+    }
+    let table: Vec<&str> = module.lines().filter(|l| l.starts_with("    if n == ") && !l.starts_with("    if n == 0 ")).collect();
+    assert_eq!(table, expected);
+}

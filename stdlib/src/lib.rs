@@ -13,10 +13,11 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("ifdrops", include_str!("../scripts/ifdrops.ntr")),
     ("execsnoop", include_str!("../scripts/execsnoop.ntr")),
     ("opensnoop", include_str!("../scripts/opensnoop.ntr")),
+    ("killsnoop", include_str!("../scripts/killsnoop.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).
-const MODULES: &[(&str, &str)] = &[("errno", include_str!("../modules/errno.ntr"))];
+const MODULES: &[(&str, &str)] = &[("errno", include_str!("../modules/errno.ntr")), ("signals", include_str!("../modules/signals.ntr"))];
 
 /// The source of a stdlib script or module by name.
 pub fn get(name: &str) -> Option<&'static str> {

@@ -35,7 +35,8 @@ int main(int argc, char **argv) {
 /// `exec PATH ARGV0 ARG…` execs PATH with that argv, printing -errno where
 /// that fails;
 /// `open PATH FLAGS` opens with those (hex) flags, printing the fd or -errno;
-/// `kill PID SIG` prints kill's result, 0 or -errno;
+/// `kill PID SIG` prints kill's result, 0 or -errno, `tgkill TGID TID SIG`
+/// tgkill's;
 /// `getppid N` calls getppid N times.
 const TOOLBOX_HELPER: &str = r#"
 #define _GNU_SOURCE
@@ -62,6 +63,11 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "kill") == 0 && argc == 4) {
         int r = kill(atoi(argv[2]), atoi(argv[3]));
+        printf("%d\n", r < 0 ? -errno : 0);
+        return 0;
+    }
+    if (strcmp(argv[1], "tgkill") == 0 && argc == 5) {
+        long r = syscall(SYS_tgkill, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
         printf("%d\n", r < 0 ? -errno : 0);
         return 0;
     }
