@@ -262,3 +262,41 @@ fn the_signals_module_names_every_signal() {
     let table: Vec<&str> = module.lines().filter(|l| l.starts_with("    if n == ") && !l.starts_with("    if n == 0 ")).collect();
     assert_eq!(table, expected);
 }
+
+#[test]
+fn syscount_counts_a_process_calls_by_name() {
+    let _k = kernel_lock();
+    let run = run_with(&["run", "syscount", "-p", "comm=ntr_toolbox", "--duration", "60s"], || {
+        helper(&["getppid", "1234"]);
+        helper(&["getppid", "1"]);
+    });
+    run.ok();
+    let out = &run.stdout;
+    assert_eq!(row_value(out, &["@syscalls[getppid]:"]), Some(1235), "{out}");
+    assert_eq!(row_value(out, &["@syscalls[exit_group]:"]), Some(2), "{out}");
+    assert!(!out.contains("@unnamed") && !out.contains("@ia32"), "every call named:\n{out}");
+    assert_nothing_left();
+}
+
+/// The syscalls module's names are the x86_64 table of the kernel headers.
+#[test]
+fn the_syscalls_module_names_every_x86_64_call() {
+    let module = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/modules/syscalls.ntr")).unwrap();
+    let mut expected: Vec<(u32, String)> = std::fs::read_to_string("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+        .unwrap()
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            ["#define", name, n] => Some((n.parse().ok()?, name.strip_prefix("__NR_")?.to_string())),
+            _ => None,
+        })
+        .collect();
+    expected.sort();
+    let table: Vec<(u32, String)> = module
+        .lines()
+        .filter_map(|l| {
+            let (n, rest) = l.trim().strip_prefix("if n == ")?.split_once(" { return \"")?;
+            Some((n.parse().unwrap(), rest.strip_suffix("\"; }")?.to_string()))
+        })
+        .collect();
+    assert_eq!(table, expected);
+}

@@ -14,10 +14,15 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("execsnoop", include_str!("../scripts/execsnoop.ntr")),
     ("opensnoop", include_str!("../scripts/opensnoop.ntr")),
     ("killsnoop", include_str!("../scripts/killsnoop.ntr")),
+    ("syscount", include_str!("../scripts/syscount.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).
-const MODULES: &[(&str, &str)] = &[("errno", include_str!("../modules/errno.ntr")), ("signals", include_str!("../modules/signals.ntr"))];
+const MODULES: &[(&str, &str)] = &[
+    ("errno", include_str!("../modules/errno.ntr")),
+    ("signals", include_str!("../modules/signals.ntr")),
+    ("syscalls", include_str!("../modules/syscalls.ntr")),
+];
 
 /// The source of a stdlib script or module by name.
 pub fn get(name: &str) -> Option<&'static str> {
