@@ -300,3 +300,94 @@ fn the_syscalls_module_names_every_x86_64_call() {
         .collect();
     assert_eq!(table, expected);
 }
+
+/// `LOCALPORT RESULT MICROSECONDS` from the helper's `connect`.
+fn connected(out: &str) -> (u16, i64, u64) {
+    let f: Vec<&str> = out.split_whitespace().collect();
+    (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap())
+}
+
+#[test]
+fn tcpconnect_shows_each_connect_its_outcome_and_latency() {
+    let _k = kernel_lock();
+    let listener = std::net::TcpListener::bind("127.0.0.1:47710").expect("bind 47710");
+    let mut ran = Vec::new();
+    let run = run_with(&["run", "tcpconnect", "-p", "comm=ntr_toolbox", "--json", "--duration", "60s"], || {
+        ran.push(helper(&["connect", "47710"]));
+        // Nothing listens on 47711: refused, from a port the test chose.
+        ran.push(helper(&["connect", "47711", "47712"]));
+    });
+    run.ok();
+    drop(listener);
+    let recs = records(&run);
+    assert!(recs.iter().all(|r| r["comm"] == "ntr_toolbox"), "{}", run.stdout);
+    for ((pid, out), (dport, outcome)) in ran.iter().zip([(47710, "connected"), (47711, "ECONNREFUSED")]) {
+        let (sport, result, took_us) = connected(out);
+        assert_eq!(result, if outcome == "connected" { 0 } else { -111 }, "{out}");
+        let mine = of_pid(&recs, *pid);
+        assert_eq!(mine.len(), 1, "{}", run.stdout);
+        let r = mine[0];
+        assert_eq!(r["result"], outcome, "{r}");
+        let flow = serde_json::json!({"family": "ipv4", "proto": "tcp", "src": "127.0.0.1", "dst": "127.0.0.1", "sport": sport, "dport": dport});
+        assert_eq!(r["flow"], flow, "{r}");
+        // The kernel's handshake happens inside the helper's connect().
+        assert!(r["lat_us"].as_u64().unwrap() <= took_us, "{r} within {took_us} us");
+    }
+    assert_nothing_left();
+}
+
+#[test]
+fn tcpaccept_shows_each_connection_a_listener_gets() {
+    let _k = kernel_lock();
+    let listener = std::net::TcpListener::bind("127.0.0.1:47713").expect("bind 47713");
+    let mut ran = Vec::new();
+    let mut accepted = Vec::new();
+    let run = run_with(&["run", "tcpaccept", "-p", "port=47713", "--json", "--duration", "60s"], || {
+        ran.push(helper(&["connect", "47713"]));
+        let (stream, peer) = listener.accept().expect("accept");
+        accepted.push((stream, peer, std::fs::read_to_string("/proc/thread-self/comm").unwrap().trim().to_string()));
+    });
+    run.ok();
+    let (sport, result, _) = connected(&ran[0].1);
+    assert_eq!(result, 0);
+    assert_eq!(accepted[0].1.port(), sport, "the listener's peer is the helper's socket");
+    let recs = records(&run);
+    let flow = serde_json::json!({"family": "ipv4", "proto": "tcp", "src": "127.0.0.1", "dst": "127.0.0.1", "sport": 47713, "dport": sport});
+    let established: Vec<&Value> = recs.iter().filter(|r| r["event"] == "established").collect();
+    assert_eq!(established.len(), 1, "{}", run.stdout);
+    assert_eq!(established[0]["flow"], flow, "{}", run.stdout);
+    assert!(established[0].get("pid").is_none() && established[0].get("comm").is_none(), "no process is known: {}", run.stdout);
+    let accepts: Vec<&Value> = recs.iter().filter(|r| r["event"] == "accepted").collect();
+    if kernel::fentry_loads() {
+        assert_eq!(accepts.len(), 1, "{}", run.stdout);
+        assert_eq!(
+            (&accepts[0]["flow"], &accepts[0]["pid"], &accepts[0]["comm"]),
+            (&flow, &Value::from(std::process::id()), &Value::from(accepted[0].2.as_str())),
+            "{}",
+            run.stdout
+        );
+    } else {
+        assert!(accepts.is_empty(), "{}", run.stdout);
+        assert!(run.stderr.contains("inet_csk_accept") && run.stderr.contains("skipped where the kernel cannot attach it"), "{}", run.stderr);
+    }
+    assert_nothing_left();
+}
+
+#[test]
+fn tcpaccept_says_unknown_for_the_process_as_text() {
+    let _k = kernel_lock();
+    let listener = std::net::TcpListener::bind("127.0.0.1:47714").expect("bind 47714");
+    let mut ran = Vec::new();
+    let run = run_with(&["run", "tcpaccept", "-p", "port=47714", "--duration", "60s"], || {
+        ran.push(helper(&["connect", "47714"]));
+        listener.accept().expect("accept");
+    });
+    run.ok();
+    let (sport, _, _) = connected(&ran[0].1);
+    let lines: Vec<&str> = run.stdout.lines().filter_map(walltime::split_clock).map(|(_, rest)| rest).collect();
+    let flow = format!("tcp 127.0.0.1:47714 -> 127.0.0.1:{sport}");
+    let established: Vec<Vec<&str>> = lines.iter().filter(|l| l.starts_with("established ")).map(|l| l.split_whitespace().collect()).collect();
+    let want: Vec<&str> = ["established", "unknown", "unknown"].into_iter().chain(flow.split(' ')).collect();
+    assert_eq!(established, [want], "{}", run.stdout);
+    assert_nothing_left();
+}

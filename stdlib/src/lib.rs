@@ -15,6 +15,8 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("opensnoop", include_str!("../scripts/opensnoop.ntr")),
     ("killsnoop", include_str!("../scripts/killsnoop.ntr")),
     ("syscount", include_str!("../scripts/syscount.ntr")),
+    ("tcpconnect", include_str!("../scripts/tcpconnect.ntr")),
+    ("tcpaccept", include_str!("../scripts/tcpaccept.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).

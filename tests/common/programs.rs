@@ -37,7 +37,10 @@ int main(int argc, char **argv) {
 /// `open PATH FLAGS` opens with those (hex) flags, printing the fd or -errno;
 /// `kill PID SIG` prints kill's result, 0 or -errno, `tgkill TGID TID SIG`
 /// tgkill's;
-/// `getppid N` calls getppid N times.
+/// `getppid N` calls getppid N times;
+/// `connect PORT [BIND]` connects to 127.0.0.1:PORT (from port BIND),
+/// printing the local port, connect's result (0 or -errno) and how long
+/// connect took in microseconds.
 const TOOLBOX_HELPER: &str = r#"
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,6 +51,9 @@ const TOOLBOX_HELPER: &str = r#"
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <time.h>
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -69,6 +75,26 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "tgkill") == 0 && argc == 5) {
         long r = syscall(SYS_tgkill, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
         printf("%d\n", r < 0 ? -errno : 0);
+        return 0;
+    }
+    if (strcmp(argv[1], "connect") == 0 && argc >= 3) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (argc == 4) {
+            a.sin_port = htons(atoi(argv[3]));
+            if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) return 3;
+        }
+        a.sin_port = htons(atoi(argv[2]));
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = connect(s, (struct sockaddr *)&a, sizeof a) < 0 ? -errno : 0;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        struct sockaddr_in l;
+        socklen_t len = sizeof l;
+        getsockname(s, (struct sockaddr *)&l, &len);
+        long us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        printf("%d %d %ld\n", argc == 4 ? atoi(argv[3]) : ntohs(l.sin_port), r, us);
+        close(s);
         return 0;
     }
     if (strcmp(argv[1], "getppid") == 0 && argc == 3) {
