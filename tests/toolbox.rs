@@ -391,3 +391,64 @@ fn tcpaccept_says_unknown_for_the_process_as_text() {
     assert_eq!(established, [want], "{}", run.stdout);
     assert_nothing_left();
 }
+
+#[test]
+fn capable_shows_a_check_that_passes_and_one_that_fails() {
+    let _k = kernel_lock();
+    let dir = std::env::temp_dir().join(format!("ntr-capable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("owned");
+    std::fs::write(&file, "").unwrap();
+    let file = file.to_str().unwrap();
+    let mut ran = Vec::new();
+    // CAP_CHOWN: giving a file away to uid 1 needs it.
+    let run = run_with(&["run", "capable", "-p", "comm=ntr_toolbox", "-p", "cap=0", "--json", "--duration", "60s"], || {
+        ran.push(helper(&["chown", file, "1"]));
+        ran.push(helper(&["chown", file, "2", "nocap"]));
+    });
+    run.ok();
+    let recs = records(&run);
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    assert!(recs.iter().all(|r| r["comm"] == "ntr_toolbox" && r["cap"] == 0), "{}", run.stdout);
+    let (pid, result) = &ran[0];
+    assert_eq!(result, "0");
+    let checks = of_pid(&recs, *pid);
+    assert_eq!(checks.len(), 1, "{}", run.stdout);
+    assert_eq!(
+        (&checks[0]["uid"], &checks[0]["name"], &checks[0]["ret"]),
+        (&Value::from(uid), &Value::from("CAP_CHOWN"), &Value::from(0)),
+        "{}",
+        run.stdout
+    );
+    assert!(checks[0].get("error").is_none(), "{}", run.stdout);
+    let (pid, result) = &ran[1];
+    assert_eq!(result, "-1", "EPERM without CAP_CHOWN");
+    let checks = of_pid(&recs, *pid);
+    assert_eq!(checks.len(), 1, "{}", run.stdout);
+    assert_eq!(
+        (&checks[0]["name"], &checks[0]["ret"], &checks[0]["error"]),
+        (&Value::from("CAP_CHOWN"), &Value::from(-1), &Value::from("EPERM")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::metadata(file).map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap(), 1, "the first chown only");
+    std::fs::remove_dir_all(&dir).ok();
+    assert_nothing_left();
+}
+
+/// The capabilities module's names are the kernel headers'.
+#[test]
+fn the_capabilities_module_names_every_capability() {
+    let module = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/modules/capabilities.ntr")).unwrap();
+    let expected: Vec<String> = std::fs::read_to_string("/usr/include/linux/capability.h")
+        .unwrap()
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            ["#define", name, n] if name.starts_with("CAP_") => Some(format!("    if n == {} {{ return \"{name}\"; }}", n.parse::<u32>().ok()?)),
+            _ => None,
+        })
+        .collect();
+    let table: Vec<&str> = module.lines().filter(|l| l.starts_with("    if n == ")).collect();
+    assert_eq!(table, expected);
+}

@@ -17,6 +17,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("syscount", include_str!("../scripts/syscount.ntr")),
     ("tcpconnect", include_str!("../scripts/tcpconnect.ntr")),
     ("tcpaccept", include_str!("../scripts/tcpaccept.ntr")),
+    ("capable", include_str!("../scripts/capable.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).
@@ -24,6 +25,7 @@ const MODULES: &[(&str, &str)] = &[
     ("errno", include_str!("../modules/errno.ntr")),
     ("signals", include_str!("../modules/signals.ntr")),
     ("syscalls", include_str!("../modules/syscalls.ntr")),
+    ("capabilities", include_str!("../modules/capabilities.ntr")),
 ];
 
 /// The source of a stdlib script or module by name.
