@@ -452,3 +452,72 @@ fn the_capabilities_module_names_every_capability() {
     let table: Vec<&str> = module.lines().filter(|l| l.starts_with("    if n == ")).collect();
     assert_eq!(table, expected);
 }
+
+/// A memory cgroup of `limit` bytes (cgroup v1's memory hierarchy, or v2),
+/// removed when dropped.
+struct MemoryCgroup(std::path::PathBuf);
+
+impl MemoryCgroup {
+    fn new(limit: u64) -> MemoryCgroup {
+        let name = format!("ntr-oomkill-{}", std::process::id());
+        let v1 = std::path::Path::new("/sys/fs/cgroup/memory");
+        let (dir, limit_file) =
+            if v1.is_dir() { (v1.join(name), "memory.limit_in_bytes") } else { (std::path::Path::new("/sys/fs/cgroup").join(name), "memory.max") };
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let cg = MemoryCgroup(dir);
+        std::fs::write(cg.0.join(limit_file), limit.to_string()).unwrap();
+        for swap in ["memory.memsw.limit_in_bytes", "memory.swap.max"] {
+            let _ = std::fs::write(cg.0.join(swap), if swap.ends_with("max") { "0".to_string() } else { limit.to_string() });
+        }
+        cg
+    }
+
+    fn enter(&self, pid: u32) {
+        std::fs::write(self.0.join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn oomkill_names_the_victim_of_a_memory_cgroup_over_its_limit() {
+    use std::io::Write;
+    let _k = kernel_lock();
+    let bin = programs::toolbox_helper();
+    let cg = MemoryCgroup::new(32 << 20);
+    let mut victim = None;
+    let run = run_with(&["run", "oomkill", "--json", "--duration", "60s"], || {
+        let mut child = Command::new(&bin).args(["alloc", "256"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("spawn the helper");
+        cg.enter(child.id());
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        victim = Some((pid, out));
+    });
+    run.ok();
+    drop(cg);
+    let (pid, out) = victim.unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "killed: {out:?}");
+    let recs = records(&run);
+    let kills: Vec<&Value> = recs.iter().filter(|r| r["victim_pid"] == pid).collect();
+    assert_eq!(kills.len(), 1, "{}", run.stdout);
+    let k = kills[0];
+    // The helper allocating ran out of memory itself.
+    assert_eq!((&k["pid"], &k["comm"], &k["victim_comm"]), (&Value::from(pid), &Value::from("ntr_toolbox"), &Value::from("ntr_toolbox")), "{k}");
+    // SAFETY: geteuid cannot fail.
+    assert_eq!(k["victim_uid"], unsafe { libc::geteuid() }, "{k}");
+    // At least the 32 MB it filled, at most the 256 MB it meant to (and
+    // its libraries), in 4 KiB pages.
+    let pages = k["total_vm"].as_u64().unwrap();
+    assert!((32 << 8..300 << 8).contains(&pages), "{k}");
+    assert_nothing_left();
+}

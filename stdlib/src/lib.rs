@@ -18,6 +18,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("tcpconnect", include_str!("../scripts/tcpconnect.ntr")),
     ("tcpaccept", include_str!("../scripts/tcpaccept.ntr")),
     ("capable", include_str!("../scripts/capable.ntr")),
+    ("oomkill", include_str!("../scripts/oomkill.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).

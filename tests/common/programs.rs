@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
 /// printing the local port, connect's result (0 or -errno) and how long
 /// connect took in microseconds;
 /// `chown PATH UID [nocap]` chowns (without CAP_CHOWN in its effective set
-/// with `nocap`), printing 0 or -errno.
+/// with `nocap`), printing 0 or -errno;
+/// `alloc MB` waits for a line on stdin, then fills MB megabytes.
 const TOOLBOX_HELPER: &str = r#"
 #define _GNU_SOURCE
 #include <errno.h>
@@ -109,6 +110,13 @@ int main(int argc, char **argv) {
             if (syscall(SYS_capset, &h, d) < 0) return 3;
         }
         printf("%d\n", chown(argv[2], atoi(argv[3]), -1) < 0 ? -errno : 0);
+        return 0;
+    }
+    if (strcmp(argv[1], "alloc") == 0 && argc == 3) {
+        char line[8];
+        if (!fgets(line, sizeof line, stdin)) return 3;
+        for (long i = 0; i < atol(argv[2]); i++) memset(malloc(1 << 20), 1, 1 << 20);
+        printf("survived\n");
         return 0;
     }
     if (strcmp(argv[1], "getppid") == 0 && argc == 3) {
