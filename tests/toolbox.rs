@@ -521,3 +521,56 @@ fn oomkill_names_the_victim_of_a_memory_cgroup_over_its_limit() {
     assert!((32 << 8..300 << 8).contains(&pages), "{k}");
     assert_nothing_left();
 }
+
+/// A process's state letter (`S` sleeping, `R` running) and comm.
+fn state_and_comm(pid: u32) -> (char, String) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let (comm, rest) = stat.split_once(" (").unwrap().1.rsplit_once(") ").unwrap();
+    (rest.chars().next().unwrap(), comm.to_string())
+}
+
+/// Wait until the helper `pid` is blocked on its stdin, then read how many
+/// times it has been switched in (`/proc/PID/schedstat`, third field).
+fn switched_in_once_blocked(pid: u32) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state_and_comm(pid) != ('S', "ntr_toolbox".to_string()) {
+        assert!(std::time::Instant::now() < deadline, "the helper never blocked");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap();
+    stat.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+#[test]
+fn runqlat_counts_each_time_a_process_gets_a_cpu() {
+    use std::io::{BufRead, Write};
+    let _k = kernel_lock();
+    let mut child =
+        Command::new(programs::toolbox_helper()).args(["sleeps", "200"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("spawn");
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut switched = (0, 0);
+    let run = run_with(&["run", "runqlat", "-p", &format!("pid={pid}"), "--json", "--duration", "60s"], || {
+        switched.0 = switched_in_once_blocked(pid);
+        stdin.write_all(b"go\n").unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, "done\n");
+        switched.1 = switched_in_once_blocked(pid);
+    });
+    drop(stdin);
+    child.wait().unwrap();
+    run.ok();
+    let hist = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["type"] == "hist" && r["map"] == "@usecs")
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let counted: u64 = hist["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    // Every time it was switched in while ntr ran: 200 sleeps and more.
+    assert!(switched.1 - switched.0 >= 200, "{switched:?}");
+    assert_eq!(counted, switched.1 - switched.0, "{}", run.stdout);
+    assert_nothing_left();
+}

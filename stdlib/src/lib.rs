@@ -19,6 +19,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("tcpaccept", include_str!("../scripts/tcpaccept.ntr")),
     ("capable", include_str!("../scripts/capable.ntr")),
     ("oomkill", include_str!("../scripts/oomkill.ntr")),
+    ("runqlat", include_str!("../scripts/runqlat.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).

@@ -43,7 +43,9 @@ int main(int argc, char **argv) {
 /// connect took in microseconds;
 /// `chown PATH UID [nocap]` chowns (without CAP_CHOWN in its effective set
 /// with `nocap`), printing 0 or -errno;
-/// `alloc MB` waits for a line on stdin, then fills MB megabytes.
+/// `alloc MB` waits for a line on stdin, then fills MB megabytes;
+/// `sleeps N` waits for a line on stdin, sleeps 1 ms N times, prints
+/// `done` and waits for another line.
 const TOOLBOX_HELPER: &str = r#"
 #define _GNU_SOURCE
 #include <errno.h>
@@ -117,6 +119,14 @@ int main(int argc, char **argv) {
         if (!fgets(line, sizeof line, stdin)) return 3;
         for (long i = 0; i < atol(argv[2]); i++) memset(malloc(1 << 20), 1, 1 << 20);
         printf("survived\n");
+        return 0;
+    }
+    if (strcmp(argv[1], "sleeps") == 0 && argc == 3) {
+        char line[8];
+        if (!fgets(line, sizeof line, stdin)) return 3;
+        for (int i = atoi(argv[2]); i > 0; i--) usleep(1000);
+        printf("done\n");
+        if (!fgets(line, sizeof line, stdin)) return 0;
         return 0;
     }
     if (strcmp(argv[1], "getppid") == 0 && argc == 3) {
