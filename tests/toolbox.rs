@@ -574,3 +574,59 @@ fn runqlat_counts_each_time_a_process_gets_a_cpu() {
     assert_eq!(counted, switched.1 - switched.0, "{}", run.stdout);
     assert_nothing_left();
 }
+
+/// A loop device over a file of `mb` megabytes, detached when dropped.
+struct LoopDevice(String, std::path::PathBuf);
+
+impl LoopDevice {
+    fn new(mb: u64) -> LoopDevice {
+        let file = std::env::temp_dir().join(format!("ntr-loop-{}", std::process::id()));
+        std::fs::File::create(&file).unwrap().set_len(mb << 20).unwrap();
+        let out = Command::new("losetup").args(["--find", "--show", "--direct-io=on"]).arg(&file).output().expect("losetup");
+        assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
+        LoopDevice(String::from_utf8(out.stdout).unwrap().trim().to_string(), file)
+    }
+
+    /// `loop3`.
+    fn name(&self) -> &str {
+        self.0.trim_start_matches("/dev/")
+    }
+
+    /// Requests completed: reads, writes, discards and flushes
+    /// (`/sys/block/NAME/stat` fields 1, 5, 12, 16 where the kernel has them).
+    fn completed(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/sys/block/{}/stat", self.name())).unwrap();
+        let f: Vec<u64> = stat.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        [0, 4, 11, 15].iter().filter_map(|&i| f.get(i)).sum()
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+        let _ = std::fs::remove_file(&self.1);
+    }
+}
+
+#[test]
+fn biolatency_counts_each_request_of_a_disk() {
+    let _k = kernel_lock();
+    let dev = LoopDevice::new(16);
+    let mut done = (0, 0);
+    let run = run_with(&["run", "biolatency", "-p", &format!("disk={}", dev.name()), "--json", "--duration", "60s"], || {
+        done.0 = dev.completed();
+        // 64 reads of 4 KiB, each its own request (direct I/O).
+        let dd = Command::new("dd").arg(format!("if={}", dev.0)).args(["of=/dev/null", "bs=4096", "count=64", "iflag=direct"]).output().unwrap();
+        assert!(dd.status.success(), "{}", String::from_utf8_lossy(&dd.stderr));
+        done.1 = dev.completed();
+    });
+    run.ok();
+    let hists: Vec<Value> =
+        run.stdout.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|r| r["type"] == "hist" && r["map"] == "@usecs").collect();
+    assert_eq!(hists.len(), 1, "one disk:\n{}", run.stdout);
+    assert_eq!(hists[0]["key"], serde_json::json!([dev.name()]), "{}", run.stdout);
+    let counted: u64 = hists[0]["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert!(done.1 - done.0 >= 64, "{done:?}");
+    assert_eq!(counted, done.1 - done.0, "{}", run.stdout);
+    assert_nothing_left();
+}

@@ -20,6 +20,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("capable", include_str!("../scripts/capable.ntr")),
     ("oomkill", include_str!("../scripts/oomkill.ntr")),
     ("runqlat", include_str!("../scripts/runqlat.ntr")),
+    ("biolatency", include_str!("../scripts/biolatency.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).
