@@ -687,3 +687,63 @@ fn tcpretrans_shows_each_retransmission_of_a_flow() {
     assert_eq!(recs.len() as u64, retransmitted, "{}", run.stdout);
     assert_nothing_left();
 }
+
+#[test]
+fn tcplife_shows_each_connection_its_bytes_and_duration() {
+    use std::io::{Read, Write};
+    let _k = kernel_lock();
+    let listener = std::net::TcpListener::bind("127.0.0.1:47740").expect("bind 47740");
+    let (sent, answered) = (100_000usize, 7_777usize);
+    let mut seen = None;
+    let run = run_with(&["run", "tcplife", "-p", "port=47740", "--json", "--duration", "60s"], || {
+        let started = std::time::Instant::now();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            s.write_all(&vec![b'y'; answered]).unwrap();
+            (got.len(), std::fs::read_to_string("/proc/thread-self/comm").unwrap().trim().to_string())
+        });
+        let mut c = std::net::TcpStream::connect("127.0.0.1:47740").unwrap();
+        c.write_all(&vec![b'x'; sent]).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        let port = c.local_addr().unwrap().port();
+        drop(c);
+        let (server_got, server_comm) = server.join().unwrap();
+        let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap().trim().to_string();
+        // Both ends closed (the server's on the client's last ACK).
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        seen = Some((port, got.len(), server_got, comm, server_comm, started.elapsed()));
+    });
+    run.ok();
+    let (port, client_got, server_got, comm, server_comm, took) = seen.unwrap();
+    assert_eq!((client_got, server_got), (answered, sent));
+    let recs = records(&run);
+    assert_eq!(recs.len(), 2, "{}", run.stdout);
+    let end = |sport: u16| recs.iter().find(|r| r["flow"]["sport"] == sport).unwrap_or_else(|| panic!("{}", run.stdout));
+    let (client, server) = (end(port), end(47740));
+    assert_eq!(
+        client["flow"],
+        serde_json::json!({"family": "ipv4", "proto": "tcp", "src": "127.0.0.1", "dst": "127.0.0.1", "sport": port, "dport": 47740})
+    );
+    assert_eq!(
+        server["flow"],
+        serde_json::json!({"family": "ipv4", "proto": "tcp", "src": "127.0.0.1", "dst": "127.0.0.1", "sport": 47740, "dport": port})
+    );
+    assert_eq!((&client["pid"], &client["comm"]), (&Value::from(std::process::id()), &Value::from(comm.as_str())), "{client}");
+    // In sequence space: a FIN acknowledged or received counts one byte,
+    // and the client's SYN acknowledged one more.
+    assert_eq!((&client["bytes_acked"], &client["bytes_received"]), (&Value::from(sent + 2), &Value::from(answered + 1)), "{client}");
+    assert_eq!((&server["bytes_acked"], &server["bytes_received"]), (&Value::from(answered + 1), &Value::from(sent + 1)), "{server}");
+    if kernel::fentry_loads() {
+        assert_eq!((&server["pid"], &server["comm"]), (&Value::from(std::process::id()), &Value::from(server_comm.as_str())), "{server}");
+    } else {
+        assert!(server.get("pid").is_none() && server.get("comm").is_none(), "{server}");
+    }
+    for r in [client, server] {
+        assert!(r["dur_us"].as_u64().unwrap() <= took.as_micros() as u64, "{r} within {took:?}");
+    }
+    assert_nothing_left();
+}

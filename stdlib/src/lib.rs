@@ -22,6 +22,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("runqlat", include_str!("../scripts/runqlat.ntr")),
     ("biolatency", include_str!("../scripts/biolatency.ntr")),
     ("tcpretrans", include_str!("../scripts/tcpretrans.ntr")),
+    ("tcplife", include_str!("../scripts/tcplife.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).
