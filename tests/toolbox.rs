@@ -112,6 +112,8 @@ fn opensnoop_shows_the_fd_or_the_error_of_each_open() {
         // O_WRONLY|O_CREAT|O_TRUNC, then O_RDONLY|O_CLOEXEC.
         ran.push(("0x241", created, helper(&["open", created, "241"])));
         ran.push(("0x80000", missing, helper(&["open", missing, "80000"])));
+        // openat2 passes its flags in a struct of the caller's memory.
+        ran.push(("0x80042", created, helper(&["openat2", created, "80042"])));
     });
     run.ok();
     let recs = records(&run);

@@ -34,7 +34,8 @@ int main(int argc, char **argv) {
 /// ground truth the scripts are checked against):
 /// `exec PATH ARGV0 ARG…` execs PATH with that argv, printing -errno where
 /// that fails;
-/// `open PATH FLAGS` opens with those (hex) flags, printing the fd or -errno;
+/// `open PATH FLAGS` opens with those (hex) flags, printing the fd or -errno
+/// (`openat2 PATH FLAGS` the same through openat2);
 /// `kill PID SIG` prints kill's result, 0 or -errno, `tgkill TGID TID SIG`
 /// tgkill's;
 /// `getppid N` calls getppid N times;
@@ -60,6 +61,7 @@ const TOOLBOX_HELPER: &str = r#"
 #include <sys/socket.h>
 #include <time.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -70,6 +72,12 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "open") == 0 && argc == 4) {
         long fd = syscall(SYS_openat, AT_FDCWD, argv[2], (int)strtol(argv[3], NULL, 16), 0600);
+        printf("%ld\n", fd < 0 ? (long)-errno : fd);
+        return 0;
+    }
+    if (strcmp(argv[1], "openat2") == 0 && argc == 4) {
+        struct open_how how = {.flags = strtoul(argv[3], NULL, 16), .mode = 0600};
+        long fd = syscall(SYS_openat2, AT_FDCWD, argv[2], &how, sizeof how);
         printf("%ld\n", fd < 0 ? (long)-errno : fd);
         return 0;
     }
