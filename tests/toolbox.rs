@@ -759,3 +759,39 @@ fn tcplife_shows_each_connection_its_bytes_and_duration() {
     }
     assert_nothing_left();
 }
+
+#[test]
+fn biosnoop_shows_each_request_with_its_submitter() {
+    let _k = kernel_lock();
+    let dev = LoopDevice::new(16);
+    let mut dd = None;
+    let run = run_with(&["run", "biosnoop", "-p", &format!("disk={}", dev.name()), "--json", "--duration", "60s"], || {
+        // 32 reads of 4 KiB from sector 800 (block 100), each its own
+        // request (direct I/O), by a process the test knows.
+        let child = Command::new("dd")
+            .arg(format!("if={}", dev.0))
+            .args(["of=/dev/null", "bs=4096", "skip=100", "count=32", "iflag=direct"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(child.wait_with_output().unwrap().status.success());
+        dd = Some(pid);
+    });
+    run.ok();
+    let pid = dd.unwrap();
+    let recs = records(&run);
+    let mine = of_pid(&recs, pid);
+    let sectors: Vec<u64> = mine.iter().map(|r| r["sector"].as_u64().unwrap()).collect();
+    assert_eq!(sectors, (0..32).map(|i| 800 + 8 * i).collect::<Vec<u64>>(), "{}", run.stdout);
+    for r in &mine {
+        assert_eq!(
+            (&r["disk"], &r["op"], &r["bytes"], &r["comm"]),
+            (&Value::from(dev.name()), &Value::from("READ"), &Value::from(4096), &Value::from("dd")),
+            "{r}"
+        );
+    }
+    // Nothing else read this disk while it ran.
+    assert_eq!(recs.len(), 32, "{}", run.stdout);
+    assert_nothing_left();
+}

@@ -21,6 +21,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("oomkill", include_str!("../scripts/oomkill.ntr")),
     ("runqlat", include_str!("../scripts/runqlat.ntr")),
     ("biolatency", include_str!("../scripts/biolatency.ntr")),
+    ("biosnoop", include_str!("../scripts/biosnoop.ntr")),
     ("tcpretrans", include_str!("../scripts/tcpretrans.ntr")),
     ("tcplife", include_str!("../scripts/tcplife.ntr")),
 ];
