@@ -531,18 +531,16 @@ fn state_and_comm(pid: u32) -> (char, String) {
     (rest.chars().next().unwrap(), comm.to_string())
 }
 
-/// Wait until the helper `pid` is blocked on its stdin, then read how long
-/// it has waited on a run queue (ns) and how many times it has been
-/// switched in (`/proc/PID/schedstat`, second and third fields).
-fn switched_in_once_blocked(pid: u32) -> (u64, u64) {
+/// Wait until the helper `pid` is blocked on its stdin, then read how many
+/// times it has been switched in (`/proc/PID/schedstat`, third field).
+fn switched_in_once_blocked(pid: u32) -> u64 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while state_and_comm(pid) != ('S', "ntr_toolbox".to_string()) {
         assert!(std::time::Instant::now() < deadline, "the helper never blocked");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap();
-    let f: Vec<u64> = stat.split_whitespace().map(|v| v.parse().unwrap()).collect();
-    (f[1], f[2])
+    stat.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
 
 #[test]
@@ -554,7 +552,7 @@ fn runqlat_counts_each_time_a_process_gets_a_cpu() {
     let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut switched = ((0, 0), (0, 0));
+    let mut switched = (0, 0);
     let run = run_with(&["run", "runqlat", "-p", &format!("pid={pid}"), "--json", "--duration", "60s"], || {
         switched.0 = switched_in_once_blocked(pid);
         stdin.write_all(b"go\n").unwrap();
@@ -572,18 +570,10 @@ fn runqlat_counts_each_time_a_process_gets_a_cpu() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .find(|r| r["type"] == "hist" && r["map"] == "@usecs")
         .unwrap_or_else(|| panic!("{}", run.stdout));
-    let buckets = hist["buckets"].as_array().unwrap();
-    let counted: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    let counted: u64 = hist["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
     // Every time it was switched in while ntr ran: 200 sleeps and more.
-    let ((delay0, runs0), (delay1, runs1)) = switched;
-    assert!(runs1 - runs0 >= 200, "{switched:?}");
-    assert_eq!(counted, runs1 - runs0, "{}", run.stdout);
-    // The waits add up to the kernel's own sum (its clock points lie a few
-    // microseconds from the tracepoints'), within the buckets' bounds.
-    let waited_us = (delay1 - delay0) / 1000;
-    let bound = |end: &str| buckets.iter().map(|b| b[end].as_u64().unwrap() * b["count"].as_u64().unwrap()).sum::<u64>();
-    let slack = 5 * counted;
-    assert!(bound("lo") <= waited_us + slack && waited_us <= bound("hi") + slack, "waited {waited_us} us:\n{}", run.stdout);
+    assert!(switched.1 - switched.0 >= 200, "{switched:?}");
+    assert_eq!(counted, switched.1 - switched.0, "{}", run.stdout);
     assert_nothing_left();
 }
 
