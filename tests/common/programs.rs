@@ -30,6 +30,121 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// The workloads of the toolbox tests, each printing what it did (the
+/// ground truth the scripts are checked against):
+/// `exec PATH ARGV0 ARG…` execs PATH with that argv, printing -errno where
+/// that fails;
+/// `open PATH FLAGS` opens with those (hex) flags, printing the fd or -errno
+/// (`openat2 PATH FLAGS` the same through openat2);
+/// `kill PID SIG` prints kill's result, 0 or -errno, `tgkill TGID TID SIG`
+/// tgkill's;
+/// `getppid N` calls getppid N times;
+/// `connect PORT [BIND]` connects to 127.0.0.1:PORT (from port BIND),
+/// printing the local port, connect's result (0 or -errno) and how long
+/// connect took in microseconds;
+/// `chown PATH UID [nocap]` chowns (without CAP_CHOWN in its effective set
+/// with `nocap`), printing 0 or -errno;
+/// `alloc MB` waits for a line on stdin, then fills MB megabytes;
+/// `sleeps N` waits for a line on stdin, sleeps 1 ms N times, prints
+/// `done` and waits for another line.
+const TOOLBOX_HELPER: &str = r#"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (strcmp(argv[1], "exec") == 0 && argc > 3) {
+        execv(argv[2], argv + 3);
+        printf("%d\n", -errno);
+        return 1;
+    }
+    if (strcmp(argv[1], "open") == 0 && argc == 4) {
+        long fd = syscall(SYS_openat, AT_FDCWD, argv[2], (int)strtol(argv[3], NULL, 16), 0600);
+        printf("%ld\n", fd < 0 ? (long)-errno : fd);
+        return 0;
+    }
+    if (strcmp(argv[1], "openat2") == 0 && argc == 4) {
+        struct open_how how = {.flags = strtoul(argv[3], NULL, 16), .mode = 0600};
+        long fd = syscall(SYS_openat2, AT_FDCWD, argv[2], &how, sizeof how);
+        printf("%ld\n", fd < 0 ? (long)-errno : fd);
+        return 0;
+    }
+    if (strcmp(argv[1], "kill") == 0 && argc == 4) {
+        int r = kill(atoi(argv[2]), atoi(argv[3]));
+        printf("%d\n", r < 0 ? -errno : 0);
+        return 0;
+    }
+    if (strcmp(argv[1], "tgkill") == 0 && argc == 5) {
+        long r = syscall(SYS_tgkill, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+        printf("%d\n", r < 0 ? -errno : 0);
+        return 0;
+    }
+    if (strcmp(argv[1], "connect") == 0 && argc >= 3) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (argc == 4) {
+            a.sin_port = htons(atoi(argv[3]));
+            if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) return 3;
+        }
+        a.sin_port = htons(atoi(argv[2]));
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = connect(s, (struct sockaddr *)&a, sizeof a) < 0 ? -errno : 0;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        struct sockaddr_in l;
+        socklen_t len = sizeof l;
+        getsockname(s, (struct sockaddr *)&l, &len);
+        long us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        printf("%d %d %ld\n", argc == 4 ? atoi(argv[3]) : ntohs(l.sin_port), r, us);
+        close(s);
+        return 0;
+    }
+    if (strcmp(argv[1], "chown") == 0 && argc >= 4) {
+        if (argc == 5) {
+            struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+            struct __user_cap_data_struct d[2];
+            if (syscall(SYS_capget, &h, d) < 0) return 3;
+            d[0].effective &= ~(1u << CAP_CHOWN);
+            if (syscall(SYS_capset, &h, d) < 0) return 3;
+        }
+        printf("%d\n", chown(argv[2], atoi(argv[3]), -1) < 0 ? -errno : 0);
+        return 0;
+    }
+    if (strcmp(argv[1], "alloc") == 0 && argc == 3) {
+        char line[8];
+        if (!fgets(line, sizeof line, stdin)) return 3;
+        for (long i = 0; i < atol(argv[2]); i++) memset(malloc(1 << 20), 1, 1 << 20);
+        printf("survived\n");
+        return 0;
+    }
+    if (strcmp(argv[1], "sleeps") == 0 && argc == 3) {
+        char line[8];
+        if (!fgets(line, sizeof line, stdin)) return 3;
+        for (int i = atoi(argv[2]); i > 0; i--) usleep(1000);
+        printf("done\n");
+        if (!fgets(line, sizeof line, stdin)) return 0;
+        return 0;
+    }
+    if (strcmp(argv[1], "getppid") == 0 && argc == 3) {
+        for (int i = atoi(argv[2]); i > 0; i--) syscall(SYS_getppid);
+        return 0;
+    }
+    return 2;
+}
+"#;
+
 fn build(name: &str, source: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let bin = dir.join(name);
@@ -46,6 +161,10 @@ fn build(name: &str, source: &str) -> PathBuf {
 
 pub fn probe_target() -> PathBuf {
     build("ntr_probe_target", PROBE_TARGET)
+}
+
+pub fn toolbox_helper() -> PathBuf {
+    build("ntr_toolbox", TOOLBOX_HELPER)
 }
 
 /// Every program, built: what a guest without gcc needs.
