@@ -423,6 +423,18 @@ fn builtin_names_a_builtin_an_argument_hides() {
     assert!(run.stderr.contains("warning: `pid` is `tracepoint:syscalls:sys_enter_kill`'s argument here, not the builtin"), "{}", run.stderr);
     assert!(run.stderr.contains("`builtin.pid` is the builtin"), "{}", run.stderr);
     assert_eq!(run.stderr.matches("warning:").count(), 1, "one warning per hidden name: {}", run.stderr);
+    // `args.pid` names the argument, and says nothing.
+    let script = script.replace("@[pid,", "@[args.pid,");
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        // SAFETY: as above; the child is gone, so kill answers ESRCH, but
+        // the probe sees the call at its entry.
+        for _ in 0..2 {
+            unsafe { libc::kill(target as i32, 0) };
+        }
+    });
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &[&format!("@[{target}, {me}, true]:")]), Some(2), "{}", run.stdout);
+    assert!(!run.stderr.contains("warning:"), "{}", run.stderr);
     assert_nothing_left();
 }
 

@@ -115,6 +115,9 @@ fn expr(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr, expect: Option<&Type>)
             if let Some(v) = builtin_ref(p, base, field)? {
                 return Ok(v);
             }
+            if let Some(v) = arg_ref(p, base, field)? {
+                return Ok(v);
+            }
             let base = check_expr(cx, p, base, None)?;
             field_access(cx, base, field)
         }
@@ -194,6 +197,35 @@ fn builtin_ref(p: &ProbeCx, base: &ast::Expr, field: &ast::Ident) -> Result<Opti
     })
 }
 
+/// `args.NAME`: the probe's argument, named so (no warning where it has a
+/// builtin's name: `args.pid` in `sys_enter_kill` is the target).
+fn arg_ref(p: &ProbeCx, base: &ast::Expr, field: &ast::Ident) -> Result<Option<Expr>> {
+    let A::Ident(name) = &base.kind else { return Ok(None) };
+    if name != "args" || p.lookup(name).is_some() || p.arg(name).is_some() {
+        return Ok(None);
+    }
+    let span = base.span.to(field.span);
+    match p.arg(&field.name) {
+        Some(arg) => Ok(Some(arg_expr(arg, span))),
+        None => {
+            let mut names: Vec<String> = p.args.iter().map(|a| a.name.clone()).collect();
+            names.dedup();
+            let d = Diagnostic::error(format!("`{}` has no argument `{}`", p.name, field.name), field.span, "no such argument");
+            Err(if names.is_empty() { d } else { d.with_help(format!("its arguments: {}", names.join(", "))) })
+        }
+    }
+}
+
+/// A probe argument's value, read from where the context holds it.
+fn arg_expr(arg: &super::probes::Arg, span: Span) -> Expr {
+    let kind = match arg.source {
+        ArgSource::Slot(i) => T::CtxSlot(i),
+        ArgSource::Field { offset, size, signed } => T::CtxField { offset, size, signed },
+        ArgSource::DataLocStr { offset } => T::CtxDataLocStr { offset },
+    };
+    mk(kind, arg.ty.clone(), span)
+}
+
 /// The builtin variable `name` (`pid`, `comm`, `kstack`…).
 fn builtin_var(p: &ProbeCx, name: &str, span: Span) -> Option<Expr> {
     let builtin = |b: Builtin, ty: Type| Some(mk(T::Builtin(b), ty, span));
@@ -226,19 +258,14 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
     }
     // Probe arguments shadow parameters; `params.NAME` reaches a shadowed one.
     if let Some(arg) = p.arg(name) {
-        let kind = match arg.source {
-            ArgSource::Slot(i) => T::CtxSlot(i),
-            ArgSource::Field { offset, size, signed } => T::CtxField { offset, size, signed },
-            ArgSource::DataLocStr { offset } => T::CtxDataLocStr { offset },
-        };
         if BUILTIN_VARS.contains(&name) {
             let w = Diagnostic::warning(format!("`{name}` is `{}`'s argument here, not the builtin", p.name), span, "the probe's argument")
-                .with_help(format!("`builtin.{name}` is the builtin"));
+                .with_help(format!("`builtin.{name}` is the builtin; `args.{name}` names the argument (and says nothing)"));
             if !cx.warnings.iter().any(|x| x.message == w.message) {
                 cx.warnings.push(w);
             }
         }
-        return Ok(mk(kind, arg.ty.clone(), span));
+        return Ok(arg_expr(arg, span));
     }
     if let Some(v) = cx.params.get(name) {
         return Ok(param_value(v, span));
