@@ -5,8 +5,10 @@
 pub mod btf;
 pub mod btf_open;
 pub mod elf_symbols;
+pub mod errno;
 pub mod history;
 pub mod kallsyms;
+pub mod ld_cache;
 pub mod tracefs;
 
 /// The highest rate perf events may sample at (`kernel.perf_event_max_sample_rate`).
