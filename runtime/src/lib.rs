@@ -20,6 +20,7 @@ pub mod features;
 pub mod netfilter;
 pub mod netns;
 pub mod privileges;
+pub mod replay;
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
