@@ -3,6 +3,7 @@
 //! tracefs implementation lives in `kernel/btf.rs` and `kernel/tracefs.rs`.
 
 pub mod btf;
+pub mod btf_names;
 pub mod btf_open;
 pub mod elf_symbols;
 pub mod errno;

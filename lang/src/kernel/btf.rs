@@ -8,6 +8,7 @@ use std::path::Path;
 
 use btf_rs::{Btf, BtfType, Type};
 
+use super::btf_names::NameIndex;
 use super::btf_open::{self, BtfSource};
 use super::{tracefs, KType, KernelTypes, LookupError, Member, ProbeArg, Tracepoint, TypeId};
 
@@ -17,6 +18,10 @@ type TracepointKey = (Option<String>, String);
 pub struct KernelBtf {
     btf: Btf,
     source: BtfSource,
+    /// The BTF bytes, and type ids by name built from them on first use
+    /// (`None`: bytes the index cannot read; btf-rs's scan serves).
+    bytes: memmap2::Mmap,
+    names: OnceCell<Option<NameIndex>>,
     /// Enum constant name → (enum type id, value), built on first use.
     constants: OnceCell<HashMap<String, (TypeId, i64)>>,
     /// Kernel symbol addresses looked up so far (`None`: not in kallsyms),
@@ -33,7 +38,7 @@ pub struct KernelBtf {
 impl KernelBtf {
     /// Whether tracepoint `name` has a BTF prototype (attachable as tp_btf).
     pub fn has_btf_tracepoint(&self, name: &str) -> bool {
-        self.btf.resolve_ids_by_name(&format!("btf_trace_{name}")).is_ok_and(|ids| !ids.is_empty())
+        !self.ids_by_name(&format!("btf_trace_{name}")).is_empty()
     }
 
     /// Names of the kernel functions BTF describes (kprobe/fentry targets).
@@ -54,10 +59,12 @@ impl KernelBtf {
     }
 
     pub fn from_file(path: &Path) -> Result<KernelBtf, String> {
-        let (btf, source) = btf_open::open(path)?;
+        let (btf, source, bytes) = btf_open::open(path)?;
         Ok(KernelBtf {
             btf,
             source,
+            bytes,
+            names: OnceCell::new(),
             constants: OnceCell::new(),
             symbols: RefCell::default(),
             members: RefCell::default(),
@@ -68,6 +75,14 @@ impl KernelBtf {
     /// Whether the file was mapped directly or copied first (it refused mmap).
     pub fn source(&self) -> BtfSource {
         self.source
+    }
+
+    /// The ids of the types named `name`.
+    fn ids_by_name(&self, name: &str) -> Vec<TypeId> {
+        match self.names.get_or_init(|| NameIndex::build(&self.bytes)) {
+            Some(index) => index.ids(&self.bytes, name),
+            None => self.btf.resolve_ids_by_name(name).unwrap_or_default(),
+        }
     }
 
     fn by_id(&self, id: TypeId) -> Option<Type> {
@@ -95,13 +110,11 @@ impl KernelBtf {
 
     /// The first type named `name` for which `pick` gives a KType.
     fn find(&self, name: &str, pick: impl Fn(&Type) -> bool) -> Option<KType> {
-        let ids = self.btf.resolve_ids_by_name(name).ok()?;
-        ids.into_iter().find(|id| self.by_id(*id).is_some_and(|t| pick(&t))).map(|id| self.resolve(id))
+        self.ids_by_name(name).into_iter().find(|id| self.by_id(*id).is_some_and(|t| pick(&t))).map(|id| self.resolve(id))
     }
 
     fn func_params(&self, func: &str) -> Option<(Vec<ProbeArg>, KType)> {
-        let ids = self.btf.resolve_ids_by_name(func).ok()?;
-        for id in ids {
+        for id in self.ids_by_name(func) {
             let Some(Type::Func(f)) = self.by_id(id) else { continue };
             let Some(Type::FuncProto(proto)) = f.get_type_id().and_then(|p| self.by_id(p)) else { continue };
             let args = proto
@@ -185,7 +198,7 @@ impl KernelBtf {
                 return Err(LookupError::NotFound { suggestions: real.iter().map(|r| format!("{r}:{name}")).collect() });
             }
         }
-        let has_btf = self.btf.resolve_ids_by_name(&format!("btf_trace_{name}")).is_ok_and(|ids| !ids.is_empty());
+        let has_btf = self.has_btf_tracepoint(name);
         let btf_args = if has_btf {
             // Argument names: `__bpf_trace_X` exists per event class, so only
             // for events that are their own class; `__probestub_X` per event
