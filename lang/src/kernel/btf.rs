@@ -30,6 +30,14 @@ pub struct KernelBtf {
     /// Members of each struct asked for so far: a script reads the same
     /// few structs' fields over and over, and decoding BTF is slow.
     members: RefCell<HashMap<TypeId, Vec<Member>>>,
+    /// Tracefs events (`category:name`), and those and their names, to
+    /// suggest in place of a tracepoint not found: read once.
+    suggestable: OnceCell<(Vec<String>, Vec<String>)>,
+    /// Types resolved so far, by id: a script's values resolve the same
+    /// few types again and again.
+    resolved: RefCell<HashMap<TypeId, KType>>,
+    /// Structs and enums found by name so far (kind, name).
+    found: RefCell<HashMap<(&'static str, String), Option<KType>>>,
     /// Tracepoints resolved so far, by (category, name): a script may name
     /// the same one in many probes, and each lookup scans BTF and tracefs.
     tracepoints: RefCell<HashMap<TracepointKey, Result<Tracepoint, LookupError>>>,
@@ -68,6 +76,9 @@ impl KernelBtf {
             constants: OnceCell::new(),
             symbols: RefCell::default(),
             members: RefCell::default(),
+            suggestable: OnceCell::new(),
+            resolved: RefCell::default(),
+            found: RefCell::default(),
             tracepoints: RefCell::default(),
         })
     }
@@ -108,9 +119,16 @@ impl KernelBtf {
         id
     }
 
-    /// The first type named `name` for which `pick` gives a KType.
-    fn find(&self, name: &str, pick: impl Fn(&Type) -> bool) -> Option<KType> {
-        self.ids_by_name(name).into_iter().find(|id| self.by_id(*id).is_some_and(|t| pick(&t))).map(|id| self.resolve(id))
+    /// The first type named `name` of a kind `pick` accepts (`kind` names
+    /// it for the cache: telling a type's kind decodes the whole type).
+    fn find(&self, kind: &'static str, name: &str, pick: impl Fn(&Type) -> bool) -> Option<KType> {
+        let key = (kind, name.to_string());
+        if let Some(found) = self.found.borrow().get(&key) {
+            return found.clone();
+        }
+        let found = self.ids_by_name(name).into_iter().find(|id| self.by_id(*id).is_some_and(|t| pick(&t))).map(|id| self.resolve(id));
+        self.found.borrow_mut().insert(key, found.clone());
+        found
     }
 
     fn func_params(&self, func: &str) -> Option<(Vec<ProbeArg>, KType)> {
@@ -164,6 +182,27 @@ impl KernelBtf {
         out
     }
 
+    fn resolve_uncached(&self, id: TypeId) -> KType {
+        let id = self.strip(id);
+        match self.by_id(id) {
+            None | Some(Type::Void) => KType::Void,
+            // pahole does not set the CHAR encoding: recognise `char` by name.
+            Some(Type::Int(i)) => {
+                let is_char = i.is_char() || (i.size() == 1 && self.name_of(&i).ends_with("char"));
+                KType::Int { size: i.size() as u8, signed: i.is_signed(), is_char, is_bool: i.is_bool() }
+            }
+            Some(Type::Ptr(p)) => KType::Ptr { target: self.strip(p.get_type_id().unwrap_or(0)) },
+            Some(Type::Struct(s)) => KType::Struct { id, name: self.name_of(&s), size: s.size() as u32 },
+            Some(Type::Union(u)) => KType::Union { id, name: self.name_of(&u), size: u.size() as u32 },
+            Some(Type::Enum(e)) => KType::Enum { id, name: self.name_of(&e), size: e.size() as u8, signed: e.is_signed() },
+            Some(Type::Enum64(e)) => KType::Enum { id, name: self.name_of(&e), size: e.size() as u8, signed: e.is_signed() },
+            Some(Type::Array(a)) => KType::Array { elem: Box::new(self.resolve(a.get_type_id().unwrap_or(0))), len: a.len() as u32 },
+            Some(Type::Float(f)) => KType::Opaque { name: self.name_of(&f), size: f.size() as u32 },
+            Some(Type::Fwd(f)) => KType::Opaque { name: self.name_of(&f), size: 0 },
+            Some(other) => KType::Opaque { name: other.name().to_string(), size: 0 },
+        }
+    }
+
     /// Resolve a tracepoint from tracefs and BTF.
     fn lookup_tracepoint(&self, category: Option<&str>, name: &str) -> Result<Tracepoint, LookupError> {
         let root = tracefs::root();
@@ -211,14 +250,17 @@ impl KernelBtf {
             None
         };
         if format.is_none() && btf_args.is_none() {
-            let all = self.tracefs_events();
+            let (all, candidates) = self.suggestable.get_or_init(|| {
+                let all = self.tracefs_events();
+                let mut candidates = all.clone();
+                candidates.extend(all.iter().filter_map(|e| e.split_once(':').map(|(_, n)| n.to_string())));
+                (all, candidates)
+            });
             let wanted = match category {
                 Some(c) => format!("{c}:{name}"),
                 None => name.to_string(),
             };
-            let mut candidates = all.clone();
-            candidates.extend(all.iter().filter_map(|e| e.split_once(':').map(|(_, n)| n.to_string())));
-            let near = crate::check::near_misses(&wanted, &candidates);
+            let near = crate::check::near_misses(&wanted, candidates);
             // Show suggestions as category:name, which always resolves.
             let suggestions = near
                 .into_iter()
@@ -256,24 +298,12 @@ impl KernelTypes for KernelBtf {
     }
 
     fn resolve(&self, id: TypeId) -> KType {
-        let id = self.strip(id);
-        match self.by_id(id) {
-            None | Some(Type::Void) => KType::Void,
-            // pahole does not set the CHAR encoding: recognise `char` by name.
-            Some(Type::Int(i)) => {
-                let is_char = i.is_char() || (i.size() == 1 && self.name_of(&i).ends_with("char"));
-                KType::Int { size: i.size() as u8, signed: i.is_signed(), is_char, is_bool: i.is_bool() }
-            }
-            Some(Type::Ptr(p)) => KType::Ptr { target: self.strip(p.get_type_id().unwrap_or(0)) },
-            Some(Type::Struct(s)) => KType::Struct { id, name: self.name_of(&s), size: s.size() as u32 },
-            Some(Type::Union(u)) => KType::Union { id, name: self.name_of(&u), size: u.size() as u32 },
-            Some(Type::Enum(e)) => KType::Enum { id, name: self.name_of(&e), size: e.size() as u8, signed: e.is_signed() },
-            Some(Type::Enum64(e)) => KType::Enum { id, name: self.name_of(&e), size: e.size() as u8, signed: e.is_signed() },
-            Some(Type::Array(a)) => KType::Array { elem: Box::new(self.resolve(a.get_type_id().unwrap_or(0))), len: a.len() as u32 },
-            Some(Type::Float(f)) => KType::Opaque { name: self.name_of(&f), size: f.size() as u32 },
-            Some(Type::Fwd(f)) => KType::Opaque { name: self.name_of(&f), size: 0 },
-            Some(other) => KType::Opaque { name: other.name().to_string(), size: 0 },
+        if let Some(t) = self.resolved.borrow().get(&id) {
+            return t.clone();
         }
+        let t = self.resolve_uncached(id);
+        self.resolved.borrow_mut().insert(id, t.clone());
+        t
     }
 
     fn members(&self, id: TypeId) -> Vec<Member> {
@@ -292,11 +322,11 @@ impl KernelTypes for KernelBtf {
         self.members.borrow().get(&id)?.iter().find(|m| m.name == name).cloned()
     }
     fn struct_by_name(&self, name: &str) -> Option<KType> {
-        self.find(name, |t| matches!(t, Type::Struct(_)))
+        self.find("struct", name, |t| matches!(t, Type::Struct(_)))
     }
 
     fn enum_by_name(&self, name: &str) -> Option<KType> {
-        self.find(name, |t| matches!(t, Type::Enum(_) | Type::Enum64(_)))
+        self.find("enum", name, |t| matches!(t, Type::Enum(_) | Type::Enum64(_)))
     }
 
     fn enum_values(&self, id: TypeId) -> Vec<(String, i64)> {
