@@ -67,42 +67,63 @@ fn pure(inst: &Inst) -> bool {
 /// results): codegen emits freely, this keeps the hot paths short and the
 /// register pressure honest.
 pub fn remove_dead_code(f: &mut Function) {
+    let (order, cyclic) = liveness::order(f);
+    if !cyclic {
+        // Successors first: each block's live-out is final when it is swept,
+        // so one backward pass removes everything dead.
+        let mut live_in: Vec<liveness::Set> = vec![Vec::new(); f.blocks.len()];
+        let mut now = LiveSet::new(f.vregs);
+        for b in order {
+            let out = f.blocks[b].term.0.successors().iter().fold(Vec::new(), |acc, s| liveness::union(&acc, &live_in[*s]));
+            sweep(&mut f.blocks[b], &out, &mut now);
+            live_in[b] = now.to_set();
+        }
+        return;
+    }
     let live = reachable(f);
     let mut now = LiveSet::new(f.vregs);
     loop {
         let Ok(live_out) = liveness::live_out(f, usize::MAX) else { return };
         let mut changed = false;
         for (b, block) in f.blocks.iter_mut().enumerate() {
-            if !live[b] {
-                continue;
+            if live[b] {
+                changed |= sweep(block, &live_out[b], &mut now);
             }
-            now.reset(&live_out[b]);
-            block.term.0.uses().into_iter().for_each(|u| now.insert(u));
-            let mut keep = vec![true; block.insts.len()];
-            for (i, (inst, _)) in block.insts.iter_mut().enumerate().rev() {
-                let dead_def = inst.def().is_some_and(|d| !now.contains(d));
-                if dead_def && pure(inst) {
-                    keep[i] = false;
-                    changed = true;
-                    continue;
-                }
-                if dead_def {
-                    if let Inst::Call { dst, .. } = inst {
-                        *dst = None;
-                    }
-                }
-                if let Some(d) = inst.def() {
-                    now.remove(d);
-                }
-                inst.uses().into_iter().for_each(|u| now.insert(u));
-            }
-            let mut it = keep.into_iter();
-            block.insts.retain(|_| it.next().unwrap_or(true));
         }
         if !changed {
             return;
         }
     }
+}
+
+/// Remove the dead instructions of `block`, walking back from what is live
+/// at its end (`live_out`); `now` is left holding what is live at its
+/// start. Whether any was removed.
+fn sweep(block: &mut crate::ir::Block, live_out: &[u32], now: &mut LiveSet) -> bool {
+    now.reset(live_out);
+    block.term.0.uses().into_iter().for_each(|u| now.insert(u));
+    let mut keep = vec![true; block.insts.len()];
+    let mut changed = false;
+    for (i, (inst, _)) in block.insts.iter_mut().enumerate().rev() {
+        let dead_def = inst.def().is_some_and(|d| !now.contains(d));
+        if dead_def && pure(inst) {
+            keep[i] = false;
+            changed = true;
+            continue;
+        }
+        if dead_def {
+            if let Inst::Call { dst, .. } = inst {
+                *dst = None;
+            }
+        }
+        if let Some(d) = inst.def() {
+            now.remove(d);
+        }
+        inst.uses().into_iter().for_each(|u| now.insert(u));
+    }
+    let mut it = keep.into_iter();
+    block.insts.retain(|_| it.next().unwrap_or(true));
+    changed
 }
 
 /// Allocate registers for `f`, spilling into at most `max_slots` stack
