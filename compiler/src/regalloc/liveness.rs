@@ -94,6 +94,28 @@ pub(super) fn order(f: &Function) -> (Vec<usize>, bool) {
     (order, cyclic)
 }
 
+/// Live sets at the edges of the reachable blocks, known from an earlier
+/// pass over a function that has not changed since (`remove_dead_code`).
+pub struct Edges {
+    pub(super) order: Vec<usize>,
+    pub(super) live_in: Vec<Set>,
+    pub(super) live_out: Vec<Set>,
+}
+
+impl Edges {
+    /// What `live_out` gives for the same function.
+    pub(super) fn live_out(self, limit: usize) -> Result<Vec<Set>, Vreg> {
+        for &b in &self.order {
+            for set in [&self.live_in[b], &self.live_out[b]] {
+                if set.len() > limit {
+                    return Err(Vreg(set[set.len() - 1]));
+                }
+            }
+        }
+        Ok(self.live_out)
+    }
+}
+
 /// Live-out sets of every block reachable from the entry. `Err` with one
 /// of them as soon as more than `limit` values are live at a block's edge.
 pub(super) fn live_out(f: &Function, limit: usize) -> Result<Vec<Set>, Vreg> {
