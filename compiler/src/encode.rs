@@ -29,8 +29,7 @@ pub enum BackendError {
 }
 
 /// Register-allocate and encode one function.
-pub fn compile(f: &Function) -> Result<CompiledFunction, BackendError> {
-    let mut f = f.clone();
+pub fn compile(mut f: Function) -> Result<CompiledFunction, BackendError> {
     let liveness = regalloc::remove_dead_code(&mut f);
     crate::size::check(&f)?;
     let bufs: u32 = f.bufs.iter().map(|b| b.size.div_ceil(8) * 8).sum();
