@@ -1,7 +1,7 @@
 //! Decoding from arbitrary bytes, for the decoder fuzz target (`fuzz/`)
 //! and the test that replays its seeds: the bytes choose the field types,
 //! how they are printed, and the event records or map entries that follow;
-//! they are then printed as a run prints them (`print_from_bytes`).
+//! they are then printed as a run prints them (`print`).
 //!
 //! Layout of an input:
 //!
