@@ -187,13 +187,24 @@ fn unexported(artifact: &Artifact) -> Vec<Diagnostic> {
 pub fn check(script: Script, params: &[(String, String)]) -> u8 {
     match build(&script, params, Target::ThisKernel) {
         Ok((checked, artifact)) => {
-            let probes: Vec<&str> = checked.program.probes.iter().map(|p| p.name.as_str()).collect();
+            let probes = &checked.program.probes;
+            // Each probe point once, in order, with how many blocks it has.
+            let mut points: Vec<(&str, usize)> = Vec::new();
+            let mut at = std::collections::HashMap::new();
+            for p in probes {
+                let i = *at.entry(p.name.as_str()).or_insert_with(|| {
+                    points.push((p.name.as_str(), 0));
+                    points.len() - 1
+                });
+                points[i].1 += 1;
+            }
+            let named: Vec<String> = points.iter().map(|(name, n)| if *n == 1 { name.to_string() } else { format!("{name} ×{n}") }).collect();
             let insns: usize = artifact.programs.iter().map(|p| p.insns.len()).sum();
             println!(
                 "ok: {} probe{} ({}), {} maps, {insns} instructions",
                 probes.len(),
                 if probes.len() == 1 { "" } else { "s" },
-                probes.join(", "),
+                named.join(", "),
                 artifact.maps.len()
             );
             0

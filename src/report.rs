@@ -55,7 +55,11 @@ pub fn runtime_error(sources: &Sources, artifact: &Artifact, e: &RuntimeError, v
             2
         }
         RuntimeError::Attach { probe, message, hint } => {
-            let mut d = Diagnostic::global(format!("cannot attach `{probe}`: {message}"));
+            let message = format!("cannot attach `{probe}`: {message}");
+            let mut d = match artifact.programs.iter().find(|p| &p.probe == probe) {
+                Some(p) => Diagnostic::error(message, p.span, "this probe"),
+                None => Diagnostic::global(message),
+            };
             if let Some(h) = hint {
                 d = d.with_help(h.clone());
             }

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The test binaries run inside the guest.
-const SUITES: &[&str] = &["probes", "network", "core", "cli"];
+const SUITES: &[&str] = &["probes", "network", "core", "cli", "toolbox"];
 /// Boot plus suites; past this the guest is killed and the test fails.
 const GUEST_LIMIT: Duration = Duration::from_secs(28 * 60);
 

@@ -79,6 +79,78 @@ fn pid_limits_uprobes_to_one_process() {
     assert_nothing_left();
 }
 
+/// `ntr check` of a uprobe that cannot attach: exit 2, the probe
+/// underlined, and every one of `expect` in the message.
+fn refused_at_check(probe: &str, expect: &[&str]) {
+    let dir = std::env::temp_dir().join(format!("ntr-uprobe-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("probe.ntr");
+    std::fs::write(&script, format!("on {probe} {{ @calls = count(); }}\n")).unwrap();
+    let run = Run::from(ntr().args(["check", script.to_str().unwrap()]).output().unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(run.status, 2, "{probe}: {}", run.stderr);
+    assert!(run.stderr.contains("probe.ntr:1:4") && run.stderr.contains(&"^".repeat(probe.len())), "{probe}: located: {}", run.stderr);
+    for e in expect {
+        assert!(run.stderr.contains(e), "{probe}: missing {e:?} in:\n{}", run.stderr);
+    }
+}
+
+#[test]
+fn uprobes_that_cannot_attach_are_refused_at_check_with_the_reason() {
+    let bin = programs::probe_target();
+    let b = bin.display().to_string();
+    let stripped = programs::stripped_probe_target().display().to_string();
+    refused_at_check(
+        &format!("uprobe:{b}:ntr_targte"),
+        &[&format!("no function `ntr_targte` in `{b}`"), "looked in .dynsym and .symtab", "did you mean `ntr_target`?"],
+    );
+    refused_at_check(
+        &format!("uprobe:{stripped}:ntr_target"),
+        &[&format!("no function `ntr_target` in `{stripped}`"), "looked in .dynsym; the file has no .symtab (stripped)", "probe an unstripped build"],
+    );
+    refused_at_check(
+        &format!("uprobe:{b}:strlen"),
+        &["no function `strlen`", "`strlen` is only imported by this file", &format!("`ldd {b}` lists them")],
+    );
+    // ntr_target is a few instructions long, far from 0x10000.
+    refused_at_check(
+        &format!("uprobe:{b}:ntr_target+0x10000"),
+        &[&format!("offset 0x10000 is past the end of `ntr_target` in `{b}`, which is "), "outside the function"],
+    );
+    let dir = std::env::temp_dir().join(format!("ntr-not-elf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (script, text) = (dir.join("tool.sh"), dir.join("notes.txt"));
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::write(&text, "not a program\n").unwrap();
+    refused_at_check(
+        &format!("uprobe:{}:main", script.display()),
+        &[&format!("`{}` is not an ELF file: it is a script run by `/bin/sh`", script.display()), "interpreter"],
+    );
+    refused_at_check(
+        &format!("uprobe:{}:main", text.display()),
+        &["is not an ELF file: it does not start with the ELF magic number", "executables and shared libraries"],
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    refused_at_check("uprobe:libc:ntr_no_such_function", &["no function `ntr_no_such_function` in `/", "libc.so", "looked in .dynsym"]);
+    refused_at_check("uprobe:libntr_no_such_library:f", &["no library `libntr_no_such_library`", "/etc/ld.so.cache", "give the path"]);
+}
+
+#[test]
+fn a_uprobe_the_kernel_refuses_names_the_file_the_function_and_the_errno() {
+    let _k = kernel_lock();
+    let bin = programs::probe_target();
+    // ntr_unsized has no size, so the check cannot know the offset is past
+    // the end of the file; the kernel refuses it.
+    let script = format!("on uprobe:{}:ntr_unsized+0x10000000 {{ @calls = count(); }}", bin.display());
+    let run = Run::from(ntr().args(["-e", &script, "--duration", "10s"]).output().unwrap());
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let expect =
+        format!("the kernel refused a uprobe on `ntr_unsized+0x10000000` in `{}` (perf_event_open): EINVAL (Invalid argument)", bin.display());
+    assert!(run.stderr.contains(&expect), "{}", run.stderr);
+    assert!(run.stderr.contains("<program>:1:4") && run.stderr.contains("the offset must fall inside the file"), "{}", run.stderr);
+    assert_nothing_left();
+}
+
 #[test]
 fn profile_samples_every_cpu_with_kernel_and_user_frames() {
     let _k = kernel_lock();

@@ -5,7 +5,7 @@
 use object::write::{Object, Relocation, Symbol, SymbolSection};
 use object::{elf, Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
 
-use crate::encode::CompiledFunction;
+use crate::bpf::Insn;
 
 pub struct MapDef {
     pub symbol: String,
@@ -17,9 +17,11 @@ pub struct MapDef {
 }
 
 pub struct ProgramDef<'a> {
-    pub section: String,
-    pub symbol: String,
-    pub code: &'a CompiledFunction,
+    pub section: &'a str,
+    pub symbol: &'a str,
+    pub insns: &'a [Insn],
+    /// (slot index of an ld_imm64, map symbol).
+    pub map_relocs: &'a [(usize, String)],
 }
 
 pub fn write(programs: &[ProgramDef], maps: &[MapDef], license: &str) -> Vec<u8> {
@@ -53,10 +55,10 @@ pub fn write(programs: &[ProgramDef], maps: &[MapDef], license: &str) -> Vec<u8>
 
     for p in programs {
         let sec = obj.add_section(Vec::new(), p.section.as_bytes().to_vec(), SectionKind::Text);
-        let bytes: Vec<u8> = p.code.insns.iter().flat_map(|i| i.to_bytes()).collect();
-        let id = obj.add_symbol(symbol(&p.symbol, SymbolKind::Text));
+        let bytes: Vec<u8> = p.insns.iter().flat_map(|i| i.to_bytes()).collect();
+        let id = obj.add_symbol(symbol(p.symbol, SymbolKind::Text));
         obj.add_symbol_data(id, sec, &bytes, 8);
-        for (slot, map) in &p.code.map_relocs {
+        for (slot, map) in p.map_relocs {
             let Some(&target) = map_syms.get(map.as_str()) else { continue };
             // Addend 0: an implicit addend would be written into the instruction.
             let reloc = Relocation { offset: *slot as u64 * 8, symbol: target, addend: 0, flags: RelocationFlags::Elf { r_type: elf::R_BPF_64_64 } };

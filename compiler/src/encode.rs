@@ -29,9 +29,8 @@ pub enum BackendError {
 }
 
 /// Register-allocate and encode one function.
-pub fn compile(f: &Function) -> Result<CompiledFunction, BackendError> {
-    let mut f = f.clone();
-    regalloc::remove_dead_code(&mut f);
+pub fn compile(mut f: Function) -> Result<CompiledFunction, BackendError> {
+    let liveness = regalloc::remove_dead_code(&mut f);
     crate::size::check(&f)?;
     let bufs: u32 = f.bufs.iter().map(|b| b.size.div_ceil(8) * 8).sum();
     if bufs > STACK_LIMIT {
@@ -39,7 +38,7 @@ pub fn compile(f: &Function) -> Result<CompiledFunction, BackendError> {
         return Err(BackendError::StackOverflow { span, needed: bufs });
     }
     let max_slots = (STACK_LIMIT - bufs) / 8;
-    let alloc = match regalloc::allocate(&mut f, max_slots) {
+    let alloc = match regalloc::allocate(&mut f, max_slots, liveness) {
         Ok(a) => a,
         Err(e) => {
             let span = def_span(&f, e.vreg).unwrap_or(f.span);

@@ -3,10 +3,13 @@
 //! tracefs implementation lives in `kernel/btf.rs` and `kernel/tracefs.rs`.
 
 pub mod btf;
+pub mod btf_names;
 pub mod btf_open;
 pub mod elf_symbols;
+pub mod errno;
 pub mod history;
 pub mod kallsyms;
+pub mod ld_cache;
 pub mod modules;
 pub mod tracefs;
 

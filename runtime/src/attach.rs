@@ -30,6 +30,52 @@ fn attach_error(program: &ProgramInfo, e: impl std::fmt::Display, hint: Option<&
     RuntimeError::Attach { probe: program.probe.clone(), message: e.to_string(), hint: hint.map(String::from) }
 }
 
+/// A uprobe that did not attach, with the file, the function, the tables
+/// searched and the errno in words.
+fn uprobe_error(program: &ProgramInfo, path: &str, symbol: &str, offset: u64, pid: Option<std::num::NonZeroU32>, e: ProgramError) -> RuntimeError {
+    use aya::programs::uprobe::UProbeError;
+    use ntr_lang::kernel::{elf_symbols, errno, ld_cache};
+    // The file a library name stands for, as the check found it.
+    let file = if path.contains('/') { Some(std::path::PathBuf::from(path)) } else { ld_cache::find(path).ok().flatten() };
+    let shown = file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| path.to_string());
+    let error = |message: String, hint: Option<String>| RuntimeError::Attach { probe: program.probe.clone(), message, hint };
+    match e {
+        ProgramError::UProbeError(UProbeError::SymbolError { error: cause, .. }) => {
+            // Searched again, now that the attach failed, for the reason in words.
+            let refusal = file.as_deref().map(|f| elf_symbols::check_uprobe(f, symbol, offset));
+            match refusal {
+                Some(Err(r)) => error(r.message + &r.note.map(|n| format!(" ({n})")).unwrap_or_default(), r.help),
+                _ => error(format!("cannot find function `{symbol}` in `{shown}` (.dynsym, .symtab, .gnu_debuglink): {cause}"), None),
+            }
+        }
+        ProgramError::UProbeError(UProbeError::InvalidTarget { .. }) => error(
+            format!(
+                "no library `{path}`: not in {}{}",
+                ld_cache::PATH,
+                pid.map(|p| format!(" nor among the files process {p} has mapped")).unwrap_or_default()
+            ),
+            Some("give the path of the executable or library".into()),
+        ),
+        ProgramError::UProbeError(UProbeError::InvalidLdSoCache { io_error }) => {
+            error(format!("cannot read {} to find library `{path}`: {}", ld_cache::PATH, errno::describe(io_error)), None)
+        }
+        ProgramError::UProbeError(UProbeError::FileError { filename, io_error }) => {
+            error(format!("cannot attach to `{symbol}` in `{shown}`: `{}`: {}", filename.display(), errno::describe(&io_error)), None)
+        }
+        ProgramError::SyscallError(aya::sys::SyscallError { call, io_error }) => {
+            let hint = match io_error.raw_os_error() {
+                Some(libc::EINVAL | libc::EILSEQ | 524 | libc::EOPNOTSUPP) => Some(format!(
+                    "the offset must fall inside the file, at the start of an instruction the kernel can probe (`objdump -d {shown}` shows them)"
+                )),
+                Some(libc::EPERM | libc::EACCES) => Some("ntr needs root, or CAP_PERFMON".into()),
+                _ => None,
+            };
+            error(format!("the kernel refused a uprobe on `{symbol}+{offset:#x}` in `{shown}` ({call}): {}", errno::describe(&io_error)), hint)
+        }
+        other => error(format!("cannot attach to `{symbol}` in `{shown}`: {other}"), None),
+    }
+}
+
 /// Load `program`; attach it unless it is `begin`/`end` (run by test-run).
 pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, pid: Option<std::num::NonZeroU32>) -> Result<(), RuntimeError> {
     let missing = || RuntimeError::Other(format!("program {} missing from the object", program.symbol));
@@ -104,7 +150,7 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, pid: Option<std::
                 Some(pid) => aya::programs::uprobe::UProbeScope::OneProcess(pid),
                 None => aya::programs::uprobe::UProbeScope::AllProcesses,
             };
-            p.attach(location, path, scope).map_err(|e| attach_error(program, e, None))?;
+            p.attach(location, path, scope).map_err(|e| uprobe_error(program, path, symbol, *offset, pid, e))?;
         }
     }
     Ok(())

@@ -48,7 +48,7 @@ impl WallClock {
         WallClock { offset_ns: measure_offset(), utc, tz: OnceCell::new() }
     }
 
-    #[cfg(test)]
+    /// A clock whose boot was `offset_ns` after the epoch, in `tz`.
     pub fn fixed(offset_ns: i128, tz: TimeZone) -> WallClock {
         WallClock { offset_ns, utc: false, tz: OnceCell::from(tz) }
     }

@@ -49,14 +49,8 @@ fn config_says_no_kprobes() -> bool {
 fn fentry() -> Result<(), String> {
     use ntr_compiler::bpf::Insn;
     use ntr_compiler::elf::{self, ProgramDef};
-    use ntr_compiler::encode::CompiledFunction;
-    let code = CompiledFunction {
-        insns: vec![Insn::mov_imm(0, 0), Insn::exit()],
-        spans: vec![Default::default(); 2],
-        map_relocs: Vec::new(),
-        stack_size: 0,
-    };
-    let bytes = elf::write(&[ProgramDef { section: "fentry/probe".into(), symbol: "ntr_feature".into(), code: &code }], &[], "GPL");
+    let insns = [Insn::mov_imm(0, 0), Insn::exit()];
+    let bytes = elf::write(&[ProgramDef { section: "fentry/probe", symbol: "ntr_feature", insns: &insns, map_relocs: &[] }], &[], "GPL");
     use ntr_lang::kernel::KernelTypes;
     let kernel = ntr_lang::kernel::btf::KernelBtf::from_sys()?;
     let target = kernel.function("vfs_read").ok_or("no function vfs_read in the kernel's BTF")?;

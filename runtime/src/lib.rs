@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod netfilter;
 pub mod netns;
 pub mod privileges;
+pub mod replay;
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};

@@ -22,6 +22,16 @@ pub struct UserMap {
     pub _data: MapData,
 }
 
+/// A map's entries as bytes, printed by the map's layout: entries of
+/// other sizes than the kernel returns (`key_size`, `value_size`: per-CPU
+/// values expanded) or whose key does not fit are counted and left out.
+pub struct Table<'a> {
+    pub info: &'a MapInfo,
+    pub key_size: usize,
+    pub value_size: usize,
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 /// A histogram's counts by bucket.
 pub(crate) type Buckets = std::collections::BTreeMap<u64, u64>;
 
@@ -36,7 +46,7 @@ impl Combined {
     pub(crate) fn num(&self) -> Option<i128> {
         match self {
             Combined::Num(v) => Some(*v),
-            Combined::Avg { sum, n } => Some(sum / n),
+            Combined::Avg { sum, n } => sum.checked_div(*n),
             Combined::Bytes(_) => None,
         }
     }
@@ -60,7 +70,51 @@ impl Combined {
 
 impl UserMap {
     pub fn display_name(&self) -> String {
-        format!("@{}", self.info.name)
+        display_name(&self.info)
+    }
+
+    /// `@_name`: the script's bookkeeping, printed only when asked (`print`).
+    pub fn is_internal(&self) -> bool {
+        self.info.name.starts_with('_')
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The map's entries as they are now.
+    fn table(&self) -> Table<'_> {
+        Table { info: &self.info, key_size: self.raw.key_size, value_size: self.raw.value_size, entries: self.raw.entries() }
+    }
+
+    /// (key, total) of each row of a `count()` or `sum()` map.
+    pub fn totals(&self, p: &mut Printer) -> Vec<(Vec<u8>, i128)> {
+        self.table().totals(p)
+    }
+
+    /// Print the map; `top` keeps the N largest rows.
+    pub fn print(&self, p: &mut Printer, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
+        self.table().print(p, top, json, out)
+    }
+
+    /// The rows of a map but a histogram (see `Table::rows`).
+    pub(crate) fn rows(&self, p: &mut Printer) -> Vec<(Vec<u8>, Vec<String>, Combined)> {
+        self.table().rows(p)
+    }
+
+    /// The histograms of a `hist` or `lhist` map (see `Table::histograms`).
+    pub(crate) fn histograms(&self, p: &mut Printer) -> Vec<(Vec<u8>, Vec<String>, Buckets)> {
+        self.table().histograms(p)
+    }
+}
+
+fn display_name(info: &MapInfo) -> String {
+    format!("@{}", info.name)
+}
+
+impl Table<'_> {
+    fn display_name(&self) -> String {
+        display_name(self.info)
     }
 
     fn signed(&self) -> bool {
@@ -74,10 +128,10 @@ impl UserMap {
     /// counted in `p.malformed` and left out.
     fn entries(&self, p: &mut Printer) -> Vec<(Vec<u8>, Vec<u8>)> {
         let (entries, bad): (Vec<_>, Vec<_>) = self
-            .raw
-            .entries()
-            .into_iter()
-            .partition(|(k, v)| k.len() == self.raw.key_size && v.len() == self.raw.value_size && decode::fields(&self.info.key, k).is_some());
+            .entries
+            .iter()
+            .cloned()
+            .partition(|(k, v)| k.len() == self.key_size && v.len() == self.value_size && decode::fields(&self.info.key, k).is_some());
         p.malformed += bad.len() as u64;
         entries
     }
@@ -93,7 +147,9 @@ impl UserMap {
     fn combine(&self, value: &[u8]) -> Option<Combined> {
         let vs = self.info.value_size;
         let signed = self.signed();
-        let sum = |off| per_cpu_u64(value, vs, off).into_iter().map(|v| if signed { v as i64 as i128 } else { v as i128 }).sum::<i128>();
+        let sum_as =
+            |off, signed: bool| per_cpu_u64(value, vs, off).into_iter().map(|v| if signed { v as i64 as i128 } else { v as i128 }).sum::<i128>();
+        let sum = |off| sum_as(off, signed);
         Some(match &self.info.kind {
             MapKind::Agg { func: AggFunc::Min | AggFunc::Max, .. } => {
                 let vals = per_cpu_u64(value, vs, 0);
@@ -103,7 +159,8 @@ impl UserMap {
                 Combined::Num(best?)
             }
             MapKind::Agg { func: AggFunc::Avg, .. } => {
-                let n = sum(8);
+                // How many values: a count, whatever their sign.
+                let n = sum_as(8, false);
                 if n == 0 {
                     return None;
                 }
@@ -130,15 +187,6 @@ impl UserMap {
         } else {
             format!("{}[{}]", self.display_name(), keys.join(", "))
         }
-    }
-
-    /// `@_name`: the script's bookkeeping, printed only when asked (`print`).
-    pub fn is_internal(&self) -> bool {
-        self.info.name.starts_with('_')
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.raw.is_empty()
     }
 
     /// Print the map; `top` keeps the N largest rows.
@@ -217,6 +265,7 @@ impl UserMap {
     /// The histograms of a `hist` or `lhist` map: (key, key as text,
     /// counts by bucket), keys that print alike one histogram, in no order.
     pub(crate) fn histograms(&self, p: &mut Printer) -> Vec<(Vec<u8>, Vec<String>, Buckets)> {
+        let MapKind::Agg { func, .. } = &self.info.kind else { return Vec::new() };
         let user_key = layout::bucket_offset(self.info.key_size) as usize;
         // printed user key → bucket → count (keys printed alike, such as
         // stacks alike in their printed frames, are one histogram)
@@ -225,10 +274,18 @@ impl UserMap {
         for (key, value) in self.entries(p) {
             let Some(k) = key.get(..user_key).map(<[u8]>::to_vec) else { continue };
             let bucket = u64_at(&key, user_key);
-            let count: u64 = per_cpu_u64(&value, self.info.value_size, 0).into_iter().sum();
+            if bucket >= bucket_count(func) {
+                // No histogram has it: the programs never write it.
+                p.malformed += 1;
+                continue;
+            }
+            let count = per_cpu_u64(&value, self.info.value_size, 0).into_iter().fold(0u64, u64::saturating_add);
             let text = self.key_text(p, &k);
             match by_text.get(&text) {
-                Some(&i) => *groups[i].2.entry(bucket).or_default() += count,
+                Some(&i) => {
+                    let n = groups[i].2.entry(bucket).or_default();
+                    *n = n.saturating_add(count);
+                }
                 None => {
                     by_text.insert(text.clone(), groups.len());
                     groups.push((k, text, [(bucket, count)].into_iter().collect()));
@@ -240,7 +297,7 @@ impl UserMap {
 
     fn print_hist(&self, p: &mut Printer, func: &AggFunc, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
         let mut groups = self.histograms(p);
-        groups.sort_by_key(|(_, _, b)| b.values().sum::<u64>());
+        groups.sort_by_key(|(_, _, b)| b.values().fold(0u64, |a, n| a.saturating_add(*n)));
         if let Some(n) = top {
             let skip = groups.len().saturating_sub(n as usize);
             groups.drain(..skip);
@@ -262,12 +319,21 @@ impl UserMap {
             let max = buckets.values().copied().max().unwrap_or(1).max(1);
             for b in first..=last {
                 let count = buckets.get(&b).copied().unwrap_or(0);
-                let bar = "@".repeat((count * 52 / max) as usize);
+                let bar = "@".repeat((count as u128 * 52 / max as u128) as usize);
                 writeln!(out, "{:<20} {:>8} |{:<52}|", label(func, b), count, bar)?;
             }
             writeln!(out)?;
         }
         Ok(())
+    }
+}
+
+/// How many buckets a histogram has: for `hist`, negative, zero and one
+/// per power of two up to 2^63.
+fn bucket_count(func: &AggFunc) -> u64 {
+    match func {
+        AggFunc::Lhist { lo, hi, step } => layout::lhist_buckets(*lo, *hi, *step) as u64,
+        _ => 66,
     }
 }
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A function to probe (`ntr_target`, called N times with 40+i and "hello",
-/// returning 2x+5) and a loop to sample (`spin SECONDS`).
+/// returning 2x+5), a loop to sample (`spin SECONDS`), and a function whose
+/// symbol has no size (`ntr_unsized`, so any offset passes the check).
 const PROBE_TARGET: &str = r#"
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ const PROBE_TARGET: &str = r#"
 #include <unistd.h>
 __attribute__((noinline)) int ntr_target(int x, const char *s) { __asm__ volatile(""); return x * 2 + (int)strlen(s); }
 __attribute__((noinline)) unsigned long ntr_spin(unsigned long n) { unsigned long x = 0; for (unsigned long i = 0; i < n; i++) x += i * i ^ (x >> 3); return x; }
+__asm__(".text\n.globl ntr_unsized\n.type ntr_unsized,@function\nntr_unsized:\n ret\n");
 int main(int argc, char **argv) {
     const char *word = "hello";
     if (argc > 1 && strcmp(argv[1], "spin") == 0) {
@@ -145,7 +147,7 @@ int main(int argc, char **argv) {
 }
 "#;
 
-fn build(name: &str, source: &str) -> PathBuf {
+fn build(name: &str, source: &str, flags: &[&str]) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let bin = dir.join(name);
     if Command::new("gcc").arg("--version").output().is_err() {
@@ -154,20 +156,25 @@ fn build(name: &str, source: &str) -> PathBuf {
     }
     let src = dir.join(format!("{name}.c"));
     std::fs::write(&src, source).unwrap();
-    let ok = Command::new("gcc").args(["-O1", "-g", "-fno-omit-frame-pointer", "-o"]).arg(&bin).arg(&src).status().expect("gcc");
+    let ok = Command::new("gcc").args(["-O1", "-g", "-fno-omit-frame-pointer"]).args(flags).arg("-o").arg(&bin).arg(&src).status().expect("gcc");
     assert!(ok.success(), "gcc {name}");
     bin
 }
 
 pub fn probe_target() -> PathBuf {
-    build("ntr_probe_target", PROBE_TARGET)
+    build("ntr_probe_target", PROBE_TARGET, &[])
+}
+
+/// The same, stripped: no `.symtab`, so `ntr_target` is in no table.
+pub fn stripped_probe_target() -> PathBuf {
+    build("ntr_probe_target_stripped", PROBE_TARGET, &["-s"])
 }
 
 pub fn toolbox_helper() -> PathBuf {
-    build("ntr_toolbox", TOOLBOX_HELPER)
+    build("ntr_toolbox", TOOLBOX_HELPER, &[])
 }
 
 /// Every program, built: what a guest without gcc needs.
 pub fn all() -> Vec<PathBuf> {
-    vec![probe_target()]
+    vec![probe_target(), stripped_probe_target(), toolbox_helper()]
 }

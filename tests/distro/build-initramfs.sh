@@ -40,7 +40,7 @@ put() {
 
 # Host tools the tests drive, under the names the tests call them by (real
 # files, so busybox's applets of the same name do not shadow them).
-for tool in ip ss iptables iptables-save conntrack bpftool python3 taskset; do
+for tool in ip ss iptables iptables-save conntrack bpftool python3 taskset nft losetup; do
     path=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$tool")
     real=$(readlink -f "$path")
     for link in /usr/bin /usr/sbin /bin /sbin; do rm -f "$root$link/$tool"; done

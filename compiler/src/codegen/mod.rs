@@ -93,7 +93,6 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
         .collect();
     let mut events = Vec::new();
     let mut programs = Vec::new();
-    let mut compiled = Vec::new();
     let mut scratch = 0;
     let mut stacks: Vec<u8> = Vec::new();
     for (i, probe) in program.probes.iter().enumerate() {
@@ -105,7 +104,7 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
                 stacks.push(*d);
             }
         }
-        let code = crate::encode::compile(&out.function)?;
+        let code = crate::encode::compile(out.function)?;
         // The verifier's MAX_USED_MAPS: more in one program fails to load.
         let used: std::collections::HashSet<&str> = code.map_relocs.iter().map(|(_, m)| m.as_str()).collect();
         if used.len() > MAX_MAPS_PER_PROGRAM {
@@ -117,11 +116,10 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
             attach: probe.attach.clone(),
             probe: probe.name.clone(),
             span: probe.span,
-            insns: code.insns.clone(),
-            insn_spans: code.spans.clone(),
-            map_loads: code.map_relocs.clone(),
+            insns: code.insns,
+            insn_spans: code.spans,
+            map_loads: code.map_relocs,
         });
-        compiled.push(code);
     }
     let mut defs: Vec<MapDef> = maps
         .iter()
@@ -153,7 +151,7 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
         defs.push(def(SCRATCH, PERCPU_ARRAY, 4, scratch.div_ceil(8) * 8, 1));
     }
     let prog_defs: Vec<ProgramDef> =
-        programs.iter().zip(&compiled).map(|(p, code)| ProgramDef { section: p.section.clone(), symbol: p.symbol.clone(), code }).collect();
+        programs.iter().map(|p| ProgramDef { section: &p.section, symbol: &p.symbol, insns: &p.insns, map_relocs: &p.map_loads }).collect();
     let elf = elf::write(&prog_defs, &defs, "GPL");
     Ok(Artifact {
         elf,

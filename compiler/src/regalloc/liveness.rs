@@ -35,7 +35,7 @@ fn sorted(mut v: Vec<u32>) -> Set {
 }
 
 /// The union of two sorted sets, in one merge.
-fn union(a: &[u32], b: &[u32]) -> Set {
+pub(super) fn union(a: &[u32], b: &[u32]) -> Set {
     if a.is_empty() || b.is_empty() {
         return if a.is_empty() { b.to_vec() } else { a.to_vec() };
     }
@@ -81,21 +81,49 @@ fn local_sets(f: &Function) -> (Vec<Set>, Vec<Set>) {
     (uses, defs)
 }
 
-/// Live-out sets of every block reachable from the entry. `Err` with one
-/// of them as soon as more than `limit` values are live at a block's edge.
-pub(super) fn live_out(f: &Function, limit: usize) -> Result<Vec<Set>, Vreg> {
-    let (uses, defs) = local_sets(f);
+/// Blocks reachable from the entry in post-order, and whether an edge
+/// goes back (a loop). Without one, successors come first, and a single
+/// pass in this order settles liveness.
+pub(super) fn order(f: &Function) -> (Vec<usize>, bool) {
     let order = post_order(f);
-    let n = f.blocks.len();
-    let mut live_in: Vec<Set> = vec![Vec::new(); n];
-    let mut live_out: Vec<Set> = vec![Vec::new(); n];
-    // Post-order puts successors first unless an edge goes back (a loop):
-    // without one, a single pass is final.
-    let mut rank = vec![usize::MAX; n];
+    let mut rank = vec![usize::MAX; f.blocks.len()];
     for (i, &b) in order.iter().enumerate() {
         rank[b] = i;
     }
     let cyclic = order.iter().any(|&b| f.blocks[b].term.0.successors().iter().any(|s| rank[*s] >= rank[b]));
+    (order, cyclic)
+}
+
+/// Live sets at the edges of the reachable blocks, known from an earlier
+/// pass over a function that has not changed since (`remove_dead_code`).
+pub struct Edges {
+    pub(super) order: Vec<usize>,
+    pub(super) live_in: Vec<Set>,
+    pub(super) live_out: Vec<Set>,
+}
+
+impl Edges {
+    /// What `live_out` gives for the same function.
+    pub(super) fn live_out(self, limit: usize) -> Result<Vec<Set>, Vreg> {
+        for &b in &self.order {
+            for set in [&self.live_in[b], &self.live_out[b]] {
+                if set.len() > limit {
+                    return Err(Vreg(set[set.len() - 1]));
+                }
+            }
+        }
+        Ok(self.live_out)
+    }
+}
+
+/// Live-out sets of every block reachable from the entry. `Err` with one
+/// of them as soon as more than `limit` values are live at a block's edge.
+pub(super) fn live_out(f: &Function, limit: usize) -> Result<Vec<Set>, Vreg> {
+    let (uses, defs) = local_sets(f);
+    let (order, cyclic) = order(f);
+    let n = f.blocks.len();
+    let mut live_in: Vec<Set> = vec![Vec::new(); n];
+    let mut live_out: Vec<Set> = vec![Vec::new(); n];
     let mut changed = true;
     while changed {
         changed = false;
@@ -170,6 +198,11 @@ impl LiveSet {
 
     pub(super) fn len(&self) -> usize {
         self.members.len()
+    }
+
+    /// The members, sorted.
+    pub(super) fn to_set(&self) -> Set {
+        sorted(self.members.clone())
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = Vreg> + '_ {

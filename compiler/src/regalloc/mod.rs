@@ -14,6 +14,7 @@ mod spill;
 
 use crate::ir::{Function, Inst, Vreg};
 
+pub use liveness::Edges;
 use liveness::LiveSet;
 
 pub struct Allocation {
@@ -66,55 +67,85 @@ fn pure(inst: &Inst) -> bool {
 /// Remove instructions whose result is never read (and drop unread call
 /// results): codegen emits freely, this keeps the hot paths short and the
 /// register pressure honest.
-pub fn remove_dead_code(f: &mut Function) {
+/// Without loops, the liveness found on the way is returned: `allocate`
+/// starts from it.
+pub fn remove_dead_code(f: &mut Function) -> Option<Edges> {
+    let (order, cyclic) = liveness::order(f);
+    if !cyclic {
+        // Successors first: each block's live-out is final when it is swept,
+        // so one backward pass removes everything dead.
+        let n = f.blocks.len();
+        let (mut live_in, mut live_out): (Vec<liveness::Set>, Vec<liveness::Set>) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        let mut now = LiveSet::new(f.vregs);
+        for &b in &order {
+            let out = f.blocks[b].term.0.successors().iter().fold(Vec::new(), |acc, s| liveness::union(&acc, &live_in[*s]));
+            sweep(&mut f.blocks[b], &out, &mut now);
+            live_in[b] = now.to_set();
+            live_out[b] = out;
+        }
+        return Some(Edges { order, live_in, live_out });
+    }
     let live = reachable(f);
     let mut now = LiveSet::new(f.vregs);
     loop {
-        let Ok(live_out) = liveness::live_out(f, usize::MAX) else { return };
+        let Ok(live_out) = liveness::live_out(f, usize::MAX) else { return None };
         let mut changed = false;
         for (b, block) in f.blocks.iter_mut().enumerate() {
-            if !live[b] {
-                continue;
+            if live[b] {
+                changed |= sweep(block, &live_out[b], &mut now);
             }
-            now.reset(&live_out[b]);
-            block.term.0.uses().into_iter().for_each(|u| now.insert(u));
-            let mut keep = vec![true; block.insts.len()];
-            for (i, (inst, _)) in block.insts.iter_mut().enumerate().rev() {
-                let dead_def = inst.def().is_some_and(|d| !now.contains(d));
-                if dead_def && pure(inst) {
-                    keep[i] = false;
-                    changed = true;
-                    continue;
-                }
-                if dead_def {
-                    if let Inst::Call { dst, .. } = inst {
-                        *dst = None;
-                    }
-                }
-                if let Some(d) = inst.def() {
-                    now.remove(d);
-                }
-                inst.uses().into_iter().for_each(|u| now.insert(u));
-            }
-            let mut it = keep.into_iter();
-            block.insts.retain(|_| it.next().unwrap_or(true));
         }
         if !changed {
-            return;
+            return None;
         }
     }
 }
 
+/// Remove the dead instructions of `block`, walking back from what is live
+/// at its end (`live_out`); `now` is left holding what is live at its
+/// start. Whether any was removed.
+fn sweep(block: &mut crate::ir::Block, live_out: &[u32], now: &mut LiveSet) -> bool {
+    now.reset(live_out);
+    block.term.0.uses().into_iter().for_each(|u| now.insert(u));
+    let mut keep = vec![true; block.insts.len()];
+    let mut changed = false;
+    for (i, (inst, _)) in block.insts.iter_mut().enumerate().rev() {
+        let dead_def = inst.def().is_some_and(|d| !now.contains(d));
+        if dead_def && pure(inst) {
+            keep[i] = false;
+            changed = true;
+            continue;
+        }
+        if dead_def {
+            if let Inst::Call { dst, .. } = inst {
+                *dst = None;
+            }
+        }
+        if let Some(d) = inst.def() {
+            now.remove(d);
+        }
+        inst.uses().into_iter().for_each(|u| now.insert(u));
+    }
+    let mut it = keep.into_iter();
+    block.insts.retain(|_| it.next().unwrap_or(true));
+    changed
+}
+
 /// Allocate registers for `f`, spilling into at most `max_slots` stack
-/// slots, after `remove_dead_code`. `f` is rewritten with the spill code.
-pub fn allocate(f: &mut Function, max_slots: u32) -> Result<Allocation, OutOfStack> {
+/// slots, after `remove_dead_code` (`known`: the liveness it found). `f` is
+/// rewritten with the spill code.
+pub fn allocate(f: &mut Function, max_slots: u32, mut known: Option<Edges>) -> Result<Allocation, OutOfStack> {
     let live = reachable(f);
     let limit = graph::capacity(max_slots);
     let mut slots = 0;
     // Vregs that must not be spilled: spilled ones and their temporaries.
     let mut spilled: Vec<bool> = vec![false; f.vregs as usize];
     loop {
-        let live_out = liveness::live_out(f, limit).map_err(|vreg| OutOfStack { vreg })?;
+        let live_out = match known.take() {
+            Some(edges) => edges.live_out(limit),
+            None => liveness::live_out(f, limit),
+        }
+        .map_err(|vreg| OutOfStack { vreg })?;
         let g = graph::build(f, &live, &live_out, limit).map_err(|vreg| OutOfStack { vreg })?;
         match graph::color(&g) {
             Ok(regs) => return Ok(Allocation { regs, spill_slots: slots }),

@@ -24,6 +24,7 @@ use crate::types::EnumDef;
 
 pub use expr::near_misses;
 pub use params::{parse_duration, DurationError, ParamValue};
+pub(crate) use probes::quote_list;
 pub use probes::{parse_probe, ProbeTarget};
 
 pub struct CheckOptions<'a> {

@@ -196,7 +196,7 @@ fn offset_of(cx: &Checker, root: &str, path: &[&str]) -> Option<u32> {
             KType::Struct { id, .. } | KType::Union { id, .. } => id,
             _ => return None,
         };
-        let m = cx.kernel.members(id).into_iter().find(|m| m.name == *name)?;
+        let m = cx.kernel.member(id, name)?;
         off += m.offset_bits / 8;
         ty = m.ty;
     }

@@ -169,19 +169,35 @@ pub(crate) fn resolve(cx: &mut Checker, spec: &ProbeSpec) -> Result<Resolved, Di
         ProbeTarget::Kretprobe(f) => function_probe(cx, &f, FnKind::Kretprobe, span),
         ProbeTarget::Uprobe { path, symbol, offset, ret } => {
             // A path must name a file; a bare library name (`libc`) is found
-            // at attach time the way the dynamic linker finds it.
-            if path.contains('/') && !std::path::Path::new(&path).is_file() {
-                return Err(Diagnostic::error(format!("no file `{path}`"), span, "cannot attach here")
-                    .with_help("give the path of an executable or a library, or a library's name such as `libc`"));
-            }
-            if path.contains('/') {
-                if let Some(functions) = crate::kernel::elf_symbols::functions(&path).filter(|f| !f.contains(&symbol)) {
-                    let near = super::near_misses(&symbol, &functions);
-                    let d = Diagnostic::error(format!("no function `{symbol}` in `{path}`"), span, "not in its symbol tables")
-                        .with_note("looked in .symtab and .dynsym");
-                    return Err(if near.is_empty() { d } else { d.with_help(format!("did you mean {}?", quote_list(&near))) });
+            // the way the dynamic linker finds it, through its cache.
+            let file = if path.contains('/') {
+                if !std::path::Path::new(&path).is_file() {
+                    return Err(Diagnostic::error(format!("no file `{path}`"), span, "cannot attach here")
+                        .with_help("give the path of an executable or a library, or a library's name such as `libc`"));
                 }
-            }
+                std::path::PathBuf::from(&path)
+            } else {
+                match crate::kernel::ld_cache::find(&path) {
+                    Ok(Some(file)) => file,
+                    Ok(None) => {
+                        return Err(Diagnostic::error(format!("no library `{path}`"), span, "cannot attach here")
+                            .with_note(format!("a library's name is looked up in the dynamic linker's cache, {}", crate::kernel::ld_cache::PATH))
+                            .with_help("give the path of the executable or library"))
+                    }
+                    Err(e) => return Err(Diagnostic::error(format!("cannot find library `{path}`: {e}"), span, "cannot attach here")),
+                }
+            };
+            crate::kernel::elf_symbols::check_uprobe(&file, &symbol, offset).map_err(|r| {
+                let d = Diagnostic::error(r.message, span, r.label);
+                let d = match r.note {
+                    Some(n) => d.with_note(n),
+                    None => d,
+                };
+                match r.help {
+                    Some(h) => d.with_help(h),
+                    None => d,
+                }
+            })?;
             let name = format!("{}:{path}:{symbol}", if ret { "uretprobe" } else { "uprobe" });
             let args = if ret { vec![retval_arg()] } else { pt_regs_args(None) };
             Ok(Resolved { attach: Attach::Uprobe { path, symbol, offset, ret }, name, span, args })

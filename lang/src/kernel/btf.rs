@@ -8,6 +8,7 @@ use std::path::Path;
 
 use btf_rs::{Btf, BtfType, Type};
 
+use super::btf_names::NameIndex;
 use super::btf_open::{self, BtfSource};
 use super::{tracefs, KType, KernelFunction, KernelTypes, LookupError, Member, ProbeArg, Tracepoint, TypeId};
 
@@ -17,6 +18,10 @@ type TracepointKey = (Option<String>, String);
 pub struct KernelBtf {
     btf: Btf,
     source: BtfSource,
+    /// The BTF bytes, and type ids by name built from them on first use
+    /// (`None`: bytes the index cannot read; btf-rs's scan serves).
+    bytes: memmap2::Mmap,
+    names: OnceCell<Option<NameIndex>>,
     /// Enum constant name → (enum type id, value), built on first use.
     constants: OnceCell<HashMap<String, (TypeId, i64)>>,
     /// Kernel symbol addresses looked up so far (`None`: not in kallsyms),
@@ -25,6 +30,14 @@ pub struct KernelBtf {
     /// Members of each struct asked for so far: a script reads the same
     /// few structs' fields over and over, and decoding BTF is slow.
     members: RefCell<HashMap<TypeId, Vec<Member>>>,
+    /// Tracefs events (`category:name`), and those and their names, to
+    /// suggest in place of a tracepoint not found: read once.
+    suggestable: OnceCell<(Vec<String>, Vec<String>)>,
+    /// Types resolved so far, by id: a script's values resolve the same
+    /// few types again and again.
+    resolved: RefCell<HashMap<TypeId, KType>>,
+    /// Structs and enums found by name so far (kind, name).
+    found: RefCell<HashMap<(&'static str, String), Option<KType>>>,
     /// Tracepoints resolved so far, by (category, name): a script may name
     /// the same one in many probes, and each lookup scans BTF and tracefs.
     tracepoints: RefCell<HashMap<TracepointKey, Result<Tracepoint, LookupError>>>,
@@ -33,7 +46,7 @@ pub struct KernelBtf {
 impl KernelBtf {
     /// Whether tracepoint `name` has a BTF prototype (attachable as tp_btf).
     pub fn has_btf_tracepoint(&self, name: &str) -> bool {
-        self.btf.resolve_ids_by_name(&format!("btf_trace_{name}")).is_ok_and(|ids| !ids.is_empty())
+        !self.ids_by_name(&format!("btf_trace_{name}")).is_empty()
     }
 
     /// Names of the built-in kernel functions BTF describes (kprobe/fentry
@@ -60,13 +73,18 @@ impl KernelBtf {
     }
 
     pub fn from_file(path: &Path) -> Result<KernelBtf, String> {
-        let (btf, source) = btf_open::open(path)?;
+        let (btf, source, bytes) = btf_open::open(path)?;
         Ok(KernelBtf {
             btf,
             source,
+            bytes,
+            names: OnceCell::new(),
             constants: OnceCell::new(),
             symbols: RefCell::default(),
             members: RefCell::default(),
+            suggestable: OnceCell::new(),
+            resolved: RefCell::default(),
+            found: RefCell::default(),
             tracepoints: RefCell::default(),
         })
     }
@@ -74,6 +92,14 @@ impl KernelBtf {
     /// Whether the file was mapped directly or copied first (it refused mmap).
     pub fn source(&self) -> BtfSource {
         self.source
+    }
+
+    /// The ids of the types named `name`.
+    fn ids_by_name(&self, name: &str) -> Vec<TypeId> {
+        match self.names.get_or_init(|| NameIndex::build(&self.bytes)) {
+            Some(index) => index.ids(&self.bytes, name),
+            None => self.btf.resolve_ids_by_name(name).unwrap_or_default(),
+        }
     }
 
     fn by_id(&self, id: TypeId) -> Option<Type> {
@@ -99,16 +125,21 @@ impl KernelBtf {
         id
     }
 
-    /// The first type named `name` for which `pick` gives a KType.
-    fn find(&self, name: &str, pick: impl Fn(&Type) -> bool) -> Option<KType> {
-        let ids = self.btf.resolve_ids_by_name(name).ok()?;
-        ids.into_iter().find(|id| self.by_id(*id).is_some_and(|t| pick(&t))).map(|id| self.resolve(id))
+    /// The first type named `name` of a kind `pick` accepts (`kind` names
+    /// it for the cache: telling a type's kind decodes the whole type).
+    fn find(&self, kind: &'static str, name: &str, pick: impl Fn(&Type) -> bool) -> Option<KType> {
+        let key = (kind, name.to_string());
+        if let Some(found) = self.found.borrow().get(&key) {
+            return found.clone();
+        }
+        let found = self.ids_by_name(name).into_iter().find(|id| self.by_id(*id).is_some_and(|t| pick(&t))).map(|id| self.resolve(id));
+        self.found.borrow_mut().insert(key, found.clone());
+        found
     }
 
     /// A function's parameters, return type and BTF id.
     fn func_params(&self, func: &str) -> Option<(Vec<ProbeArg>, KType, TypeId)> {
-        let ids = self.btf.resolve_ids_by_name(func).ok()?;
-        for id in ids {
+        for id in self.ids_by_name(func) {
             let Some(Type::Func(f)) = self.by_id(id) else { continue };
             let Some(Type::FuncProto(proto)) = f.get_type_id().and_then(|p| self.by_id(p)) else { continue };
             let args = proto
@@ -158,6 +189,27 @@ impl KernelBtf {
         out
     }
 
+    fn resolve_uncached(&self, id: TypeId) -> KType {
+        let id = self.strip(id);
+        match self.by_id(id) {
+            None | Some(Type::Void) => KType::Void,
+            // pahole does not set the CHAR encoding: recognise `char` by name.
+            Some(Type::Int(i)) => {
+                let is_char = i.is_char() || (i.size() == 1 && self.name_of(&i).ends_with("char"));
+                KType::Int { size: i.size() as u8, signed: i.is_signed(), is_char, is_bool: i.is_bool() }
+            }
+            Some(Type::Ptr(p)) => KType::Ptr { target: self.strip(p.get_type_id().unwrap_or(0)) },
+            Some(Type::Struct(s)) => KType::Struct { id, name: self.name_of(&s), size: s.size() as u32 },
+            Some(Type::Union(u)) => KType::Union { id, name: self.name_of(&u), size: u.size() as u32 },
+            Some(Type::Enum(e)) => KType::Enum { id, name: self.name_of(&e), size: e.size() as u8, signed: e.is_signed() },
+            Some(Type::Enum64(e)) => KType::Enum { id, name: self.name_of(&e), size: e.size() as u8, signed: e.is_signed() },
+            Some(Type::Array(a)) => KType::Array { elem: Box::new(self.resolve(a.get_type_id().unwrap_or(0))), len: a.len() as u32 },
+            Some(Type::Float(f)) => KType::Opaque { name: self.name_of(&f), size: f.size() as u32 },
+            Some(Type::Fwd(f)) => KType::Opaque { name: self.name_of(&f), size: 0 },
+            Some(other) => KType::Opaque { name: other.name().to_string(), size: 0 },
+        }
+    }
+
     /// Resolve a tracepoint from tracefs and BTF.
     fn lookup_tracepoint(&self, category: Option<&str>, name: &str) -> Result<Tracepoint, LookupError> {
         let root = tracefs::root();
@@ -192,11 +244,7 @@ impl KernelBtf {
                 return Err(LookupError::NotFound { suggestions: real.iter().map(|r| format!("{r}:{name}")).collect() });
             }
         }
-        let btf_id = self
-            .btf
-            .resolve_ids_by_name(&format!("btf_trace_{name}"))
-            .ok()
-            .and_then(|ids| ids.into_iter().find(|id| matches!(self.by_id(*id), Some(Type::Typedef(_)))));
+        let btf_id = self.ids_by_name(&format!("btf_trace_{name}")).into_iter().find(|id| matches!(self.by_id(*id), Some(Type::Typedef(_))));
         let btf_args = if btf_id.is_some() {
             // Argument names: `__bpf_trace_X` exists per event class, so only
             // for events that are their own class; `__probestub_X` per event
@@ -209,14 +257,17 @@ impl KernelBtf {
             None
         };
         if format.is_none() && btf_args.is_none() {
-            let all = self.tracefs_events();
+            let (all, candidates) = self.suggestable.get_or_init(|| {
+                let all = self.tracefs_events();
+                let mut candidates = all.clone();
+                candidates.extend(all.iter().filter_map(|e| e.split_once(':').map(|(_, n)| n.to_string())));
+                (all, candidates)
+            });
             let wanted = match category {
                 Some(c) => format!("{c}:{name}"),
                 None => name.to_string(),
             };
-            let mut candidates = all.clone();
-            candidates.extend(all.iter().filter_map(|e| e.split_once(':').map(|(_, n)| n.to_string())));
-            let near = crate::check::near_misses(&wanted, &candidates);
+            let near = crate::check::near_misses(&wanted, candidates);
             // Show suggestions as category:name, which always resolves.
             let suggestions = near
                 .into_iter()
@@ -254,24 +305,12 @@ impl KernelTypes for KernelBtf {
     }
 
     fn resolve(&self, id: TypeId) -> KType {
-        let id = self.strip(id);
-        match self.by_id(id) {
-            None | Some(Type::Void) => KType::Void,
-            // pahole does not set the CHAR encoding: recognise `char` by name.
-            Some(Type::Int(i)) => {
-                let is_char = i.is_char() || (i.size() == 1 && self.name_of(&i).ends_with("char"));
-                KType::Int { size: i.size() as u8, signed: i.is_signed(), is_char, is_bool: i.is_bool() }
-            }
-            Some(Type::Ptr(p)) => KType::Ptr { target: self.strip(p.get_type_id().unwrap_or(0)) },
-            Some(Type::Struct(s)) => KType::Struct { id, name: self.name_of(&s), size: s.size() as u32 },
-            Some(Type::Union(u)) => KType::Union { id, name: self.name_of(&u), size: u.size() as u32 },
-            Some(Type::Enum(e)) => KType::Enum { id, name: self.name_of(&e), size: e.size() as u8, signed: e.is_signed() },
-            Some(Type::Enum64(e)) => KType::Enum { id, name: self.name_of(&e), size: e.size() as u8, signed: e.is_signed() },
-            Some(Type::Array(a)) => KType::Array { elem: Box::new(self.resolve(a.get_type_id().unwrap_or(0))), len: a.len() as u32 },
-            Some(Type::Float(f)) => KType::Opaque { name: self.name_of(&f), size: f.size() as u32 },
-            Some(Type::Fwd(f)) => KType::Opaque { name: self.name_of(&f), size: 0 },
-            Some(other) => KType::Opaque { name: other.name().to_string(), size: 0 },
+        if let Some(t) = self.resolved.borrow().get(&id) {
+            return t.clone();
         }
+        let t = self.resolve_uncached(id);
+        self.resolved.borrow_mut().insert(id, t.clone());
+        t
     }
 
     fn members(&self, id: TypeId) -> Vec<Member> {
@@ -290,11 +329,11 @@ impl KernelTypes for KernelBtf {
         self.members.borrow().get(&id)?.iter().find(|m| m.name == name).cloned()
     }
     fn struct_by_name(&self, name: &str) -> Option<KType> {
-        self.find(name, |t| matches!(t, Type::Struct(_)))
+        self.find("struct", name, |t| matches!(t, Type::Struct(_)))
     }
 
     fn enum_by_name(&self, name: &str) -> Option<KType> {
-        self.find(name, |t| matches!(t, Type::Enum(_) | Type::Enum64(_)))
+        self.find("enum", name, |t| matches!(t, Type::Enum(_) | Type::Enum64(_)))
     }
 
     fn enum_values(&self, id: TypeId) -> Vec<(String, i64)> {

@@ -12,6 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::Path;
 
 use btf_rs::{Backend, Btf};
+use memmap2::Mmap;
 
 /// How the BTF bytes reached memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,17 +23,28 @@ pub enum BtfSource {
     Copied,
 }
 
-pub fn open(path: &Path) -> Result<(Btf, BtfSource), String> {
+/// The BTF of the file at `path`, how it reached memory, and its bytes
+/// (mapped: the same pages btf-rs reads) for the name index.
+pub fn open(path: &Path) -> Result<(Btf, BtfSource, Mmap), String> {
     let fail = |e: &dyn std::fmt::Display| format!("cannot read BTF from {}: {e}", path.display());
     let mut file = File::open(path).map_err(|e| fail(&e))?;
     if can_map(&file) {
-        return Btf::from_file_with_backend(path, Backend::Mmap).map(|b| (b, BtfSource::Mapped)).map_err(|e| fail(&e));
+        let bytes = map(&file).map_err(|e| fail(&e))?;
+        return Btf::from_file_with_backend(path, Backend::Mmap).map(|b| (b, BtfSource::Mapped, bytes)).map_err(|e| fail(&e));
     }
     let memfd = copy_to_memfd(&mut file).map_err(|e| fail(&e))?;
+    let bytes = map(&memfd).map_err(|e| fail(&e))?;
     let via = format!("/proc/self/fd/{}", memfd.as_raw_fd());
     // btf-rs maps the memfd through its own open of that path; `memfd` may
     // close once it has.
-    Btf::from_file_with_backend(&via, Backend::Mmap).map(|b| (b, BtfSource::Copied)).map_err(|e| fail(&e))
+    Btf::from_file_with_backend(&via, Backend::Mmap).map(|b| (b, BtfSource::Copied, bytes)).map_err(|e| fail(&e))
+}
+
+/// A private mapping: sysfs refuses shared ones of BTF.
+fn map(file: &File) -> io::Result<Mmap> {
+    // SAFETY: kernel BTF and a memfd only ntr writes do not change while
+    // mapped.
+    unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }
 }
 
 /// Whether the kernel lets this file be mapped (older kernels' sysfs BTF,
