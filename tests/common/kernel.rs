@@ -37,6 +37,12 @@ pub fn tracepoint_format(category: &str, name: &str) -> String {
     std::fs::read_to_string(Path::new("/sys/kernel/tracing").join(&rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+/// Whether the kernel has tracepoint `category:name` (tracefs says).
+pub fn tracepoint_exists(category: &str, name: &str) -> bool {
+    tracepoint_format("sched", "sched_switch");
+    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"].iter().any(|root| Path::new(root).join(format!("events/{category}/{name}/format")).is_file())
+}
+
 /// Whether tracepoint `category:name` has a record field `field`.
 pub fn tracepoint_has_field(category: &str, name: &str, field: &str) -> bool {
     tracepoint_format(category, name).lines().any(|l| l.trim_start().starts_with("field:") && l.contains(&format!(" {field};")))
