@@ -117,6 +117,22 @@ fn uprobes_that_cannot_attach_are_refused_at_check_with_the_reason() {
         &format!("uprobe:{b}:ntr_target+0x10000"),
         &[&format!("offset 0x10000 is past the end of `ntr_target` in `{b}`, which is "), "outside the function"],
     );
+    // ntr_insns: `mov $0x12345678, %eax` (5 bytes), `nop`, `ret`. A
+    // breakpoint inside the mov would corrupt it.
+    refused_at_check(
+        &format!("uprobe:{b}:ntr_insns+0x2"),
+        &[
+            &format!("offset 0x2 is inside an instruction of `ntr_insns` in `{b}`"),
+            "instructions of `ntr_insns` start at 0x0 and 0x5",
+            "e.g. `ntr_insns+0x0`",
+        ],
+    );
+    for at in ["0x5", "0x6"] {
+        let path = std::env::temp_dir().join(format!("ntr-insn-start-{}-{at}.ntr", std::process::id()));
+        std::fs::write(&path, format!("on uprobe:{b}:ntr_insns+{at} {{ @n = count(); }}")).unwrap();
+        Run::from(ntr().arg("check").arg(&path).output().unwrap()).ok();
+        std::fs::remove_file(&path).ok();
+    }
     let dir = std::env::temp_dir().join(format!("ntr-not-elf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (script, text) = (dir.join("tool.sh"), dir.join("notes.txt"));

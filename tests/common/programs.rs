@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A function to probe (`ntr_target`, called N times with 40+i and "hello",
-/// returning 2x+5), a loop to sample (`spin SECONDS`), and a function whose
-/// symbol has no size (`ntr_unsized`, so any offset passes the check).
+/// returning 2x+5), a loop to sample (`spin SECONDS`), a function whose
+/// symbol has no size (`ntr_unsized`, so any offset passes the check), and
+/// one whose instructions are known (`ntr_insns`: a 5-byte `mov`, a 1-byte
+/// `nop`, a 1-byte `ret`, at offsets 0, 5 and 6).
 const PROBE_TARGET: &str = r#"
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@ const PROBE_TARGET: &str = r#"
 __attribute__((noinline)) int ntr_target(int x, const char *s) { __asm__ volatile(""); return x * 2 + (int)strlen(s); }
 __attribute__((noinline)) unsigned long ntr_spin(unsigned long n) { unsigned long x = 0; for (unsigned long i = 0; i < n; i++) x += i * i ^ (x >> 3); return x; }
 __asm__(".text\n.globl ntr_unsized\n.type ntr_unsized,@function\nntr_unsized:\n ret\n");
+__asm__(".text\n.globl ntr_insns\n.type ntr_insns,@function\nntr_insns:\n .byte 0xb8, 0x78, 0x56, 0x34, 0x12\n nop\n ret\n.size ntr_insns, 7\n");
 int main(int argc, char **argv) {
     const char *word = "hello";
     if (argc > 1 && strcmp(argv[1], "spin") == 0) {

@@ -95,8 +95,53 @@ pub fn check_uprobe(path: &Path, symbol: &str, offset: u64) -> Result<(), Refusa
             note: None,
             help: Some(format!("give an offset below {size:#x}, at the start of an instruction (`objdump -d {shown}` shows them)")),
         }),
+        Some(_) if offset > 0 => match instruction_starts(&file, symbol) {
+            // A breakpoint inside an instruction corrupts it: the traced
+            // program would crash or compute garbage.
+            Some(starts) if !starts.contains(&offset) => {
+                let before = starts.iter().copied().filter(|s| *s < offset).max().unwrap_or(0);
+                let after = starts.iter().copied().find(|s| *s > offset);
+                let around = match after {
+                    Some(a) => format!("{before:#x} and {a:#x}"),
+                    None => format!("{before:#x} and the end"),
+                };
+                Err(Refusal {
+                    message: format!("offset {offset:#x} is inside an instruction of `{symbol}` in `{shown}`"),
+                    label: "not the start of an instruction",
+                    note: Some(format!("instructions of `{symbol}` start at {around}; a uprobe there would overwrite part of one")),
+                    help: Some(format!("give the offset of an instruction's start, e.g. `{symbol}+{before:#x}` (`objdump -d {shown}` shows them)")),
+                })
+            }
+            _ => Ok(()),
+        },
         Some(_) => Ok(()),
     }
+}
+
+/// Offsets from the start of function `symbol` at which its instructions
+/// start, for x86-64 code the file itself holds (`None` otherwise: other
+/// architectures, or a function described only by a debug file).
+fn instruction_starts(file: &object::File, symbol: &str) -> Option<Vec<u64>> {
+    use object::ObjectSection;
+    if file.architecture() != object::Architecture::X86_64 {
+        return None;
+    }
+    let sym = file
+        .dynamic_symbols()
+        .chain(file.symbols())
+        .find(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.size() > 0 && s.name().is_ok_and(|n| n.split('@').next() == Some(symbol)))?;
+    let section = file.section_by_index(sym.section_index()?).ok()?;
+    let data = section.data().ok()?;
+    let start = usize::try_from(sym.address().checked_sub(section.address())?).ok()?;
+    let code = data.get(start..start.checked_add(usize::try_from(sym.size()).ok()?)?)?;
+    let mut decoder = iced_x86::Decoder::with_ip(64, code, 0, iced_x86::DecoderOptions::NONE);
+    let mut starts = Vec::new();
+    while decoder.can_decode() {
+        starts.push(decoder.position() as u64);
+        // Only its length matters: the decoder moves past it.
+        let _ = decoder.decode();
+    }
+    Some(starts)
 }
 
 impl Functions {
