@@ -161,25 +161,6 @@ fn opensnoop_prints_columns_and_only_failures_when_asked() {
     assert_nothing_left();
 }
 
-/// The errno module's names are the kernel headers' (asm-generic).
-#[test]
-fn the_errno_module_names_every_error_number() {
-    let module = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/modules/errno.ntr")).unwrap();
-    let mut expected = Vec::new();
-    for header in ["/usr/include/asm-generic/errno-base.h", "/usr/include/asm-generic/errno.h"] {
-        for line in std::fs::read_to_string(header).unwrap().lines() {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if let ["#define", name, n, ..] = words[..] {
-                if let Ok(n) = n.parse::<u32>() {
-                    expected.push(format!("    if n == {n} {{ return \"{name}\"; }}"));
-                }
-            }
-        }
-    }
-    let table: Vec<&str> = module.lines().filter(|l| l.starts_with("    if n == ")).collect();
-    assert_eq!(table, expected);
-}
-
 #[test]
 fn killsnoop_shows_sender_target_signal_and_result() {
     let _k = kernel_lock();
@@ -245,26 +226,6 @@ fn killsnoop_filters_by_target_and_prints_columns() {
     assert_nothing_left();
 }
 
-/// The signals module's names are the kernel headers'.
-#[test]
-fn the_signals_module_names_every_signal() {
-    let module = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/modules/signals.ntr")).unwrap();
-    let mut expected: Vec<String> = Vec::new();
-    for line in std::fs::read_to_string("/usr/include/x86_64-linux-gnu/asm/signal.h").unwrap().lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["#define", name, n, ..] = words[..] {
-            if let Ok(n @ 1..=31) = n.parse::<u32>() {
-                // The first name of a number (SIGABRT, not SIGIOT).
-                if !expected.iter().any(|l| l.starts_with(&format!("    if n == {n} "))) {
-                    expected.push(format!("    if n == {n} {{ return \"{name}\"; }}"));
-                }
-            }
-        }
-    }
-    let table: Vec<&str> = module.lines().filter(|l| l.starts_with("    if n == ") && !l.starts_with("    if n == 0 ")).collect();
-    assert_eq!(table, expected);
-}
-
 #[test]
 fn syscount_counts_a_process_calls_by_name() {
     let _k = kernel_lock();
@@ -278,29 +239,6 @@ fn syscount_counts_a_process_calls_by_name() {
     assert_eq!(row_value(out, &["@syscalls[exit_group]:"]), Some(2), "{out}");
     assert!(!out.contains("@unnamed") && !out.contains("@ia32"), "every call named:\n{out}");
     assert_nothing_left();
-}
-
-/// The syscalls module's names are the x86_64 table of the kernel headers.
-#[test]
-fn the_syscalls_module_names_every_x86_64_call() {
-    let module = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/modules/syscalls.ntr")).unwrap();
-    let mut expected: Vec<(u32, String)> = std::fs::read_to_string("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
-        .unwrap()
-        .lines()
-        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
-            ["#define", name, n] => Some((n.parse().ok()?, name.strip_prefix("__NR_")?.to_string())),
-            _ => None,
-        })
-        .collect();
-    expected.sort();
-    let table: Vec<(u32, String)> = module
-        .lines()
-        .filter_map(|l| {
-            let (n, rest) = l.trim().strip_prefix("if n == ")?.split_once(" { return \"")?;
-            Some((n.parse().unwrap(), rest.strip_suffix("\"; }")?.to_string()))
-        })
-        .collect();
-    assert_eq!(table, expected);
 }
 
 /// `LOCALPORT RESULT MICROSECONDS` from the helper's `connect`.
@@ -449,22 +387,6 @@ fn capable_shows_a_check_that_passes_and_one_that_fails() {
     assert_eq!(std::fs::metadata(file).map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap(), 1, "the first chown only");
     std::fs::remove_dir_all(&dir).ok();
     assert_nothing_left();
-}
-
-/// The capabilities module's names are the kernel headers'.
-#[test]
-fn the_capabilities_module_names_every_capability() {
-    let module = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/modules/capabilities.ntr")).unwrap();
-    let expected: Vec<String> = std::fs::read_to_string("/usr/include/linux/capability.h")
-        .unwrap()
-        .lines()
-        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
-            ["#define", name, n] if name.starts_with("CAP_") => Some(format!("    if n == {} {{ return \"{name}\"; }}", n.parse::<u32>().ok()?)),
-            _ => None,
-        })
-        .collect();
-    let table: Vec<&str> = module.lines().filter(|l| l.starts_with("    if n == ")).collect();
-    assert_eq!(table, expected);
 }
 
 /// A memory cgroup of `limit` bytes (cgroup v1's memory hierarchy, or v2),
