@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 
 /// Run the toolbox helper with `args` to its end: (pid, what it printed).
 fn helper(args: &[&str]) -> (u32, String) {
-    let child = Command::new(programs::toolbox_helper()).args(args).stdout(Stdio::piped()).spawn().expect("spawn the helper");
+    // Its stderr is kept from the test's output: what it execs may complain
+    // (busybox's `true` under another argv[0], in the guest).
+    let child = Command::new(programs::toolbox_helper()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn the helper");
     let pid = child.id();
     let out = child.wait_with_output().expect("wait for the helper");
     (pid, String::from_utf8_lossy(&out.stdout).trim().to_string())
