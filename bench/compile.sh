@@ -5,11 +5,7 @@
 # bash bench/compile.sh [NTR]   (default: a release build of this tree)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NTR=${1:-}
-if [ -z "$NTR" ]; then
-    cargo build --release --quiet
-    NTR=$PWD/target/release/ntr
-fi
+. bench/ntr.sh "${1:-}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -5,11 +5,7 @@
 # release build of this tree)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NTR=${1:-}
-if [ -z "$NTR" ]; then
-    cargo build --release --quiet
-    NTR=$PWD/target/release/ntr
-fi
+. bench/ntr.sh "${1:-}"
 ADDR=127.0.0.1:47690
 work=$(mktemp -d)
 : > "$work/err"

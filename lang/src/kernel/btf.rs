@@ -41,6 +41,10 @@ pub struct KernelBtf {
     /// Tracepoints resolved so far, by (category, name): a script may name
     /// the same one in many probes, and each lookup scans BTF and tracefs.
     tracepoints: RefCell<HashMap<TracepointKey, Result<Tracepoint, LookupError>>>,
+    /// Functions vmlinux lacks, looked up in loaded modules so far: each
+    /// lookup reads /proc/kallsyms and a module's BTF, and a probe's function
+    /// is asked for more than once (bare names, check passes).
+    module_functions: RefCell<HashMap<String, Option<KernelFunction>>>,
 }
 
 impl KernelBtf {
@@ -86,6 +90,7 @@ impl KernelBtf {
             resolved: RefCell::default(),
             found: RefCell::default(),
             tracepoints: RefCell::default(),
+            module_functions: RefCell::default(),
         })
     }
 
@@ -368,8 +373,12 @@ impl KernelTypes for KernelBtf {
         if let Some((params, ret, btf_id)) = self.func_params(name) {
             return Some(KernelFunction { params, ret, module: None, btf_id });
         }
-        let module = super::modules::module_of(name)?;
-        super::modules::function(self, &self.btf, &module, name)
+        if let Some(f) = self.module_functions.borrow().get(name) {
+            return f.clone();
+        }
+        let f = super::kallsyms::module_of(name).and_then(|module| super::modules::function(self, &self.btf, &module, name));
+        self.module_functions.borrow_mut().insert(name.to_string(), f.clone());
+        f
     }
 
     fn symbol_addresses(&self, names: &[&str]) -> HashMap<String, u64> {

@@ -1,5 +1,6 @@
 //! Addresses of kernel symbols from /proc/kallsyms, for the few values
-//! ntr compares against in BPF (e.g. conntrack's netfilter hook function).
+//! ntr compares against in BPF (e.g. conntrack's netfilter hook function),
+//! and the module that defines a function.
 //! The file lists every symbol, modules included; reading it costs tens of
 //! milliseconds, so it is read only by scripts that need an address, once
 //! per set of names.
@@ -26,4 +27,19 @@ pub fn addresses(names: &[&str]) -> HashMap<String, u64> {
         }
     }
     found
+}
+
+/// The loaded module that defines function `name`, from /proc/kallsyms
+/// (`ADDR t NAME\t[MODULE]`). Built-in functions and unknown names give
+/// `None`.
+pub fn module_of(name: &str) -> Option<String> {
+    let file = std::fs::File::open("/proc/kallsyms").ok()?;
+    for line in BufReader::new(file).lines().map_while(|l| l.ok()) {
+        let mut parts = line.split_ascii_whitespace();
+        let (Some(_), Some(kind), Some(sym)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if sym == name && matches!(kind, "t" | "T") {
+            return parts.next().and_then(|m| m.strip_prefix('[')?.strip_suffix(']')).map(String::from);
+        }
+    }
+    None
 }

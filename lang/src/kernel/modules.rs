@@ -9,7 +9,6 @@
 //! same as for a built-in function. What only the module defines stays
 //! opaque rather than guessed.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use btf_rs::{Btf, BtfType, Type};
@@ -23,21 +22,6 @@ const BTF_DIR: &str = "/sys/kernel/btf";
 /// the module's BTF object as the target, which aya 0.14's loader does not
 /// pass. kprobes attach by name and work.
 pub const NO_FENTRY: &str = "ntr attaches fentry/fexit only to functions built into the kernel, not to a module's";
-
-/// The loaded module that defines function `name`, from /proc/kallsyms
-/// (`ADDR t NAME\t[MODULE]`). Built-in functions and unknown names give
-/// `None`.
-pub fn module_of(name: &str) -> Option<String> {
-    let file = std::fs::File::open("/proc/kallsyms").ok()?;
-    for line in BufReader::new(file).lines().map_while(|l| l.ok()) {
-        let mut parts = line.split_ascii_whitespace();
-        let (Some(_), Some(kind), Some(sym)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        if sym == name && matches!(kind, "t" | "T") {
-            return parts.next().and_then(|m| m.strip_prefix('[')?.strip_suffix(']')).map(String::from);
-        }
-    }
-    None
-}
 
 /// Names of the loaded modules that have BTF.
 pub fn with_btf() -> Vec<String> {
