@@ -150,17 +150,31 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// Build `name` once per test process, into a file that appears whole:
+/// tests run in parallel, and one must never run a binary another is
+/// still writing (it would be empty, not ELF).
 fn build(name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(bin) = built.get(name) {
+        return bin.clone();
+    }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let bin = dir.join(name);
     if Command::new("gcc").arg("--version").output().is_err() {
         assert!(bin.exists(), "no gcc to build {name}, and no prebuilt {}", bin.display());
         return bin;
     }
-    let src = dir.join(format!("{name}.c"));
+    let src = dir.join(format!("{name}.{}.c", std::process::id()));
+    let partial = dir.join(format!("{name}.{}.partial", std::process::id()));
     std::fs::write(&src, source).unwrap();
-    let ok = Command::new("gcc").args(["-O1", "-g", "-fno-omit-frame-pointer"]).args(flags).arg("-o").arg(&bin).arg(&src).status().expect("gcc");
+    let ok = Command::new("gcc").args(["-O1", "-g", "-fno-omit-frame-pointer"]).args(flags).arg("-o").arg(&partial).arg(&src).status().expect("gcc");
     assert!(ok.success(), "gcc {name}");
+    std::fs::remove_file(&src).ok();
+    std::fs::rename(&partial, &bin).unwrap();
+    built.insert(name.to_string(), bin.clone());
     bin
 }
 
