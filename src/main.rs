@@ -5,6 +5,7 @@
 mod cli;
 mod completion;
 mod discover;
+mod habits;
 mod manpage;
 mod pipeline;
 mod reasons;
@@ -21,6 +22,15 @@ fn main() -> ExitCode {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // `COMPLETE=bash ntr -- WORDS…`: the shell asking for candidates.
     completion::answer_if_asked();
-    let args = cli::Cli::parse();
-    ExitCode::from(cli::dispatch(args))
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let parsed = cli::Cli::try_parse();
+    let refused = parsed.as_ref().is_err_and(|e| e.use_stderr());
+    if let Some(hint) = habits::hint(&words, refused) {
+        eprintln!("error: {hint}");
+        return ExitCode::from(2);
+    }
+    match parsed {
+        Ok(args) => ExitCode::from(cli::dispatch(args)),
+        Err(e) => e.exit(),
+    }
 }

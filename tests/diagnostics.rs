@@ -180,6 +180,44 @@ const CASES: &[Case] = &[
         args: &[],
         expect: &["stack"],
     },
+    // Habits from bpftrace, SystemTap and C get the ntr spelling.
+    Case {
+        name: "habit_probe_without_on",
+        script: "tracepoint:skb:kfree_skb /pid == 1/ { @x = count(); }\n",
+        args: &[],
+        expect: &["starts with `on`", "`on tracepoint:skb:kfree_skb if pid == 1 { … }`"],
+    },
+    Case { name: "habit_uppercase_begin", script: "BEGIN { exit(); }\n", args: &[], expect: &["`BEGIN` is written `begin`"] },
+    Case { name: "habit_dollar_variable", script: "on kfree_skb { $n = 1; }\n", args: &[], expect: &["no `$`", "`let n = …;`"] },
+    Case { name: "habit_positional", script: "begin { @x = $1; exit(); }\n", args: &[], expect: &["positional", "-p NAME=VALUE"] },
+    Case { name: "habit_arrow", script: "on kfree_skb { @x[args->reason] = count(); }\n", args: &[], expect: &["no `->`", "`args.reason`"] },
+    Case { name: "habit_increment", script: "on kfree_skb { @hits++; }\n", args: &[], expect: &["no `++`", "`@hits += 1;`"] },
+    Case { name: "habit_decrement", script: "on kfree_skb { @left--; }\n", args: &[], expect: &["no `--`", "`@left -= 1;`"] },
+    Case {
+        name: "habit_slash_predicate",
+        script: "on kfree_skb /pid == 1/ { @x = count(); }\n",
+        args: &[],
+        expect: &["with `if`", "`if pid == 1 { … }`"],
+    },
+    Case {
+        name: "habit_c_cast",
+        script: "on kfree_skb { @x[(uint64)pid] = count(); }\n",
+        args: &[],
+        expect: &["`uint64` is not an ntr type", "`(u64)…`"],
+    },
+    Case { name: "habit_exponent", script: "on kfree_skb { @x = sum(1e6); }\n", args: &[], expect: &["no exponent notation", "1_000_000"] },
+    Case {
+        name: "habit_systemtap_probe",
+        script: "probe kernel.trace(\"kfree_skb\") { exit(); }\n",
+        args: &[],
+        expect: &["SystemTap's `probe` is `on`", "`on kfree_skb { … }`"],
+    },
+    Case {
+        name: "habit_systemtap_function",
+        script: "probe kernel.function(\"tcp_v4_rcv\").return { exit(); }\n",
+        args: &[],
+        expect: &["`on kretprobe:tcp_v4_rcv { … }`"],
+    },
 ];
 
 fn overflow_script() -> String {
@@ -345,4 +383,22 @@ fn without_privileges_every_command_says_what_it_needs() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// bpftrace's flags get the ntr spelling, with exit 2, before anything runs.
+#[test]
+fn bpftrace_flags_are_answered_with_the_ntr_spelling() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["-l", "tracepoint:skb:*"], "ntr list 'tracepoint:skb:*'"),
+        (&["-f", "json", "-e", "begin { exit(); }"], "--json"),
+        (&["run", "dropwatch", "-f", "json"], "--json"),
+        (&["-o", "out.txt", "-e", "begin { exit(); }"], "redirect it"),
+        (&["-p", "1234", "-e", "begin { exit(); }"], "--pid 1234"),
+    ];
+    for (args, expect) in cases {
+        let run = Run::from(ntr().args(*args).output().unwrap());
+        assert_eq!(run.status, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(expect), "{args:?}: no {expect:?} in {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?} ran: {}", run.stdout);
+    }
 }

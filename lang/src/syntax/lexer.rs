@@ -237,7 +237,12 @@ fn number(lex: &mut logos::Lexer<Raw>) -> Result<Num, RawError> {
         "m" => 60_000_000_000,
         "h" => 3_600_000_000_000,
         "hz" => return Err(err("a rate is only valid in a probe: `profile:99hz`", None)),
-        _ => return Err(err(format!("unknown duration unit `{unit}`"), Some(UNITS))),
+        _ => {
+            if let Some(message) = super::habits::exponent(lex.slice()) {
+                return Err(err(message, None));
+            }
+            return Err(err(format!("unknown duration unit `{unit}`"), Some(UNITS)));
+        }
     };
     n.checked_mul(scale).map(Num::Duration).ok_or_else(|| err("duration is too large", None))
 }
@@ -413,6 +418,9 @@ impl Iterator for Lexer<'_> {
                     if self.inner.slice().starts_with('"') {
                         error.message = "unterminated string".into();
                         error.help = Some("close it with `\"` on the same line".into());
+                    } else if self.inner.slice() == "$" {
+                        let habit = super::habits::dollar(self.inner.source(), span.start);
+                        (error.message, error.help, error.end) = (habit.message, Some(habit.help), habit.end);
                     } else {
                         error.message = format!("unexpected character `{}`", self.inner.slice());
                     }

@@ -1,6 +1,7 @@
 //! Text → AST: the logos lexer, the lalrpop grammar, and syntax errors as
 //! diagnostics.
 
+mod habits;
 pub mod lexer;
 pub mod modules;
 
@@ -86,7 +87,7 @@ pub(crate) fn if_stmt(cond: Expr, then: Vec<Stmt>, otherwise: Option<Vec<Stmt>>,
 /// Parse one file of `sources`.
 pub fn parse(sources: &Sources, file: FileId) -> Result<Script, Diagnostic> {
     let text = sources.text(file);
-    let items = grammar::ItemsParser::new().parse(file, Lexer::new(text)).map_err(|e| diagnostic(e, file, text.len()))?;
+    let items = grammar::ItemsParser::new().parse(file, Lexer::new(text)).map_err(|e| diagnostic(e, file, text))?;
     Ok(Script { doc: lexer::doc_comment(text), items })
 }
 
@@ -200,7 +201,14 @@ fn expected_words(expected: &[String]) -> String {
     }
 }
 
-fn diagnostic(e: ParseError<usize, Tok, LexError>, file: FileId, len: usize) -> Diagnostic {
+fn diagnostic(e: ParseError<usize, Tok, LexError>, file: FileId, text: &str) -> Diagnostic {
+    let len = text.len();
+    if let ParseError::UnrecognizedToken { token: (l, tok, r), expected } = &e {
+        let after_probe = expected.iter().any(|e| e == "\"if\"");
+        if let Some(h) = habits::at_token(text, tok, *l, *r).filter(|_| after_probe || !matches!(tok, Tok::Slash)) {
+            return Diagnostic::error(h.message, Span::new(file, h.start, h.end), "the habit of another tool").with_help(h.help);
+        }
+    }
     match e {
         ParseError::InvalidToken { location } => Diagnostic::error("invalid token", Span::new(file, location, location + 1), "not understood"),
         ParseError::UnrecognizedEof { location, expected } => {
