@@ -315,6 +315,50 @@ fn walltime_is_the_wall_clock() {
     assert_nothing_left();
 }
 
+/// `time(FMT)` and `strftime(FMT, t)` show the moment with the format: the
+/// epoch seconds (`%s`) and the UTC date and time agree with the test's own
+/// clock around the run, and a zone's offset (`%z`) follows `TZ`.
+#[test]
+fn strftime_and_time_show_the_moment_with_the_format() {
+    let _k = kernel_lock();
+    let script = r#"begin { time("%Y-%m-%dT%H:%M:%S.%6f|"); printf("%s|%s\n", strftime("%s.%6f", walltime), time("%z")); exit(); }"#;
+    let before = common::walltime::now_us();
+    let run = run_until_it_ends(&["--utc", "-e", script, "--duration", "60s"], || {});
+    let after = common::walltime::now_us();
+    run.ok();
+    let line = run.stdout.lines().next().unwrap_or_else(|| panic!("no output: {}", run.stderr));
+    let parts: Vec<&str> = line.split('|').collect();
+    assert_eq!(parts.len(), 3, "{line}");
+    // %s.%6f: microseconds since the epoch.
+    let (secs, micros) = parts[1].split_once('.').unwrap_or_else(|| panic!("{line}"));
+    let us = secs.parse::<i64>().unwrap() * 1_000_000 + micros.parse::<i64>().unwrap();
+    assert!(common::walltime::within(us, before, after), "{us} not in [{before}, {after}]: {line}");
+    // The date and time of day, in UTC.
+    let (t, _) = common::walltime::parse_rfc3339(&format!("{}+00:00", parts[0])).unwrap_or_else(|| panic!("{line}"));
+    assert!(common::walltime::within(t, before, after), "{t} not in [{before}, {after}]: {line}");
+    assert_eq!(parts[2], "+0000", "--utc: {line}");
+    // Without --utc, the zone of TZ.
+    let run = run_with_env(&["-e", script, "--duration", "60s"], &[("TZ", "IST-5:30")], || {});
+    run.ok();
+    assert!(run.stdout.trim_end().ends_with("|+0530"), "{}", run.stdout);
+    assert_nothing_left();
+}
+
+/// `elapsed` is the time since the run started: an `every 300ms` probe
+/// first fires 300 ms after it is attached, so it reads at least that, and
+/// at most what the test measured from starting ntr to its end.
+#[test]
+fn elapsed_counts_from_the_start_of_the_run() {
+    let _k = kernel_lock();
+    let started = std::time::Instant::now();
+    let run = run_until_it_ends(&["-e", "every 300ms { printf(\"%d\\n\", elapsed); exit(); }", "--duration", "60s"], || {});
+    let wall = started.elapsed().as_nanos() as u64;
+    run.ok();
+    let ns: u64 = run.stdout.trim().parse().unwrap_or_else(|_| panic!("{}", run.stdout));
+    assert!((300_000_000..=wall).contains(&ns), "elapsed {ns} ns, not in [300 ms, {wall} ns]");
+    assert_nothing_left();
+}
+
 #[test]
 fn nested_fields_nullable_pointers_and_bitfields() {
     let _k = kernel_lock();

@@ -180,6 +180,13 @@ const CASES: &[Case] = &[
         args: &[],
         expect: &["stack"],
     },
+    Case { name: "bad_time_format", script: "begin { printf(\"%s\\n\", time(\"%H:%J\")); }\n", args: &[], expect: &["invalid time format", "`J`"] },
+    Case {
+        name: "strftime_of_a_number",
+        script: "begin { printf(\"%s\\n\", strftime(\"%H\", 5)); }\n",
+        args: &[],
+        expect: &["shows a `time`", "walltime"],
+    },
     // Habits from bpftrace, SystemTap and C get the ntr spelling.
     Case {
         name: "habit_probe_without_on",

@@ -29,6 +29,9 @@ pub struct Artifact {
     /// full, `map_full_counter(i)` updates of map `i` that failed because it
     /// was full.
     pub counters: String,
+    /// Symbol of a one-entry array the runtime writes the run's start
+    /// (CLOCK_MONOTONIC ns) into before attaching, when a probe reads `elapsed`.
+    pub start: Option<String>,
 }
 
 /// Indexes into the `counters` map.

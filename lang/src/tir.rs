@@ -230,6 +230,9 @@ pub enum Builtin {
     Nsecs,
     /// bpf_ktime_get_boot_ns: the clock `walltime` is read from.
     Walltime,
+    /// bpf_ktime_get_ns less the run's start, which the runtime writes into
+    /// the start map before it attaches anything.
+    Elapsed,
     /// Kernel stack up to this many frames (0: the full depth).
     KStack(u8),
     UStack,

@@ -37,6 +37,9 @@ pub enum Type {
     /// A moment on the wall clock (`walltime`): the kernel's boot-time
     /// clock in nanoseconds, turned into local time (or UTC) when printed.
     Time,
+    /// A `time` shown with a strftime format (`strftime("%H:%M", walltime)`,
+    /// `time("%H:%M:%S")`): the same nanoseconds, the format kept in the type.
+    TimeText(String),
     /// IPv4 address (4 bytes, network order) or IPv6 (16 bytes).
     Ip4,
     Ip6,

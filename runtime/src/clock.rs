@@ -83,6 +83,15 @@ impl WallClock {
         }
     }
 
+    /// With a strftime format (checked by the front end; a failure here is
+    /// shown, not hidden).
+    pub fn strftime(&self, format: &str, boot_ns: u64) -> String {
+        match self.zoned(boot_ns) {
+            Some(z) => jiff::fmt::strtime::format(format, &z).unwrap_or_else(|e| format!("(time format: {e})")),
+            None => format!("(boot time {boot_ns}ns)"),
+        }
+    }
+
     /// RFC 3339 with the zone's offset, `2026-11-26T14:05:23.123456+01:00`,
     /// for records read by programs.
     pub fn json(&self, boot_ns: u64) -> String {
@@ -112,6 +121,7 @@ mod tests {
         assert_eq!(india.json(boot), "2026-11-26T19:35:23.123456+05:30");
         let tz = TimeZone::posix("NST3:30").unwrap();
         assert_eq!(WallClock::fixed(wall - boot as i128, tz).json(boot), "2026-11-26T10:35:23.123456-03:30");
+        assert_eq!(india.strftime("%Y-%m-%d %H:%M:%S.%6f %z", boot), "2026-11-26 19:35:23.123456 +0530");
     }
 
     #[test]

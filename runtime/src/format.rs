@@ -215,6 +215,7 @@ impl Printer {
             Type::Enum(id) => self.enum_name(*id, raw as i64).map(String::from).unwrap_or_else(|| (raw as i64).to_string()),
             Type::Duration => duration(raw),
             Type::Time => self.clock.text(raw),
+            Type::TimeText(format) => self.clock.strftime(format, raw),
             Type::Ip4 => bytes.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(|b| Ipv4Addr::from(b).to_string()).unwrap_or_default(),
             Type::Ip6 => bytes.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(|b| Ipv6Addr::from(b).to_string()).unwrap_or_default(),
             Type::KStack(_) | Type::UStack => self.frames(ty, bytes).join("\n"),

@@ -116,6 +116,18 @@ fn take(ebpf: &mut aya::Ebpf, symbol: &str) -> Result<MapData, RuntimeError> {
     map_data(map)
 }
 
+/// The run's start for `elapsed`: CLOCK_MONOTONIC (the clock of
+/// bpf_ktime_get_ns) now, written before any probe is attached.
+fn write_start(ebpf: &mut aya::Ebpf, symbol: &str) -> Result<(), RuntimeError> {
+    let map = ebpf.map_mut(symbol).ok_or_else(|| RuntimeError::Other(format!("map {symbol} missing from the object")))?;
+    let mut start = aya::maps::Array::<_, u64>::try_from(map).map_err(|e| RuntimeError::Other(e.to_string()))?;
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let now = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+    start.set(0, now, 0).map_err(|e| RuntimeError::Other(format!("cannot write the start time: {e}")))
+}
+
 fn raw_fd(d: &MapData) -> RawFd {
     use std::os::fd::AsFd;
     d.fd().as_fd().as_raw_fd()
@@ -363,6 +375,9 @@ impl Live {
             exited: false,
             after_exit: 0,
         };
+        if let Some(symbol) = &artifact.start {
+            write_start(&mut ebpf, symbol)?;
+        }
         let mut attached = 0;
         for p in &artifact.programs {
             let loaded = attach::load_and_attach(&mut ebpf, p, pid);
@@ -659,6 +674,7 @@ mod tests {
             ringbuf: String::new(),
             stack_maps: Vec::new(),
             counters: String::new(),
+            start: None,
         };
         Session {
             artifact,

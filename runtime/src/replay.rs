@@ -44,6 +44,7 @@ fn types() -> Vec<Type> {
         Type::Enum(7),
         Type::Duration,
         Type::Time,
+        Type::TimeText("%Y-%m-%d %H:%M:%S%.6f %z".into()),
         Type::Ip4,
         Type::Ip6,
         Type::KStack(0),
@@ -129,6 +130,7 @@ fn input(data: &[u8]) -> Input<'_> {
         ringbuf: String::new(),
         stack_maps: Vec::new(),
         counters: String::new(),
+        start: None,
     };
     let (mut records, mut entries) = (Vec::new(), Vec::new());
     if mode & 2 == 0 {

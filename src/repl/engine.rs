@@ -34,7 +34,7 @@ impl Block {
 
 pub enum Request {
     Attach {
-        artifact: Artifact,
+        artifact: Box<Artifact>,
         source: String,
         reply: Sender<Result<(usize, usize), RuntimeError>>,
     },

@@ -252,7 +252,7 @@ impl Session {
     }
 
     fn attach(&self, artifact: Artifact, source: String) {
-        match self.ask(|reply| Request::Attach { artifact: artifact.clone(), source, reply }) {
+        match self.ask(|reply| Request::Attach { artifact: Box::new(artifact.clone()), source, reply }) {
             Some(Ok((id, n))) => println!("[{id}] attached {n} probe{}", if n == 1 { "" } else { "s" }),
             Some(Err(e)) => {
                 report::runtime_error(&Sources::new(), &artifact, &e, false);

@@ -399,6 +399,22 @@ impl Lower<'_> {
             Builtin::Nsecs => self.b.call(h::KTIME_GET_NS, vec![], span),
             // Boot time keeps counting through suspend, as the wall clock does.
             Builtin::Walltime => self.b.call(h::KTIME_GET_BOOT_NS, vec![], span),
+            Builtin::Elapsed => {
+                let now = self.b.call(h::KTIME_GET_NS, vec![], span);
+                let t = self.b.copy(now, span);
+                let key = self.b.alloc(8, span);
+                self.b.store(key, 0, Operand::Imm(0), Size::DW, span);
+                let start = self.lookup_key(super::START_MAP, key, span);
+                // An array's entry 0 is always there; the verifier wants the check.
+                let (found, join) = (self.b.block(), self.b.block());
+                self.b.branch(Cond::Ne, start, Operand::Imm(0), found, join, span);
+                self.b.cur = found;
+                let s = self.b.vreg();
+                self.b.emit(Inst::Load { dst: s, base: start, off: 0, size: Size::DW }, span);
+                self.b.alu(AluOp::Sub, t, Operand::Reg(s), span);
+                self.b.jump(join, span, join);
+                t
+            }
             Builtin::KStack(_) | Builtin::UStack => {
                 // Walking the stack is costly: once per run of the probe,
                 // remembered in a slot that starts out as `NOT_TAKEN`.

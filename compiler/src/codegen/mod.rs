@@ -25,9 +25,12 @@ pub fn stack_map(depth: u8) -> String {
     }
 }
 pub const COUNTERS_MAP: &str = "ntr_counters";
+/// One `u64`: the monotonic time the run started, for `elapsed`.
+pub const START_MAP: &str = "ntr_start";
 pub const SCRATCH: &str = "ntr_scratch";
 
 const HASH: u32 = 1;
+const ARRAY: u32 = 2;
 const PERCPU_HASH: u32 = 5;
 const PERCPU_ARRAY: u32 = 6;
 const STACK_TRACE: u32 = 7;
@@ -95,6 +98,7 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
     let mut programs = Vec::new();
     let mut scratch = 0;
     let mut stacks: Vec<u8> = Vec::new();
+    let mut uses_elapsed = false;
     for (i, probe) in program.probes.iter().enumerate() {
         let sym = symbol(i, &probe.name);
         let out = lower::lower(probe, &sym, &maps, &mut events)?;
@@ -110,6 +114,7 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
         if used.len() > MAX_MAPS_PER_PROGRAM {
             return Err(CompileError::TooManyMaps { span: probe.span, used: used.len() });
         }
+        uses_elapsed |= used.contains(START_MAP);
         programs.push(ProgramInfo {
             symbol: sym,
             section: section(&probe.attach),
@@ -143,6 +148,9 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
     let ringbuf_bytes = if events.is_empty() { IDLE_RINGBUF_BYTES } else { DEFAULT_RINGBUF_BYTES };
     defs.push(def(RINGBUF, RINGBUF_TYPE, 0, 0, ringbuf_bytes));
     defs.push(def(COUNTERS_MAP, PERCPU_ARRAY, 4, 8, counters(maps.len())));
+    if uses_elapsed {
+        defs.push(def(START_MAP, ARRAY, 4, 8, 1));
+    }
     for &depth in &stacks {
         let frames = if depth == 0 { STACK_DEPTH } else { depth as u32 };
         defs.push(def(&stack_map(depth), STACK_TRACE, 4, frames * 8, 4096));
@@ -162,5 +170,6 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
         ringbuf: RINGBUF.into(),
         stack_maps: stacks.iter().map(|&d| (d, stack_map(d))).collect(),
         counters: COUNTERS_MAP.into(),
+        start: uses_elapsed.then(|| START_MAP.into()),
     })
 }

@@ -11,9 +11,10 @@ use super::scope::{InlineFrame, ProbeCx};
 use super::Checker;
 
 /// Builtins that are values.
-const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop"];
+const VALUE_FNS: &[&str] =
+    &["strftime", "time", "sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop"];
 /// Builtins that are statements.
-const STMT_FNS: &[&str] = &["printf", "emit", "print", "stack", "exit", "delete", "clear"];
+const STMT_FNS: &[&str] = &["time", "printf", "emit", "print", "stack", "exit", "delete", "clear"];
 /// Aggregations: only as the value of a map assignment.
 pub(crate) const AGG_FNS: &[&str] = &["count", "sum", "min", "max", "avg", "hist", "lhist"];
 
@@ -45,6 +46,43 @@ pub(super) fn arity(name: &Ident, got: usize, min: usize, max: usize, span: Span
         .with_help(format!("usage: {usage}")));
     }
     Ok(())
+}
+
+/// The format `time()` shows without one, as bpftrace's.
+const DEFAULT_TIME_FORMAT: &str = "%H:%M:%S";
+
+/// `strftime(FMT, t)`: the moment `t` (a `time`) shown with FMT;
+/// `time([FMT])` is `strftime(FMT, walltime)`. The format is checked here,
+/// by formatting a moment with it, so a bad one is an error with its span.
+fn time_text(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<Expr> {
+    let a = positional(name, args)?;
+    let (fmt_arg, moment) = if name.name == "time" {
+        arity(name, a.len(), 0, 1, span, "time(\"%H:%M:%S\")")?;
+        (a.first().copied(), Expr { kind: T::Builtin(Builtin::Walltime), ty: Type::Time, span })
+    } else {
+        arity(name, a.len(), 2, 2, span, "strftime(\"%H:%M:%S\", walltime)")?;
+        let t = check_expr(cx, p, a[1], None)?;
+        if !matches!(t.ty, Type::Time | Type::TimeText(_)) {
+            return Err(Diagnostic::error(format!("`strftime` shows a `time`, not a {}", type_name(&t.ty)), t.span, "not a moment")
+                .with_help("`walltime` is the moment a probe fires; `min(walltime)`/`max(walltime)` keep one in a map"));
+        }
+        (Some(a[0]), t)
+    };
+    let format = match fmt_arg.map(|e| (&e.kind, e.span)) {
+        None => DEFAULT_TIME_FORMAT.to_string(),
+        Some((A::Str(f), fspan)) => {
+            let probe = jiff::Timestamp::UNIX_EPOCH.to_zoned(jiff::tz::TimeZone::UTC);
+            jiff::fmt::strtime::format(f.as_bytes(), &probe).map_err(|e| {
+                Diagnostic::error("invalid time format", fspan, e.to_string())
+                    .with_help("strftime conversions: %Y-%m-%d %H:%M:%S, %6f for microseconds, %z the offset")
+            })?;
+            f.clone()
+        }
+        Some((_, fspan)) => {
+            return Err(Diagnostic::error(format!("the format of `{}` must be a string literal", name.name), fspan, "not a string literal"))
+        }
+    };
+    Ok(Expr { ty: Type::TimeText(format), span, ..moment })
 }
 
 /// `has(NAME)`: whether this probe has an argument NAME on this kernel
@@ -91,6 +129,7 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
                 }
             }
         }
+        "strftime" | "time" => time_text(cx, p, name, args, span),
         "sym" => {
             let a = positional(name, args)?;
             arity(name, a.len(), 1, 1, span, "sym(addr)")?;
@@ -177,6 +216,11 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
 pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<Stmt> {
     let output = |output: Output, args: Vec<Expr>| Ok(Stmt { kind: StmtKind::Output { output, args }, span });
     match name.name.as_str() {
+        // bpftrace's `time("%H:%M:%S ");` prints the moment, as printf would.
+        "time" => {
+            let v = time_text(cx, p, name, args, span)?;
+            output(Output::Printf(vec![FmtPiece::Arg { conv: 's', spec: String::new() }]), vec![v])
+        }
         "printf" => {
             let a = positional(name, args)?;
             let Some(first) = a.first() else {

@@ -29,6 +29,7 @@ pub(crate) fn type_name(t: &Type) -> String {
         Type::Enum(_) => "enum".into(),
         Type::Duration => "duration".into(),
         Type::Time => "time".into(),
+        Type::TimeText(_) => "formatted time".into(),
         Type::Ip4 => "ip".into(),
         Type::Ip6 => "ip6".into(),
         Type::KStack(_) => "kstack".into(),
@@ -87,7 +88,7 @@ fn may_be_near(a: &str, b: &str) -> bool {
     common * (a.len() + b.len()) > a.len() * b.len()
 }
 
-const BUILTIN_VARS: &[&str] = &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "walltime", "kstack", "ustack", "probe"];
+const BUILTIN_VARS: &[&str] = &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "elapsed", "walltime", "kstack", "ustack", "probe"];
 
 fn mk(kind: T, ty: Type, span: Span) -> Expr {
     Expr { kind, ty, span }
@@ -264,6 +265,7 @@ fn builtin_var(p: &ProbeCx, name: &str, span: Span) -> Option<Expr> {
         "cpu" => builtin(Builtin::Cpu, Type::Int { size: 4, signed: false }),
         "nsecs" => builtin(Builtin::Nsecs, Type::U64),
         "walltime" => builtin(Builtin::Walltime, Type::Time),
+        "elapsed" => builtin(Builtin::Elapsed, Type::Duration),
         "kstack" => builtin(Builtin::KStack(0), Type::KStack(0)),
         "ustack" => builtin(Builtin::UStack, Type::UStack),
         "probe" => Some(str_const(&p.name, span)),

@@ -127,7 +127,7 @@ pub fn dollar(text: &str, start: usize) -> Habit {
 pub fn exponent(slice: &str) -> Option<String> {
     let (mantissa, exp) = slice.split_once(['e', 'E'])?;
     let (m, e): (u64, u32) = (mantissa.replace('_', "").parse().ok()?, exp.parse().ok()?);
-    let written = m.checked_mul(10u64.checked_pow(e)?).map(|n| group_digits(n)).unwrap_or_else(|| "the number in full".into());
+    let written = m.checked_mul(10u64.checked_pow(e)?).map(group_digits).unwrap_or_else(|| "the number in full".into());
     Some(format!("ntr has no exponent notation (`{slice}`): write {written}; `_` may group digits"))
 }
 
@@ -135,7 +135,7 @@ fn group_digits(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('_');
         }
         out.push(c);
