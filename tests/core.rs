@@ -359,6 +359,89 @@ fn elapsed_counts_from_the_start_of_the_run() {
     assert_nothing_left();
 }
 
+/// A cgroup v2 directory of its own for one test, removed when dropped
+/// (with the cgroup2 mount made for it, where none was mounted).
+struct OwnCgroup {
+    dir: std::path::PathBuf,
+    mounted: Option<std::path::PathBuf>,
+}
+
+impl OwnCgroup {
+    fn new() -> OwnCgroup {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        // `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS… - FSTYPE …`
+        let existing =
+            mountinfo.lines().find(|l| l.split(" - ").nth(1).is_some_and(|t| t.starts_with("cgroup2 "))).map(|l| l.split(' ').nth(4).unwrap().into());
+        let (root, mounted) = match existing {
+            Some(root) => (root, None),
+            None => {
+                let at = std::env::temp_dir().join(format!("ntr-cgroup2-{}", std::process::id()));
+                std::fs::create_dir_all(&at).unwrap();
+                let ok = std::process::Command::new("mount").args(["-t", "cgroup2", "none"]).arg(&at).status().unwrap().success();
+                assert!(ok, "cannot mount cgroup2 at {at:?}");
+                (at.clone(), Some(at))
+            }
+        };
+        let root: std::path::PathBuf = root;
+        let dir = root.join(format!("ntr-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        OwnCgroup { dir, mounted }
+    }
+}
+
+impl Drop for OwnCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+        if let Some(at) = &self.mounted {
+            let _ = std::process::Command::new("umount").arg(at).status();
+            let _ = std::fs::remove_dir(at);
+        }
+    }
+}
+
+/// `curtask` is the current task (ntr itself, in `begin`: its pid, its name
+/// and its parent, this test) and `cgroup` the id of its cgroup v2: the
+/// inode of a directory the test made and put ntr in before it ran.
+#[test]
+fn curtask_and_cgroup_are_the_running_task_s() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let _k = kernel_lock();
+    let cgroup = OwnCgroup::new();
+    let procs = cgroup.dir.join("cgroup.procs");
+    let script = r#"begin { printf("%d %d %s %d\n", curtask.tgid, curtask.real_parent.tgid, curtask.comm, cgroup); exit(); }"#;
+    let mut cmd = ntr();
+    cmd.args(["-e", script, "--duration", "60s"]);
+    // SAFETY: between fork and exec only a write(2) of a fixed string.
+    unsafe {
+        cmd.pre_exec(move || std::fs::write(&procs, "0"));
+    }
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let run = Run::from(child.wait_with_output().unwrap());
+    run.ok();
+    let fields: Vec<&str> = run.stdout.split_whitespace().collect();
+    let expected = [pid.to_string(), std::process::id().to_string(), "ntr".into(), std::fs::metadata(&cgroup.dir).unwrap().ino().to_string()];
+    assert_eq!(fields, expected.iter().map(String::as_str).collect::<Vec<_>>(), "tgid, parent, comm, cgroup: {}", run.stdout);
+    assert_nothing_left();
+}
+
+/// `kaddr("sym")` is the address /proc/kallsyms gives the symbol, all 64
+/// bits of it through the program, and `sym()` names it back.
+#[test]
+fn kaddr_is_the_symbol_s_address() {
+    let _k = kernel_lock();
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let line = kallsyms.lines().find(|l| l.ends_with(" T tcp_v4_rcv")).expect("tcp_v4_rcv in /proc/kallsyms");
+    let addr = u64::from_str_radix(line.split(' ').next().unwrap(), 16).unwrap();
+    let run = run_until_it_ends(&["-e", r#"begin { printf("%x %s\n", kaddr("tcp_v4_rcv"), sym(kaddr("tcp_v4_rcv"))); exit(); }"#], || {});
+    run.ok();
+    assert_eq!(run.stdout.trim(), format!("{addr:x} tcp_v4_rcv+0x0"));
+    let run = Run::from(ntr().args(["-e", r#"begin { printf("%x\n", kaddr("ntr_no_such_symbol")); }"#]).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no kernel symbol `ntr_no_such_symbol`"), "{}", run.stderr);
+}
+
 #[test]
 fn nested_fields_nullable_pointers_and_bitfields() {
     let _k = kernel_lock();

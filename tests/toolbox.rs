@@ -63,8 +63,8 @@ fn execsnoop_shows_each_exec_with_its_result() {
         (Some("true"), Some("/bin/true"), Some("ntr-argv0")),
         "{second}"
     );
-    // The exec that failed: the helper's errno, its path, and nothing it
-    // cannot know.
+    // The exec that failed: the helper's errno, its path, its parent (the
+    // test), and nothing it cannot know.
     let (bad_pid, errno) = &ran[1];
     assert_eq!(errno, "-2", "ENOENT");
     let execs = of_pid(&recs, *bad_pid);
@@ -72,7 +72,8 @@ fn execsnoop_shows_each_exec_with_its_result() {
     let failed = execs[1];
     assert_eq!(failed["ret"].as_i64(), Some(-2), "{failed}");
     assert_eq!((failed["comm"].as_str(), failed["file"].as_str()), (Some("ntr_toolbox"), Some("/nonexistent/ntr-exec")), "{failed}");
-    for unknown in ["ppid", "argc", "arg0"] {
+    assert_eq!(failed["ppid"].as_u64(), Some(me as u64), "{failed}");
+    for unknown in ["argc", "arg0"] {
         assert!(failed.get(unknown).is_none(), "{unknown} is unknown: {failed}");
     }
     assert_nothing_left();
@@ -97,7 +98,8 @@ fn execsnoop_says_unknown_as_text_and_filters_failures() {
     };
     assert!(line(ran[0].0).is_empty(), "successful execs are left out:\n{}", run.stdout);
     let failed = line(ran[1].0);
-    let expected = [ran[1].0.to_string().as_str(), "unknown", "ntr_toolbox", "-2", "unknown", "/nonexistent/ntr-exec", "unknown"].map(String::from);
+    let me = std::process::id().to_string();
+    let expected = [ran[1].0.to_string().as_str(), me.as_str(), "ntr_toolbox", "-2", "unknown", "/nonexistent/ntr-exec", "unknown"].map(String::from);
     assert_eq!(failed, [expected], "{}", run.stdout);
     assert_nothing_left();
 }

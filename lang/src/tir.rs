@@ -233,6 +233,10 @@ pub enum Builtin {
     /// bpf_ktime_get_ns less the run's start, which the runtime writes into
     /// the start map before it attaches anything.
     Elapsed,
+    /// bpf_get_current_task: the current `struct task_struct *`.
+    CurTask,
+    /// bpf_get_current_cgroup_id: the cgroup v2 id (its directory's inode).
+    Cgroup,
     /// Kernel stack up to this many frames (0: the full depth).
     KStack(u8),
     UStack,

@@ -399,6 +399,8 @@ impl Lower<'_> {
             Builtin::Nsecs => self.b.call(h::KTIME_GET_NS, vec![], span),
             // Boot time keeps counting through suspend, as the wall clock does.
             Builtin::Walltime => self.b.call(h::KTIME_GET_BOOT_NS, vec![], span),
+            Builtin::CurTask => self.b.call(h::GET_CURRENT_TASK, vec![], span),
+            Builtin::Cgroup => self.b.call(h::GET_CURRENT_CGROUP_ID, vec![], span),
             Builtin::Elapsed => {
                 let now = self.b.call(h::KTIME_GET_NS, vec![], span);
                 let t = self.b.copy(now, span);

@@ -12,7 +12,7 @@ use super::Checker;
 
 /// Builtins that are values.
 const VALUE_FNS: &[&str] =
-    &["strftime", "time", "sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop"];
+    &["kaddr", "strftime", "time", "sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop"];
 /// Builtins that are statements.
 const STMT_FNS: &[&str] = &["time", "printf", "emit", "print", "stack", "exit", "delete", "clear"];
 /// Aggregations: only as the value of a map assignment.
@@ -130,6 +130,19 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             }
         }
         "strftime" | "time" => time_text(cx, p, name, args, span),
+        "kaddr" => {
+            // A kernel symbol's address, looked up when the script is compiled.
+            let a = positional(name, args)?;
+            arity(name, a.len(), 1, 1, span, "kaddr(\"tcp_v4_rcv\")")?;
+            let A::Str(symbol) = &a[0].kind else {
+                return Err(Diagnostic::error("`kaddr` takes a symbol's name as a string", a[0].span, "not a string literal"));
+            };
+            match cx.kernel.symbol_addresses(&[symbol]).get(symbol.as_str()) {
+                Some(&addr) => Ok(Expr { kind: T::Const(addr), ty: Type::Addr, span }),
+                None => Err(Diagnostic::error(format!("no kernel symbol `{symbol}` with a readable address"), a[0].span, "not in /proc/kallsyms")
+                    .with_help("names are as /proc/kallsyms lists them (data symbols only on kernels built with CONFIG_KALLSYMS_ALL); addresses read as 0 there without root (kernel.kptr_restrict)")),
+            }
+        }
         "sym" => {
             let a = positional(name, args)?;
             arity(name, a.len(), 1, 1, span, "sym(addr)")?;

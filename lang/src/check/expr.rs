@@ -88,7 +88,8 @@ fn may_be_near(a: &str, b: &str) -> bool {
     common * (a.len() + b.len()) > a.len() * b.len()
 }
 
-const BUILTIN_VARS: &[&str] = &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "elapsed", "walltime", "kstack", "ustack", "probe"];
+const BUILTIN_VARS: &[&str] =
+    &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "elapsed", "walltime", "curtask", "cgroup", "kstack", "ustack", "probe"];
 
 fn mk(kind: T, ty: Type, span: Span) -> Expr {
     Expr { kind, ty, span }
@@ -139,7 +140,7 @@ fn expr(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr, expect: Option<&Type>)
             if let Some(v) = param_ref(cx, p, base, field)? {
                 return Ok(v);
             }
-            if let Some(v) = builtin_ref(p, base, field)? {
+            if let Some(v) = builtin_ref(cx, p, base, field)? {
                 return Ok(v);
             }
             if let Some(v) = arg_ref(p, base, field)? {
@@ -207,13 +208,13 @@ pub(crate) fn param_ref(cx: &Checker, p: &ProbeCx, base: &ast::Expr, field: &ast
 
 /// `builtin.NAME`: a builtin even where a probe argument, parameter or
 /// local has the same name (`sys_enter_kill`'s `pid` vs the task's).
-fn builtin_ref(p: &ProbeCx, base: &ast::Expr, field: &ast::Ident) -> Result<Option<Expr>> {
+fn builtin_ref(cx: &Checker, p: &ProbeCx, base: &ast::Expr, field: &ast::Ident) -> Result<Option<Expr>> {
     let A::Ident(name) = &base.kind else { return Ok(None) };
     if name != "builtin" || p.lookup(name).is_some() || p.arg(name).is_some() {
         return Ok(None);
     }
     let span = base.span.to(field.span);
-    builtin_var(p, &field.name, span).map(Some).ok_or_else(|| {
+    builtin_var(cx, p, &field.name, span).map(Some).ok_or_else(|| {
         let near = near_misses(&field.name, &BUILTIN_VARS.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let d = Diagnostic::error(format!("unknown builtin `{}`", field.name), field.span, "no such builtin");
         d.with_help(if near.is_empty() {
@@ -254,7 +255,7 @@ fn arg_expr(arg: &super::probes::Arg, span: Span) -> Expr {
 }
 
 /// The builtin variable `name` (`pid`, `comm`, `kstack`…).
-fn builtin_var(p: &ProbeCx, name: &str, span: Span) -> Option<Expr> {
+fn builtin_var(cx: &Checker, p: &ProbeCx, name: &str, span: Span) -> Option<Expr> {
     let builtin = |b: Builtin, ty: Type| Some(mk(T::Builtin(b), ty, span));
     match name {
         "pid" => builtin(Builtin::Pid, Type::Int { size: 4, signed: false }),
@@ -266,6 +267,13 @@ fn builtin_var(p: &ProbeCx, name: &str, span: Span) -> Option<Expr> {
         "nsecs" => builtin(Builtin::Nsecs, Type::U64),
         "walltime" => builtin(Builtin::Walltime, Type::Time),
         "elapsed" => builtin(Builtin::Elapsed, Type::Duration),
+        // Read through bpf_probe_read_kernel (the helper's result is a plain
+        // number to the verifier in most program types).
+        "curtask" => {
+            let task = cx.kernel.struct_by_name("task_struct")?;
+            builtin(Builtin::CurTask, Type::Ptr { target: Box::new(task), trusted: false })
+        }
+        "cgroup" => builtin(Builtin::Cgroup, Type::U64),
         "kstack" => builtin(Builtin::KStack(0), Type::KStack(0)),
         "ustack" => builtin(Builtin::UStack, Type::UStack),
         "probe" => Some(str_const(&p.name, span)),
@@ -298,7 +306,7 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
     if let Some(v) = cx.params.get(name) {
         return Ok(param_value(v, span));
     }
-    if let Some(b) = builtin_var(p, name, span) {
+    if let Some(b) = builtin_var(cx, p, name, span) {
         return Ok(b);
     }
     if let Some(Type::Enum(eid)) = expect {
