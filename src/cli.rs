@@ -45,8 +45,13 @@ pub struct RunArgs {
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// uprobes fire only in this process
-    #[arg(long)]
+    #[arg(long, conflicts_with = "command")]
     pub pid: Option<std::num::NonZeroU32>,
+    /// Run this command once the probes are attached and stop when it
+    /// exits; `cpid` is its pid and uprobes fire only in it:
+    /// `-c 'curl -s http://10.0.2.2/'`
+    #[arg(short = 'c', long = "cmd", value_name = "CMD")]
+    pub command: Option<String>,
     /// Write maps keyed by kstack/ustack as folded stacks
     #[arg(long, value_name = "FILE")]
     pub folded: Option<PathBuf>,

@@ -31,9 +31,6 @@ pub fn hint(args: &[String], clap_refused: bool) -> Option<String> {
                     "`-p` sets a script parameter (NAME=VALUE); for bpftrace's `-p {pid}`, use `--pid {pid}` (uprobes fire only in that process) or `if pid == {pid}` in the script"
                 ));
             }
-            "-c" => {
-                return Some("ntr has no `-c CMD` yet: start the command yourself and filter with `--pid PID` or `if pid == PID`".into());
-            }
             _ => {}
         }
     }

@@ -101,7 +101,8 @@ impl ntr_lang::kernel::AttachSupport for AnyKernel {
     }
 }
 
-pub fn front(script: &Script, params: &[(String, String)], target: Target) -> Result<Checked, Failure> {
+/// `cpid`: the pid of the `-c` command, for the `cpid` builtin.
+pub fn front(script: &Script, params: &[(String, String)], target: Target, cpid: Option<u32>) -> Result<Checked, Failure> {
     let mut sources = Sources::new();
     let fail = |sources, diags, code| Failure { sources, diags, code };
     let (root, base) = match read(script, &mut sources) {
@@ -123,7 +124,7 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target) -> Re
     let features = ntr_runtime::features::Features::default();
     let attach: &dyn ntr_lang::kernel::AttachSupport = if target == Target::AnyKernel { &AnyKernel } else { &features };
     let scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
-    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach, host: Some(&ntr_runtime::netns::Namespaces) });
+    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach, host: Some(&ntr_runtime::netns::Namespaces), cpid });
     match checked {
         Ok(program) => {
             report::notes(&sources, &program.skipped);
@@ -134,8 +135,8 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target) -> Re
     }
 }
 
-fn build(script: &Script, params: &[(String, String)], target: Target) -> Result<(Checked, Artifact), Failure> {
-    let checked = front(script, params, target)?;
+fn build(script: &Script, params: &[(String, String)], target: Target, cpid: Option<u32>) -> Result<(Checked, Artifact), Failure> {
+    let checked = front(script, params, target, cpid)?;
     match ntr_compiler::compile(&checked.program) {
         Ok(a) => Ok((checked, a)),
         Err(e) => Err(Failure { diags: vec![e.to_diagnostic()], sources: checked.sources, code: 2 }),
@@ -143,7 +144,17 @@ fn build(script: &Script, params: &[(String, String)], target: Target) -> Result
 }
 
 pub fn run(script: Script, args: &RunArgs) -> u8 {
-    let (checked, artifact) = match build(&script, &args.params.params, Target::ThisKernel) {
+    // Forked first, so its pid is known to the script; it execs once the
+    // probes are attached (and never, if anything fails before).
+    let command = match args.command.as_deref().map(ntr_runtime::command::HeldCommand::fork).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: -c: {e}");
+            return 1;
+        }
+    };
+    let cpid = command.as_ref().map(|c| c.pid());
+    let (checked, artifact) = match build(&script, &args.params.params, Target::ThisKernel, cpid) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };
@@ -155,12 +166,13 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         json: args.json,
         utc: args.utc,
         verbose: args.verbose,
-        pid: args.pid,
+        pid: args.pid.or(cpid.and_then(std::num::NonZeroU32::new)),
         folded: args.folded.clone(),
         flamegraph: args.flamegraph.clone(),
         buffer_bytes: args.buffer_size,
         map_size: args.map_size,
         metrics: args.metrics.map(|addr| (addr, args.metrics_max_series)),
+        command,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -185,7 +197,7 @@ fn unexported(artifact: &Artifact) -> Vec<Diagnostic> {
 }
 
 pub fn check(script: Script, params: &[(String, String)]) -> u8 {
-    match build(&script, params, Target::ThisKernel) {
+    match build(&script, params, Target::ThisKernel, None) {
         Ok((checked, artifact)) => {
             let probes = &checked.program.probes;
             // Each probe point once, in order, with how many blocks it has.
@@ -215,7 +227,7 @@ pub fn check(script: Script, params: &[(String, String)]) -> u8 {
 
 pub fn compile(script: Script, params: &[(String, String)], output: Option<&Path>, dump: bool) -> u8 {
     // The object may be loaded on another kernel: any attach method goes.
-    let (checked, artifact) = match build(&script, params, Target::AnyKernel) {
+    let (checked, artifact) = match build(&script, params, Target::AnyKernel, None) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };

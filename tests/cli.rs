@@ -386,3 +386,50 @@ fn info_reason_explains_and_suggests() {
     assert_eq!(run.status, 1, "{}", run.stderr);
     assert!(run.stderr.contains("no drop reason `no_sockt`") && run.stderr.contains("did you mean `NO_SOCKET`?"), "{}", run.stderr);
 }
+
+/// `-c CMD` runs the command once the probes are attached (its own exec is
+/// seen), `cpid` is its pid (as the command itself writes it), and the run
+/// ends when it exits, saying a failing status.
+#[test]
+fn dash_c_runs_the_command_traced_from_its_exec_and_stops_when_it_exits() {
+    let _k = kernel_lock();
+    let file = std::env::temp_dir().join(format!("ntr-cpid-{}", std::process::id()));
+    let command = format!("sh -c 'echo $$ > {}; exec sleep 0.2; exit 9'", file.display());
+    let script = r#"on sched_process_exec if pid == cpid { printf("exec %d %d %s\n", pid, cpid, comm); }"#;
+    let started = std::time::Instant::now();
+    let run = Run::from(ntr().args(["-c", &command, "--duration", "60s", "-e", script]).output().unwrap());
+    let took = started.elapsed();
+    run.ok();
+    let pid = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    std::fs::remove_file(&file).ok();
+    // sh's exec, then sleep's, in the same process.
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines, [format!("exec {pid} {pid} sh"), format!("exec {pid} {pid} sleep")], "{}", run.stderr);
+    assert!(took < std::time::Duration::from_secs(20), "ended with the command, not the 60 s cap: {took:?}");
+    assert!(!run.stderr.contains("exited with status"), "status 0 is not news: {}", run.stderr);
+    // A failing command's status is said.
+    let run = Run::from(ntr().args(["-c", "sh -c 'exit 3'", "--duration", "60s", "-e", script]).output().unwrap());
+    run.ok();
+    assert!(run.stderr.contains("`sh -c 'exit 3'` exited with status 3"), "{}", run.stderr);
+    assert_nothing_left();
+}
+
+/// A command still running when the run stops is ended with it; one that
+/// cannot be found is an error before anything loads.
+#[test]
+fn dash_c_ends_its_command_with_the_run_and_refuses_a_missing_one() {
+    let _k = kernel_lock();
+    let run = Run::from(ntr().args(["-c", "sleep 30", "-d", "300ms", "-e", r#"begin { printf("%d\n", cpid); }"#]).output().unwrap());
+    run.ok();
+    let pid: i32 = run.stdout.trim().parse().unwrap_or_else(|_| panic!("{}", run.stdout));
+    // SAFETY: kill with signal 0 only asks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "the command {pid} outlived the run");
+    let run = Run::from(ntr().args(["-c", "ntr-no-such-command", "-e", "begin { exit(); }"]).output().unwrap());
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("`ntr-no-such-command`: no such executable"), "{}", run.stderr);
+    let run = Run::from(ntr().args(["-e", r#"begin { printf("%d\n", cpid); }"#]).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("`cpid` is the pid of the command `-c CMD` runs"), "{}", run.stderr);
+    assert_nothing_left();
+}

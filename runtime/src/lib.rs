@@ -5,6 +5,7 @@
 mod attach;
 mod cause;
 mod clock;
+pub mod command;
 mod cpus;
 mod decode;
 mod facts;
@@ -57,6 +58,8 @@ pub struct RunOptions {
     pub map_size: Option<u32>,
     /// Serve the maps on `/metrics` here, at most this many series.
     pub metrics: Option<(std::net::SocketAddr, usize)>,
+    /// `-c CMD`: let it exec once attached; the run ends when it exits.
+    pub command: Option<command::HeldCommand>,
 }
 
 /// Sizes chosen at load instead of the compiler's defaults.
@@ -73,6 +76,8 @@ pub enum ExitReason {
     ExitCalled,
     Duration,
     Signal(i32),
+    /// The `-c` command ended with this status (128 + N: killed by signal N).
+    CommandExited(i32),
 }
 
 #[derive(Debug)]
@@ -552,6 +557,9 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
     if let Some(s) = &server {
         eprintln!("Serving metrics on http://{}/metrics", s.addr);
     }
+    if let Some(c) = &opts.command {
+        c.release();
+    }
     let io = |e: std::io::Error| RuntimeError::Other(format!("cannot write output: {e}"));
     let started = Instant::now();
     let reason = loop {
@@ -561,6 +569,11 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         }
         if signals.flag.load(Ordering::SeqCst) {
             break ExitReason::Signal(signals.which.load(Ordering::SeqCst));
+        }
+        if let Some(status) = opts.command.as_ref().and_then(|c| c.exited()) {
+            // What it did last may still be in the ring buffer.
+            live.drain(out).map_err(io)?;
+            break ExitReason::CommandExited(status);
         }
         let wait = match opts.duration {
             Some(d) if started.elapsed() >= d => break ExitReason::Duration,
@@ -574,6 +587,11 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
     };
     drop(server);
     live.detach(out)?;
+    if let (Some(c), ExitReason::CommandExited(status)) = (&opts.command, &reason) {
+        if *status != 0 {
+            eprintln!("ntr: `{}` exited with status {status}", c.line);
+        }
+    }
     live.print_maps(out).map_err(io)?;
     if opts.folded.is_some() || opts.flamegraph.is_some() {
         write_stacks(&mut live, opts)?;

@@ -89,7 +89,7 @@ fn may_be_near(a: &str, b: &str) -> bool {
 }
 
 const BUILTIN_VARS: &[&str] =
-    &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "elapsed", "walltime", "curtask", "cgroup", "kstack", "ustack", "probe"];
+    &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "elapsed", "walltime", "curtask", "cgroup", "cpid", "kstack", "ustack", "probe"];
 
 fn mk(kind: T, ty: Type, span: Span) -> Expr {
     Expr { kind, ty, span }
@@ -274,6 +274,7 @@ fn builtin_var(cx: &Checker, p: &ProbeCx, name: &str, span: Span) -> Option<Expr
             builtin(Builtin::CurTask, Type::Ptr { target: Box::new(task), trusted: false })
         }
         "cgroup" => builtin(Builtin::Cgroup, Type::U64),
+        "cpid" => cx.cpid.map(|pid| mk(T::Const(pid as u64), Type::U32, span)),
         "kstack" => builtin(Builtin::KStack(0), Type::KStack(0)),
         "ustack" => builtin(Builtin::UStack, Type::UStack),
         "probe" => Some(str_const(&p.name, span)),
@@ -308,6 +309,10 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
     }
     if let Some(b) = builtin_var(cx, p, name, span) {
         return Ok(b);
+    }
+    if name == "cpid" {
+        return Err(Diagnostic::error("`cpid` is the pid of the command `-c CMD` runs", span, "no -c command")
+            .with_help("run the script with `-c 'COMMAND ARGS'`"));
     }
     if let Some(Type::Enum(eid)) = expect {
         if let Some(v) = cx.enum_value(*eid, name) {

@@ -34,6 +34,8 @@ pub struct CheckOptions<'a> {
     /// Looks up namespaces and devices that parameters name; without it,
     /// such parameters can only be left at their defaults.
     pub host: Option<&'a dyn crate::host::Host>,
+    /// The pid of the command `ntr run -c CMD` runs (`cpid`).
+    pub cpid: Option<u32>,
 }
 
 /// Check a script and the modules it uses (`scripts` in dependency order,
@@ -58,6 +60,7 @@ type PassResult = Result<tir::Program, (Vec<Diagnostic>, Option<maps::MapTable>)
 
 fn check_pass(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOptions, seed: Option<maps::MapTable>) -> PassResult {
     let mut checker = Checker::new(kernel, options.attach, options.host);
+    checker.cpid = options.cpid;
     let seeded = seed.is_some();
     if let Some(maps) = seed {
         checker.maps = maps;
@@ -86,6 +89,7 @@ pub(crate) struct Checker<'a> {
     pub(crate) kernel: &'a dyn KernelTypes,
     pub(crate) attach: &'a dyn AttachSupport,
     pub(crate) host: Option<&'a dyn crate::host::Host>,
+    pub(crate) cpid: Option<u32>,
     pub(crate) params: HashMap<String, ParamValue>,
     pub(crate) fns: HashMap<String, &'a FnDecl>,
     pub(crate) maps: maps::MapTable,
@@ -109,6 +113,7 @@ impl<'a> Checker<'a> {
             kernel,
             attach,
             host,
+            cpid: None,
             params: HashMap::new(),
             fns: HashMap::new(),
             maps: maps::MapTable::default(),
