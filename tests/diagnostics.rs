@@ -187,6 +187,15 @@ const CASES: &[Case] = &[
         args: &[],
         expect: &["shows a `time`", "walltime"],
     },
+    Case {
+        name: "wildcard_matching_nothing",
+        script: "on ntr_no_such_tracepoint_* { exit(); }\n",
+        args: &[],
+        expect: &["no probe matches `ntr_no_such_tracepoint_*`", "ntr list"],
+    },
+    Case { name: "wildcard_with_offset", script: "on kprobe:tcp_v4_*+4 { exit(); }\n", args: &[], expect: &["cannot take an offset"] },
+    Case { name: "wildcard_too_wide", script: "on kprobe:* { exit(); }\n", args: &[], expect: &["more than 512"] },
+    Case { name: "func_outside_a_function", script: "begin { printf(\"%s\", func); }\n", args: &[], expect: &["`begin` has none"] },
     // Habits from bpftrace, SystemTap and C get the ntr spelling.
     Case {
         name: "habit_probe_without_on",

@@ -386,3 +386,34 @@ fn profile_stacks_start_at_the_sampled_function() {
     }
     assert_nothing_left();
 }
+
+/// A wildcard is every probe it matches, each its own program: `probe` and
+/// `func` name the one that fired, and the counts are the calls the
+/// programs made (a test program run with `-c` calling getppid 7 times and
+/// getpgid never; another's functions).
+#[test]
+fn wildcards_attach_every_match_and_func_names_each() {
+    let _k = kernel_lock();
+    let command = format!("{} getppid 7", programs::toolbox_helper().display());
+    let script = "on syscalls:sys_enter_getp[gp]id if builtin.pid == cpid { @[probe, builtin.func] = count(); }";
+    let run = Run::from(ntr().args(["-c", &command, "--duration", "60s", "-e", script]).output().unwrap());
+    run.ok();
+    let out = &run.stdout;
+    assert!(run.stderr.contains("Attached 2 probes"), "{}", run.stderr);
+    assert_eq!(row_value(out, &["@[tracepoint:syscalls:sys_enter_getppid, sys_enter_getppid]:"]), Some(7), "{out}");
+    assert!(!out.contains("getpgid"), "{out}");
+    // uprobes: `ntr_[st]*` is ntr_spin and ntr_target; only ntr_target runs.
+    let bin = programs::probe_target();
+    let b = bin.display();
+    let script = format!("on uprobe:{b}:ntr_[st]* {{ @[func] = count(); }}");
+    let path = std::env::temp_dir().join(format!("ntr-wildcard-{}.ntr", std::process::id()));
+    std::fs::write(&path, &script).unwrap();
+    let check = Run::from(ntr().args(["check", path.to_str().unwrap()]).output().unwrap());
+    std::fs::remove_file(&path).ok();
+    assert!(check.stdout.contains(&format!("2 probes (uprobe:{b}:ntr_spin, uprobe:{b}:ntr_target)")), "{}{}", check.stdout, check.stderr);
+    let run = run_with(&["-e", &script, "--duration", "60s"], || run_target(&bin, &["5"]));
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &["@[ntr_target]:"]), Some(5), "{}", run.stdout);
+    assert!(!run.stdout.contains("ntr_spin"), "{}", run.stdout);
+    assert_nothing_left();
+}

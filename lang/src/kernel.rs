@@ -179,6 +179,9 @@ pub trait KernelTypes {
     /// A kernel function's prototype, for fentry/kprobe arguments: built-in
     /// functions from vmlinux BTF, loaded modules' from their own BTF.
     fn function(&self, name: &str) -> Option<KernelFunction>;
+    /// Names of the built-in kernel functions (kprobe/fentry targets), for
+    /// probe wildcards.
+    fn function_names(&self) -> Vec<String>;
     /// Display name of a type (`struct sk_buff *`, `enum skb_drop_reason`, `u32`).
     fn type_name(&self, ty: &KType) -> String;
     /// The running kernel's address of each of `names` that it has.

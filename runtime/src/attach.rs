@@ -156,6 +156,27 @@ pub fn load_and_attach(ebpf: &mut Ebpf, program: &ProgramInfo, pid: Option<std::
     Ok(())
 }
 
+/// Threads detaching at once: each detach of a perf-event tracepoint waits
+/// for an RCU grace period in the kernel, and waits on several threads
+/// overlap (360 syscall tracepoints: 25 s one after the other).
+const DETACH_THREADS: usize = 32;
+
+/// Detach and unload every program of `ebpf`, on several threads when there
+/// are many.
+pub fn detach_all(mut ebpf: Ebpf, programs: &[ProgramInfo]) {
+    let mut taken: Vec<aya::programs::Program> = programs.iter().filter_map(|p| ebpf.take_program(&p.symbol)).collect();
+    if taken.len() <= 1 {
+        return;
+    }
+    let per_thread = taken.len().div_ceil(DETACH_THREADS);
+    std::thread::scope(|s| {
+        while !taken.is_empty() {
+            let chunk: Vec<_> = taken.drain(..per_thread.min(taken.len())).collect();
+            s.spawn(move || drop(chunk));
+        }
+    });
+}
+
 /// Run a loaded `begin`/`end` program once.
 pub fn test_run(ebpf: &Ebpf, program: &ProgramInfo) -> Result<(), RuntimeError> {
     use aya::programs::{RawTracePointRunOptions, TestRun};

@@ -468,7 +468,7 @@ impl Live {
         for p in self.session.artifact.programs.iter().filter(|p| p.attach == Attach::End) {
             attach::test_run(&ebpf, p)?;
         }
-        drop(ebpf);
+        attach::detach_all(ebpf, &self.session.artifact.programs);
         self.session.exit = false;
         self.drain_events(out, false).map_err(|e| RuntimeError::Other(format!("cannot write output: {e}")))
     }

@@ -89,7 +89,7 @@ fn may_be_near(a: &str, b: &str) -> bool {
 }
 
 const BUILTIN_VARS: &[&str] =
-    &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "elapsed", "walltime", "curtask", "cgroup", "cpid", "kstack", "ustack", "probe"];
+    &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "elapsed", "walltime", "curtask", "cgroup", "cpid", "func", "kstack", "ustack", "probe"];
 
 fn mk(kind: T, ty: Type, span: Span) -> Expr {
     Expr { kind, ty, span }
@@ -254,6 +254,18 @@ fn arg_expr(arg: &super::probes::Arg, span: Span) -> Expr {
     mk(kind, arg.ty.clone(), span)
 }
 
+/// The function or tracepoint a probe is on, from its resolved name
+/// (`kprobe:tcp_v4_rcv+0x10` → `tcp_v4_rcv`, `uprobe:libc:getaddrinfo` →
+/// `getaddrinfo`, `tracepoint:skb:kfree_skb` → `kfree_skb`).
+fn probe_func(probe: &str) -> Option<&str> {
+    let kind = probe.split([':', ' ']).next().unwrap_or(probe);
+    if matches!(kind, "begin" | "end" | "every" | "profile") {
+        return None;
+    }
+    let last = probe.rsplit(':').next().unwrap_or(probe);
+    Some(last.split('+').next().unwrap_or(last))
+}
+
 /// The builtin variable `name` (`pid`, `comm`, `kstack`…).
 fn builtin_var(cx: &Checker, p: &ProbeCx, name: &str, span: Span) -> Option<Expr> {
     let builtin = |b: Builtin, ty: Type| Some(mk(T::Builtin(b), ty, span));
@@ -278,6 +290,7 @@ fn builtin_var(cx: &Checker, p: &ProbeCx, name: &str, span: Span) -> Option<Expr
         "kstack" => builtin(Builtin::KStack(0), Type::KStack(0)),
         "ustack" => builtin(Builtin::UStack, Type::UStack),
         "probe" => Some(str_const(&p.name, span)),
+        "func" => probe_func(&p.name).map(|f| str_const(f, span)),
         _ => None,
     }
 }
@@ -309,6 +322,14 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
     }
     if let Some(b) = builtin_var(cx, p, name, span) {
         return Ok(b);
+    }
+    if name == "func" {
+        return Err(Diagnostic::error(
+            format!("`func` is the name of a probed function or tracepoint: `{}` has none", p.name),
+            span,
+            "no function here",
+        )
+        .with_help("`probe` names any probe"));
     }
     if name == "cpid" {
         return Err(Diagnostic::error("`cpid` is the pid of the command `-c CMD` runs", span, "no -c command")

@@ -13,6 +13,7 @@ mod params;
 mod probes;
 mod scope;
 mod stmt;
+mod wildcards;
 
 use std::collections::HashMap;
 
@@ -163,30 +164,57 @@ impl<'a> Checker<'a> {
                 }
                 _ => (spec.clone(), false),
             };
-            let resolved = match probes::resolve(self, &spec) {
-                Ok(r) => r,
-                Err(d) if optional => {
-                    // Left out, but its errors are the script's on every kernel.
-                    if let Some(r) = self.unattachable.take() {
-                        if let Err(e) = stmt::check_probe_body(self, r, block) {
-                            self.diags.push(e);
-                        }
+            // A pattern is the probes it matches; the first that fails speaks
+            // for all (they fail alike: a kind of probe this kernel lacks).
+            let (specs, pattern) = match &spec.kind {
+                ProbeSpecKind::Named(text) if wildcards::is_pattern(text) => match wildcards::expand(self, text, spec.span) {
+                    Ok(names) => (names.into_iter().map(|n| ProbeSpec { kind: ProbeSpecKind::Named(n), span: spec.span }).collect(), true),
+                    Err(d) if optional => {
+                        self.skipped.push(d.with_note("the probe is optional (`?`): skipped where nothing matches"));
+                        continue;
                     }
-                    self.skipped.push(d.with_note("the probe is optional (`?`): skipped where the kernel cannot attach it"));
-                    continue;
-                }
-                Err(d) => {
-                    self.unattachable = None;
-                    self.diags.push(d);
-                    continue;
-                }
+                    Err(d) => {
+                        self.diags.push(d);
+                        continue;
+                    }
+                },
+                _ => (vec![spec], false),
             };
-            match stmt::check_probe_body(self, resolved, block) {
-                Ok(probe) => out.push(probe),
-                Err(d) => self.diags.push(d),
+            for spec in specs {
+                if !self.check_probe(block, &spec, optional, &mut out) && pattern {
+                    break;
+                }
             }
         }
         out
+    }
+
+    /// Resolve one probe of `block` and check the body for it; false when it
+    /// could not be resolved.
+    fn check_probe(&mut self, block: &'a ProbeBlock, spec: &ProbeSpec, optional: bool, out: &mut Vec<tir::Probe>) -> bool {
+        let resolved = match probes::resolve(self, spec) {
+            Ok(r) => r,
+            Err(d) if optional => {
+                // Left out, but its errors are the script's on every kernel.
+                if let Some(r) = self.unattachable.take() {
+                    if let Err(e) = stmt::check_probe_body(self, r, block) {
+                        self.diags.push(e);
+                    }
+                }
+                self.skipped.push(d.with_note("the probe is optional (`?`): skipped where the kernel cannot attach it"));
+                return false;
+            }
+            Err(d) => {
+                self.unattachable = None;
+                self.diags.push(d);
+                return false;
+            }
+        };
+        match stmt::check_probe_body(self, resolved, block) {
+            Ok(probe) => out.push(probe),
+            Err(d) => self.diags.push(d),
+        }
+        true
     }
 
     fn finish(self, probes: Vec<tir::Probe>) -> Result<tir::Program, (Vec<Diagnostic>, maps::MapTable)> {

@@ -168,36 +168,8 @@ pub(crate) fn resolve(cx: &mut Checker, spec: &ProbeSpec) -> Result<Resolved, Di
         ProbeTarget::Kprobe { function, offset } => function_probe(cx, &function, FnKind::Kprobe(offset), span),
         ProbeTarget::Kretprobe(f) => function_probe(cx, &f, FnKind::Kretprobe, span),
         ProbeTarget::Uprobe { path, symbol, offset, ret } => {
-            // A path must name a file; a bare library name (`libc`) is found
-            // the way the dynamic linker finds it, through its cache.
-            let file = if path.contains('/') {
-                if !std::path::Path::new(&path).is_file() {
-                    return Err(Diagnostic::error(format!("no file `{path}`"), span, "cannot attach here")
-                        .with_help("give the path of an executable or a library, or a library's name such as `libc`"));
-                }
-                std::path::PathBuf::from(&path)
-            } else {
-                match crate::kernel::ld_cache::find(&path) {
-                    Ok(Some(file)) => file,
-                    Ok(None) => {
-                        return Err(Diagnostic::error(format!("no library `{path}`"), span, "cannot attach here")
-                            .with_note(format!("a library's name is looked up in the dynamic linker's cache, {}", crate::kernel::ld_cache::PATH))
-                            .with_help("give the path of the executable or library"))
-                    }
-                    Err(e) => return Err(Diagnostic::error(format!("cannot find library `{path}`: {e}"), span, "cannot attach here")),
-                }
-            };
-            crate::kernel::elf_symbols::check_uprobe(&file, &symbol, offset).map_err(|r| {
-                let d = Diagnostic::error(r.message, span, r.label);
-                let d = match r.note {
-                    Some(n) => d.with_note(n),
-                    None => d,
-                };
-                match r.help {
-                    Some(h) => d.with_help(h),
-                    None => d,
-                }
-            })?;
+            let file = uprobe_file(&path, span)?;
+            crate::kernel::elf_symbols::check_uprobe(&file, &symbol, offset).map_err(|r| refusal(r, span))?;
             let name = format!("{}:{path}:{symbol}", if ret { "uretprobe" } else { "uprobe" });
             let args = if ret { vec![retval_arg()] } else { pt_regs_args(None) };
             Ok(Resolved { attach: Attach::Uprobe { path, symbol, offset, ret }, name, span, args })
@@ -210,6 +182,39 @@ pub(crate) fn resolve(cx: &mut Checker, spec: &ProbeSpec) -> Result<Resolved, Di
             }
             Ok(simple(Attach::Profile { hz }, format!("profile:{hz}hz")))
         }
+    }
+}
+
+/// The file a uprobe's PATH names: a path must name a file; a bare library
+/// name (`libc`) is found the way the dynamic linker finds it, through its
+/// cache.
+pub(crate) fn uprobe_file(path: &str, span: Span) -> Result<std::path::PathBuf, Diagnostic> {
+    if path.contains('/') {
+        if !std::path::Path::new(path).is_file() {
+            return Err(Diagnostic::error(format!("no file `{path}`"), span, "cannot attach here")
+                .with_help("give the path of an executable or a library, or a library's name such as `libc`"));
+        }
+        return Ok(std::path::PathBuf::from(path));
+    }
+    match crate::kernel::ld_cache::find(path) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(Diagnostic::error(format!("no library `{path}`"), span, "cannot attach here")
+            .with_note(format!("a library's name is looked up in the dynamic linker's cache, {}", crate::kernel::ld_cache::PATH))
+            .with_help("give the path of the executable or library")),
+        Err(e) => Err(Diagnostic::error(format!("cannot find library `{path}`: {e}"), span, "cannot attach here")),
+    }
+}
+
+/// A uprobe refusal as a diagnostic at `span`.
+pub(crate) fn refusal(r: crate::kernel::elf_symbols::Refusal, span: Span) -> Diagnostic {
+    let d = Diagnostic::error(r.message, span, r.label);
+    let d = match r.note {
+        Some(n) => d.with_note(n),
+        None => d,
+    };
+    match r.help {
+        Some(h) => d.with_help(h),
+        None => d,
     }
 }
 

@@ -309,6 +309,10 @@ impl KernelTypes for KernelBtf {
         self.tracefs_events()
     }
 
+    fn function_names(&self) -> Vec<String> {
+        self.functions()
+    }
+
     fn resolve(&self, id: TypeId) -> KType {
         if let Some(t) = self.resolved.borrow().get(&id) {
             return t.clone();

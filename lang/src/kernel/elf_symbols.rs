@@ -33,6 +33,22 @@ struct Functions {
     missing: Vec<&'static str>,
 }
 
+/// The names of the functions the file at `path` defines (`.dynsym` and
+/// `.symtab`), for uprobe wildcards.
+pub fn function_names(path: &Path) -> Result<Vec<String>, Refusal> {
+    let bytes = std::fs::read(path).map_err(|e| Refusal {
+        message: format!("cannot read `{}`: {}", path.display(), super::errno::describe(&e)),
+        label: "cannot attach here",
+        note: None,
+        help: None,
+    })?;
+    let file = object::File::parse(&*bytes).map_err(|_| not_elf(path, &bytes))?;
+    let mut names: Vec<String> = functions(&file).functions.into_iter().map(|(n, _)| n).collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
 /// Whether `symbol + offset` is a place a uprobe can attach to in the file
 /// at `path`.
 pub fn check_uprobe(path: &Path, symbol: &str, offset: u64) -> Result<(), Refusal> {

@@ -1188,6 +1188,15 @@ impl Ebpf {
         self.programs.get_mut(name)
     }
 
+    /// Takes ownership of a program, as [`Ebpf::take_map`] does of a map.
+    ///
+    /// Dropping a program detaches its links. Each detach of a perf-event
+    /// tracepoint waits for an RCU grace period in the kernel; programs taken
+    /// out can be dropped on several threads, so those waits overlap.
+    pub fn take_program(&mut self, name: &str) -> Option<Program> {
+        self.programs.remove(name)
+    }
+
     /// An iterator over all the programs.
     ///
     /// # Examples
