@@ -101,7 +101,8 @@ impl ntr_lang::kernel::AttachSupport for AnyKernel {
     }
 }
 
-pub fn front(script: &Script, params: &[(String, String)], target: Target) -> Result<Checked, Failure> {
+/// `snaplen`: what `pcap()` statements capture; `None` leaves them out.
+pub fn front(script: &Script, params: &[(String, String)], target: Target, snaplen: Option<u16>) -> Result<Checked, Failure> {
     let mut sources = Sources::new();
     let fail = |sources, diags, code| Failure { sources, diags, code };
     let (root, base) = match read(script, &mut sources) {
@@ -123,7 +124,7 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target) -> Re
     let features = ntr_runtime::features::Features::default();
     let attach: &dyn ntr_lang::kernel::AttachSupport = if target == Target::AnyKernel { &AnyKernel } else { &features };
     let scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
-    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach, host: Some(&ntr_runtime::netns::Namespaces) });
+    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach, host: Some(&ntr_runtime::netns::Namespaces), snaplen });
     match checked {
         Ok(program) => {
             report::notes(&sources, &program.skipped);
@@ -134,8 +135,8 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target) -> Re
     }
 }
 
-fn build(script: &Script, params: &[(String, String)], target: Target) -> Result<(Checked, Artifact), Failure> {
-    let checked = front(script, params, target)?;
+fn build(script: &Script, params: &[(String, String)], target: Target, snaplen: Option<u16>) -> Result<(Checked, Artifact), Failure> {
+    let checked = front(script, params, target, snaplen)?;
     match ntr_compiler::compile(&checked.program) {
         Ok(a) => Ok((checked, a)),
         Err(e) => Err(Failure { diags: vec![e.to_diagnostic()], sources: checked.sources, code: 2 }),
@@ -143,10 +144,14 @@ fn build(script: &Script, params: &[(String, String)], target: Target) -> Result
 }
 
 pub fn run(script: Script, args: &RunArgs) -> u8 {
-    let (checked, artifact) = match build(&script, &args.params.params, Target::ThisKernel) {
+    let snaplen = args.pcap.is_some().then_some(args.snaplen);
+    let (checked, artifact) = match build(&script, &args.params.params, Target::ThisKernel, snaplen) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };
+    if checked.program.pcap_left_out {
+        eprintln!("ntr: pcap() writes nothing: no --pcap FILE given");
+    }
     if args.metrics.is_some() {
         report::diagnostics(&checked.sources, &unexported(&artifact));
     }
@@ -161,6 +166,7 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         buffer_bytes: args.buffer_size,
         map_size: args.map_size,
         metrics: args.metrics.map(|addr| (addr, args.metrics_max_series)),
+        pcap: args.pcap.clone().map(|path| ntr_runtime::pcap::Options { path, limit: args.pcap_limit.unwrap_or(ntr_runtime::pcap::DEFAULT_LIMIT) }),
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -185,7 +191,7 @@ fn unexported(artifact: &Artifact) -> Vec<Diagnostic> {
 }
 
 pub fn check(script: Script, params: &[(String, String)]) -> u8 {
-    match build(&script, params, Target::ThisKernel) {
+    match build(&script, params, Target::ThisKernel, Some(ntr_runtime::pcap::DEFAULT_SNAPLEN)) {
         Ok((checked, artifact)) => {
             let probes = &checked.program.probes;
             // Each probe point once, in order, with how many blocks it has.
@@ -215,7 +221,7 @@ pub fn check(script: Script, params: &[(String, String)]) -> u8 {
 
 pub fn compile(script: Script, params: &[(String, String)], output: Option<&Path>, dump: bool) -> u8 {
     // The object may be loaded on another kernel: any attach method goes.
-    let (checked, artifact) = match build(&script, params, Target::AnyKernel) {
+    let (checked, artifact) = match build(&script, params, Target::AnyKernel, Some(ntr_runtime::pcap::DEFAULT_SNAPLEN)) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };

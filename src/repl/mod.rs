@@ -231,7 +231,7 @@ impl Session {
         let program = match check::check(
             &scripts,
             &*self.kernel,
-            &CheckOptions { params: &[], attach: &self.features, host: Some(&ntr_runtime::netns::Namespaces) },
+            &CheckOptions { params: &[], attach: &self.features, host: Some(&ntr_runtime::netns::Namespaces), snaplen: None },
         ) {
             Ok(p) => {
                 report::diagnostics(&sources, &p.warnings);
@@ -263,7 +263,7 @@ impl Session {
 
     fn load(&self, file: &str) {
         let script = crate::pipeline::Script::File(PathBuf::from(file));
-        match crate::pipeline::front(&script, &[], crate::pipeline::Target::ThisKernel) {
+        match crate::pipeline::front(&script, &[], crate::pipeline::Target::ThisKernel, None) {
             Ok(checked) => match ntr_compiler::compile(&checked.program) {
                 Ok(a) => self.attach(a, std::fs::read_to_string(file).unwrap_or_default()),
                 Err(e) => report::diagnostics(&checked.sources, &[e.to_diagnostic()]),

@@ -34,6 +34,9 @@ pub struct CheckOptions<'a> {
     /// Looks up namespaces and devices that parameters name; without it,
     /// such parameters can only be left at their defaults.
     pub host: Option<&'a dyn crate::host::Host>,
+    /// `pcap(skb)` statements capture up to this many bytes of each packet;
+    /// `None`: they are checked, then left out (no capture file was asked for).
+    pub snaplen: Option<u16>,
 }
 
 /// Check a script and the modules it uses (`scripts` in dependency order,
@@ -58,6 +61,7 @@ type PassResult = Result<tir::Program, (Vec<Diagnostic>, Option<maps::MapTable>)
 
 fn check_pass(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOptions, seed: Option<maps::MapTable>) -> PassResult {
     let mut checker = Checker::new(kernel, options.attach, options.host);
+    checker.snaplen = options.snaplen;
     let seeded = seed.is_some();
     if let Some(maps) = seed {
         checker.maps = maps;
@@ -101,6 +105,10 @@ pub(crate) struct Checker<'a> {
     pub(crate) warnings: Vec<Diagnostic>,
     /// A map was read before any assignment gave it a type.
     pub(crate) read_before_assign: bool,
+    /// `CheckOptions::snaplen`.
+    pub(crate) snaplen: Option<u16>,
+    /// A `pcap()` was left out (no snap length: no capture file).
+    pub(crate) pcap_left_out: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -119,6 +127,8 @@ impl<'a> Checker<'a> {
             unattachable: None,
             warnings: Vec::new(),
             read_before_assign: false,
+            snaplen: None,
+            pcap_left_out: false,
         }
     }
 
@@ -185,7 +195,7 @@ impl<'a> Checker<'a> {
     }
 
     fn finish(self, probes: Vec<tir::Probe>) -> Result<tir::Program, (Vec<Diagnostic>, maps::MapTable)> {
-        let Checker { maps, mut diags, enums, params, skipped, warnings, .. } = self;
+        let Checker { maps, mut diags, enums, params, skipped, warnings, pcap_left_out, .. } = self;
         if !diags.is_empty() {
             return Err((diags, maps));
         }
@@ -205,6 +215,6 @@ impl<'a> Checker<'a> {
         }
         let mut params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.display.clone())).collect();
         params.sort();
-        Ok(tir::Program { probes, maps: decls, enums, params, skipped, warnings })
+        Ok(tir::Program { probes, maps: decls, enums, params, skipped, warnings, pcap_left_out })
     }
 }
