@@ -149,7 +149,9 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         Ok(b) => b,
         Err(f) => return f.report(),
     };
-    if checked.program.pcap_left_out {
+    // The stdlib scripts' help says what --pcap adds; a script of the
+    // user's own that captures is told.
+    if checked.program.pcap_left_out && !matches!(script, Script::Stdlib(_)) {
         eprintln!("ntr: pcap() writes nothing: no --pcap FILE given");
     }
     if args.metrics.is_some() {

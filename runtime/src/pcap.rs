@@ -58,7 +58,6 @@ pub struct Capture {
     pub not_written: u64,
 }
 
-
 impl Capture {
     /// Create the file and write its section header.
     pub fn create(options: &Options) -> Result<Capture, String> {
@@ -67,7 +66,16 @@ impl Capture {
         let writer = PcapNgWriter::new(BufWriter::new(file)).map_err(|e| err(&e))?;
         let mut measure = PcapNgWriter::new(std::io::sink()).map_err(|e| err(&e))?;
         let size = measure.write_pcapng_block(writer.section().clone()).map_err(|e| err(&e))? as u64;
-        Ok(Capture { writer, measure, interfaces: HashMap::new(), path: options.path.clone(), limit: options.limit, size, written: 0, not_written: 0 })
+        Ok(Capture {
+            writer,
+            measure,
+            interfaces: HashMap::new(),
+            path: options.path.clone(),
+            limit: options.limit,
+            size,
+            written: 0,
+            not_written: 0,
+        })
     }
 
     fn err(&self, e: &dyn std::fmt::Display) -> String {

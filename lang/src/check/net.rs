@@ -409,31 +409,52 @@ fn filter_value(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr) -> Result<Opti
     }))
 }
 
-/// `pcap(skb)`: the packet's bytes from its network header, with what the
+/// `pcap(skb[, dev])`: the packet's bytes from its network header, with what the
 /// capture file needs to describe it (`tir::Output::Pcap`). In a drop probe
 /// (`kfree_skb`) the comment names the site and the reason. Left out, after
 /// checking, when no capture file was asked for.
 pub(crate) fn pcap(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<Stmt> {
     let a = positional(name, args)?;
-    arity(name, a.len(), 1, 1, span, "pcap(skb)")?;
+    arity(name, a.len(), 1, 2, span, "pcap(skb) or pcap(skb, dev)")?;
     let skb = check_expr(cx, p, a[0], None)?;
     if !points_to(&skb.ty, "sk_buff") {
         return Err(Diagnostic::error(format!("`pcap` needs a `struct sk_buff *`, not a {}", type_name(&skb.ty)), skb.span, "not a packet")
             .with_help("pass the probe's packet, e.g. `pcap(skb)` in `on kfree_skb`"));
     }
+    // The interface: the packet's device, or the one given (`net_dev_xmit`'s
+    // `dev`: a veth has already handed the packet to its peer).
+    let dev = match a.get(1) {
+        Some(e) => {
+            let dev = check_expr(cx, p, e, None)?;
+            if !points_to(&dev.ty, "net_device") {
+                return Err(Diagnostic::error(
+                    format!("`pcap` takes a device second, not a {}", type_name(&dev.ty)),
+                    dev.span,
+                    "not a `struct net_device *`",
+                )
+                .with_help("e.g. `pcap(skb, dev)` in `on net_dev_xmit`"));
+            }
+            dev
+        }
+        None => skb.clone(),
+    };
     let bin = |op, lhs: Expr, rhs: Expr| mk(T::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), signed: false }, Type::U64, span);
     let field = |cx: &mut Checker, f: &str| fields(cx, skb.clone(), &[f], span);
     let time = mk(T::Builtin(crate::tir::Builtin::Walltime), Type::Time, span);
-    let ifindex = skb_value(cx, "ifindex", skb.clone(), span)?;
-    let ifname = skb_value(cx, "ifname", skb.clone(), span)?;
-    let netns = skb_value(cx, "netns", skb.clone(), span)?;
+    let ifindex = skb_value(cx, "ifindex", dev.clone(), span)?;
+    let ifname = skb_value(cx, "ifname", dev.clone(), span)?;
+    let netns = skb_value(cx, "netns", dev, span)?;
     let (len, head, data, tail, nh) = (field(cx, "len")?, field(cx, "head")?, field(cx, "data")?, field(cx, "tail")?, field(cx, "network_header")?);
     // `len` counts from `data`; the network header is `nh` bytes into
     // `head`. `tail` is an offset from `head` (64-bit kernels).
     let wire = bin(ast::BinOp::Sub, bin(ast::BinOp::Add, len, bin(ast::BinOp::Sub, data, head.clone())), nh.clone());
     let unset = bin(ast::BinOp::Ne, nh.clone(), mk(T::Const(0xffff), Type::U64, span));
     let linear = mk(
-        T::Cond { cond: Box::new(Expr { ty: Type::Bool, ..unset }), then: Box::new(bin(ast::BinOp::Sub, tail, nh.clone())), otherwise: Box::new(mk(T::Const(0), Type::U64, span)) },
+        T::Cond {
+            cond: Box::new(Expr { ty: Type::Bool, ..unset }),
+            then: Box::new(bin(ast::BinOp::Sub, tail, nh.clone())),
+            otherwise: Box::new(mk(T::Const(0), Type::U64, span)),
+        },
         Type::U64,
         span,
     );
