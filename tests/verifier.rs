@@ -52,6 +52,7 @@ fn a_rejected_instruction_maps_back_to_its_source_expression() {
         buffer_bytes: None,
         map_size: None,
         metrics: None,
+        pcap: None,
     };
     let err = ntr_runtime::run(&artifact, &options, &mut Vec::new()).expect_err("the verifier rejects the unguarded read");
     let RuntimeError::Verifier { insn: Some(insn), reason, .. } = err else { panic!("not a verifier rejection: {err:?}") };
