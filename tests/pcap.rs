@@ -91,13 +91,28 @@ struct Frame {
     dport: String,
     len: u32,
     caplen: u32,
+    /// The IP header's total length (IPv6: payload length plus 40).
+    ip_len: u32,
     time_us: i64,
     comment: String,
 }
 
 fn tshark(file: &Path) -> Vec<Frame> {
-    let fields =
-        ["frame.interface_name", "ip.src", "ip.dst", "udp.srcport", "udp.dstport", "frame.len", "frame.cap_len", "frame.time_epoch", "frame.comment"];
+    let fields = [
+        "frame.interface_name",
+        "ip.src",
+        "ip.dst",
+        "udp.srcport",
+        "udp.dstport",
+        "frame.len",
+        "frame.cap_len",
+        "frame.time_epoch",
+        "frame.comment",
+        "ip.len",
+        "ipv6.plen",
+        "ipv6.src",
+        "ipv6.dst",
+    ];
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(file).args(["-T", "fields", "-E", "separator=/t"]);
     for f in fields {
@@ -108,13 +123,17 @@ fn tshark(file: &Path) -> Vec<Frame> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
-            let c: Vec<&str> = l.split('\t').collect();
-            assert_eq!(c.len(), fields.len(), "tshark line {l:?}");
+            // tshark leaves out the separators of empty fields at the end.
+            let mut c: Vec<&str> = l.split('\t').collect();
+            assert!(c.len() <= fields.len() && c.len() >= 10, "tshark line {l:?}");
+            c.resize(fields.len(), "");
             let (secs, frac) = c[7].split_once('.').expect("a time with a fraction");
+            let v6 = !c[10].is_empty();
             Frame {
                 interface: c[0].into(),
-                src: c[1].into(),
-                dst: c[2].into(),
+                src: if v6 { c[11] } else { c[1] }.into(),
+                dst: if v6 { c[12] } else { c[2] }.into(),
+                ip_len: if v6 { c[10].parse::<u32>().unwrap() + 40 } else { c[9].parse().unwrap() },
                 sport: c[3].into(),
                 dport: c[4].into(),
                 len: c[5].parse().unwrap(),
@@ -171,6 +190,8 @@ fn dropwatch_writes_every_drop_with_its_reason_and_site() {
         assert_eq!(mine.len(), n, "{frames:#?}");
         for f in mine {
             assert_eq!((f.src.as_str(), f.dst.as_str(), f.sport.as_str()), ("10.77.0.1", "10.77.0.2", "47010"), "{f:?}");
+            // The original length is the IP header's own.
+            assert_eq!(f.ip_len, f.len, "{f:?}");
             assert_eq!(f.interface, iface, "{f:?}");
             // IPv4 and UDP headers, then the payload; 256 bytes captured.
             assert_eq!(f.len, 28 + size, "{f:?}");
@@ -274,6 +295,50 @@ fn skbtrace_writes_each_step_on_its_device() {
     // As many packets as skbtrace printed steps.
     let steps = run.stdout.lines().filter(|l| l.contains("10.77.0.1:47010 -> 10.77.0.2:47060") && !l.contains(" netfilt ")).count();
     assert_eq!(frames.len(), steps, "{frames:#?}\n{}", run.stdout);
+    drop(p);
+    assert_nothing_left();
+}
+
+#[test]
+fn ipv6_packets_are_raw_ip_too() {
+    let _k = kernel_lock();
+    let ns = Netns::new("ntrpcap-6");
+    let file = File::new("ipv6");
+    let send = "import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\nfor _ in range(4): s.sendto(b'y' * 50, ('::1', 47080))\n";
+    let run = run_with(&["-e", "on kfree_skb if tuple(dport=47080) { pcap(skb); }", "--pcap", file.path(), "--duration", "60s"], || {
+        ns.exec(&["python3", "-c", send]);
+    });
+    run.ok();
+    let frames = tshark(&file.0);
+    assert_eq!(frames.len(), 4, "{frames:#?}");
+    for f in &frames {
+        assert_eq!((f.src.as_str(), f.dst.as_str(), f.dport.as_str()), ("::1", "::1", "47080"), "{f:?}");
+        // 40 bytes of IPv6 header, 8 of UDP, 50 of payload.
+        assert_eq!((f.len, f.caplen, f.ip_len), (98, 98, 98), "{f:?}");
+        assert_eq!(f.interface, format!("lo@{}", ns.name), "{f:?}");
+        assert!(f.comment.ends_with(" reason NO_SOCKET"), "{f:?}");
+    }
+    let (lines, _) = tcpdump(&file.0);
+    assert_eq!(lines.iter().filter(|l| l.contains(" > ::1.47080: UDP, length 50")).count(), 4, "{lines:#?}");
+    drop(ns);
+    assert_nothing_left();
+}
+
+#[test]
+fn dropwatch_captures_the_drops_its_rate_keeps_off_the_terminal() {
+    let _k = kernel_lock();
+    let p = Pair::new();
+    let file = File::new("rate");
+    let run =
+        run_with(&["run", "dropwatch", "-p", "port=47090", "-p", "rate=1", "--pcap", file.path(), "--duration", "60s"], || p.send(47090, 6, 100));
+    run.ok();
+    let shown = run.stdout.lines().filter(|l| l.contains(" drop ") && l.contains("-> 10.77.0.2:47090")).count();
+    assert!((1..6).contains(&shown), "{shown} drop lines:\n{}", run.stdout);
+    let held = format!("dropwatch: {} more drops were not printed", 6 - shown);
+    assert!(run.stdout.contains(&held), "no {held:?}:\n{}", run.stdout);
+    let frames = tshark(&file.0);
+    assert_eq!(frames.iter().filter(|f| f.dport == "47090" && f.comment.ends_with(" reason NO_SOCKET")).count(), 6, "{frames:#?}");
+    assert_eq!(frames.len(), 6, "{frames:#?}");
     drop(p);
     assert_nothing_left();
 }
