@@ -235,6 +235,9 @@ impl Session {
         ) {
             Ok(p) => {
                 report::diagnostics(&sources, &p.warnings);
+                if p.pcap_left_out {
+                    eprintln!("ntr: pcap() writes nothing in the repl: run the script with `ntr run FILE --pcap FILE`");
+                }
                 p
             }
             Err(diags) => {
@@ -265,6 +268,10 @@ impl Session {
         let script = crate::pipeline::Script::File(PathBuf::from(file));
         match crate::pipeline::front(&script, &[], crate::pipeline::Target::ThisKernel, None) {
             Ok(checked) => match ntr_compiler::compile(&checked.program) {
+                Ok(a) if checked.program.pcap_left_out => {
+                    eprintln!("ntr: pcap() writes nothing in the repl: run the script with `ntr run FILE --pcap FILE`");
+                    self.attach(a, std::fs::read_to_string(file).unwrap_or_default())
+                }
                 Ok(a) => self.attach(a, std::fs::read_to_string(file).unwrap_or_default()),
                 Err(e) => report::diagnostics(&checked.sources, &[e.to_diagnostic()]),
             },
