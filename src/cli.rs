@@ -74,6 +74,18 @@ pub struct RunArgs {
     /// `ntr_series_dropped_total`
     #[arg(long, value_name = "N", default_value_t = 10_000, requires = "metrics")]
     pub metrics_max_series: usize,
+    /// Write the packets of the script's `pcap(skb)` statements to this
+    /// pcapng file (read it with tcpdump -r, tshark -r, Wireshark)
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Bytes of each packet captured for --pcap, from its network header
+    #[arg(long, value_name = "N", default_value_t = ntr_runtime::pcap::DEFAULT_SNAPLEN,
+          value_parser = clap::value_parser!(u16).range(1..=ntr_runtime::pcap::MAX_SNAPLEN as i64), requires = "pcap")]
+    pub snaplen: u16,
+    /// Size the --pcap file may reach (default 64M); later packets are
+    /// counted, not written
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "pcap")]
+    pub pcap_limit: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -138,6 +150,15 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 /// `--buffer-size`: bytes, or with K, M or G; the kernel takes powers of two
 /// from a page (4K) on.
 fn parse_buffer_size(text: &str) -> Result<u32, String> {
+    let bytes = parse_size(text)?;
+    if bytes < 4096 || !bytes.is_power_of_two() || bytes > 1 << 30 {
+        return Err(format!("`{text}` cannot size the ring buffer: it takes a power of two from 4K to 1G, e.g. 8M"));
+    }
+    Ok(bytes as u32)
+}
+
+/// `512K`, `8M`, `1G`, `4096`: bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
     let (digits, unit) = match text.trim_end_matches(['B', 'b']).strip_suffix(['K', 'k', 'M', 'm', 'G', 'g']) {
         Some(d) => (d, text.trim_end_matches(['B', 'b']).chars().last().map(|c| c.to_ascii_uppercase())),
         None => (text.trim_end_matches(['B', 'b']), None),
@@ -148,11 +169,8 @@ fn parse_buffer_size(text: &str) -> Result<u32, String> {
         Some('G') => 30,
         _ => 0,
     };
-    let bytes = digits.parse::<u64>().map_err(|_| format!("`{text}` is not a size: write e.g. 512K, 8M"))? << shift;
-    if bytes < 4096 || !bytes.is_power_of_two() || bytes > 1 << 30 {
-        return Err(format!("`{text}` cannot size the ring buffer: it takes a power of two from 4K to 1G, e.g. 8M"));
-    }
-    Ok(bytes as u32)
+    let n = digits.parse::<u64>().map_err(|_| format!("`{text}` is not a size: write e.g. 512K, 8M"))?;
+    n.checked_mul(1 << shift).filter(|b| *b < 1 << 62).ok_or_else(|| format!("`{text}` is too large a size"))
 }
 
 /// A run's duration needs a unit: a bare `5` would be 5 nanoseconds.

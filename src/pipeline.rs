@@ -101,8 +101,9 @@ impl ntr_lang::kernel::AttachSupport for AnyKernel {
     }
 }
 
-/// `cpid`: the pid of the `-c` command, for the `cpid` builtin.
-pub fn front(script: &Script, params: &[(String, String)], target: Target, cpid: Option<u32>) -> Result<Checked, Failure> {
+/// `cpid`: the pid of the `-c` command, for the `cpid` builtin; `snaplen`:
+/// what `pcap()` statements capture (`None` leaves them out).
+pub fn front(script: &Script, params: &[(String, String)], target: Target, cpid: Option<u32>, snaplen: Option<u16>) -> Result<Checked, Failure> {
     let mut sources = Sources::new();
     let fail = |sources, diags, code| Failure { sources, diags, code };
     let (root, base) = match read(script, &mut sources) {
@@ -124,7 +125,7 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target, cpid:
     let features = ntr_runtime::features::Features::default();
     let attach: &dyn ntr_lang::kernel::AttachSupport = if target == Target::AnyKernel { &AnyKernel } else { &features };
     let scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
-    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach, host: Some(&ntr_runtime::netns::Namespaces), cpid });
+    let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach, host: Some(&ntr_runtime::netns::Namespaces), cpid, snaplen });
     match checked {
         Ok(program) => {
             report::notes(&sources, &program.skipped);
@@ -135,8 +136,8 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target, cpid:
     }
 }
 
-fn build(script: &Script, params: &[(String, String)], target: Target, cpid: Option<u32>) -> Result<(Checked, Artifact), Failure> {
-    let checked = front(script, params, target, cpid)?;
+fn build(script: &Script, params: &[(String, String)], target: Target, cpid: Option<u32>, snaplen: Option<u16>) -> Result<(Checked, Artifact), Failure> {
+    let checked = front(script, params, target, cpid, snaplen)?;
     match ntr_compiler::compile(&checked.program) {
         Ok(a) => Ok((checked, a)),
         Err(e) => Err(Failure { diags: vec![e.to_diagnostic()], sources: checked.sources, code: 2 }),
@@ -154,10 +155,16 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         }
     };
     let cpid = command.as_ref().map(|c| c.pid());
-    let (checked, artifact) = match build(&script, &args.params.params, Target::ThisKernel, cpid) {
+    let snaplen = args.pcap.is_some().then_some(args.snaplen);
+    let (checked, artifact) = match build(&script, &args.params.params, Target::ThisKernel, cpid, snaplen) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };
+    // The stdlib scripts' help says what --pcap adds; a script of the
+    // user's own that captures is told.
+    if checked.program.pcap_left_out && !matches!(script, Script::Stdlib(_)) {
+        eprintln!("ntr: pcap() writes nothing: no --pcap FILE given");
+    }
     if args.metrics.is_some() {
         report::diagnostics(&checked.sources, &unexported(&artifact));
     }
@@ -173,6 +180,7 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         map_size: args.map_size,
         metrics: args.metrics.map(|addr| (addr, args.metrics_max_series)),
         command,
+        pcap: args.pcap.clone().map(|path| ntr_runtime::pcap::Options { path, limit: args.pcap_limit.unwrap_or(ntr_runtime::pcap::DEFAULT_LIMIT) }),
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -197,7 +205,7 @@ fn unexported(artifact: &Artifact) -> Vec<Diagnostic> {
 }
 
 pub fn check(script: Script, params: &[(String, String)]) -> u8 {
-    match build(&script, params, Target::ThisKernel, None) {
+    match build(&script, params, Target::ThisKernel, None, Some(ntr_runtime::pcap::DEFAULT_SNAPLEN)) {
         Ok((checked, artifact)) => {
             let probes = &checked.program.probes;
             // Each probe point once, in order, with how many blocks it has.
@@ -227,7 +235,7 @@ pub fn check(script: Script, params: &[(String, String)]) -> u8 {
 
 pub fn compile(script: Script, params: &[(String, String)], output: Option<&Path>, dump: bool) -> u8 {
     // The object may be loaded on another kernel: any attach method goes.
-    let (checked, artifact) = match build(&script, params, Target::AnyKernel, None) {
+    let (checked, artifact) = match build(&script, params, Target::AnyKernel, None, Some(ntr_runtime::pcap::DEFAULT_SNAPLEN)) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };

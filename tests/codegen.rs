@@ -24,7 +24,7 @@ fn compile(script: &str) -> Artifact {
     let scripts: Vec<_> = loaded.iter().map(|m| &m.script).collect();
     let kernel = KernelBtf::from_sys().unwrap();
     let features = ntr_runtime::features::Features::default();
-    let program = check(&scripts, &kernel, &CheckOptions { params: &[], attach: &features, host: None, cpid: None })
+    let program = check(&scripts, &kernel, &CheckOptions { params: &[], attach: &features, host: None, cpid: None, snaplen: None })
         .unwrap_or_else(|d| panic!("{}", d.iter().map(|d| d.render(&sources)).collect::<String>()));
     ntr_compiler::compile(&program).unwrap_or_else(|e| panic!("{}", e.to_diagnostic().render(&sources)))
 }

@@ -174,6 +174,18 @@ const CASES: &[Case] = &[
         expect: &["no file `/no/such/ntr-binary`"],
     },
     Case {
+        name: "pcap_of_a_non_packet",
+        script: "on kfree_skb { pcap(location); }\n",
+        args: &[],
+        expect: &["`pcap` needs a `struct sk_buff *`, not a addr", "not a packet", "pcap(skb)"],
+    },
+    Case {
+        name: "pcap_of_a_packet_and_a_non_device",
+        script: "on kfree_skb { pcap(skb, skb); }\n",
+        args: &[],
+        expect: &["`pcap` takes a device second", "not a `struct net_device *`"],
+    },
+    Case {
         name: "stack_overflow",
         // 70 values alive at once need 560 bytes of spill slots: more than the BPF stack's 512.
         script: "",

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let mut sources = Sources::new();
     let file = sources.add("fuzz.ntr", text);
     let Ok(script) = ntr_lang::syntax::parse(&sources, file) else { return };
-    let options = CheckOptions { params: &[], attach: &Attach, host: None, cpid: None };
+    let options = CheckOptions { params: &[], attach: &Attach, host: None, cpid: None, snaplen: Some(256) };
     KERNEL.with(|kernel| {
         if let Ok(program) = check::check(&[&script], kernel, &options) {
             let _ = ntr_compiler::compile(&program);

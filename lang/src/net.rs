@@ -33,6 +33,19 @@ pub const CAUSE_STACK: u32 = 32;
 pub const CAUSE_SITE: u32 = 40;
 pub const CAUSE_TUPLE: u32 = 48;
 pub const CAUSE_CT: u32 = CAUSE_TUPLE + TUPLE_SIZE;
+
+/// The arguments of a `pcap(skb)` record (`tir::Output::Pcap`), by
+/// position: the wall-clock time, the device's index, name and namespace,
+/// the packet's length from its network header, the bytes of that in the
+/// linear buffer, the network header's address; the comment's values follow.
+pub const PCAP_TIME: usize = 0;
+pub const PCAP_IFINDEX: usize = 1;
+pub const PCAP_IFNAME: usize = 2;
+pub const PCAP_NETNS: usize = 3;
+pub const PCAP_WIRE: usize = 4;
+pub const PCAP_LINEAR: usize = 5;
+pub const PCAP_AT: usize = 6;
+pub const PCAP_COMMENT: usize = 7;
 pub const CAUSE_SIZE: u32 = CAUSE_CT + CT_SIZE;
 
 /// `ct(skb)`: up to the original-direction tuple at `CT_ORIG`.

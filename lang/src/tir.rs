@@ -24,6 +24,9 @@ pub struct Program {
     pub skipped: Vec<Diagnostic>,
     /// Warnings about a script that still runs (an argument hiding a builtin).
     pub warnings: Vec<Diagnostic>,
+    /// The script has `pcap()` statements, left out because no capture
+    /// file was asked for (`CheckOptions::snaplen` is `None`).
+    pub pcap_left_out: bool,
 }
 
 /// Where and how a probe attaches. The checker picks the attach method from
@@ -171,6 +174,13 @@ pub enum Output {
     ClearMap { map: MapId },
     /// `stack()`: the current kernel stack, printed symbolized.
     Stack,
+    /// `pcap(skb)`: the packet, for the `--pcap` file. Args: `walltime`,
+    /// ifindex, ifname, netns, the packet's length from its network header,
+    /// the bytes of it in the linear buffer, the network header's address,
+    /// then one value per `keys` for the comment. The compiler appends the
+    /// captured length (`u64`) and up to `snaplen` bytes of the packet.
+    /// The comment is `prefix`, then `key value` per key.
+    Pcap { snaplen: u16, prefix: String, keys: Vec<String> },
     /// `exit()`.
     Exit,
 }

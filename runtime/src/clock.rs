@@ -75,6 +75,11 @@ impl WallClock {
         (boot_ns as i128 + self.offset_ns) as f64 / 1e9
     }
 
+    /// Nanoseconds since the Unix epoch (capture files' timestamps).
+    pub fn unix_nanos(&self, boot_ns: u64) -> i128 {
+        boot_ns as i128 + self.offset_ns
+    }
+
     /// `14:05:23.123456`, for lines read by people.
     pub fn text(&self, boot_ns: u64) -> String {
         match self.zoned(boot_ns) {

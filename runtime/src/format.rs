@@ -67,6 +67,11 @@ impl Printer {
         self.clock.unix_seconds(boot_ns)
     }
 
+    /// A `walltime` as nanoseconds since the Unix epoch.
+    pub fn unix_nanos(&self, boot_ns: u64) -> i128 {
+        self.clock.unix_nanos(boot_ns)
+    }
+
     fn netns(&mut self, inode: u64) -> String {
         self.netns_names.entry(inode).or_insert_with(|| crate::netns::display(inode)).clone()
     }

@@ -21,6 +21,7 @@ pub mod features;
 pub mod metrics;
 pub mod netfilter;
 pub mod netns;
+pub mod pcap;
 pub mod privileges;
 pub mod replay;
 
@@ -60,6 +61,8 @@ pub struct RunOptions {
     pub metrics: Option<(std::net::SocketAddr, usize)>,
     /// `-c CMD`: let it exec once attached; the run ends when it exits.
     pub command: Option<command::HeldCommand>,
+    /// Write the packets of `pcap()` statements to this file.
+    pub pcap: Option<pcap::Options>,
 }
 
 /// Sizes chosen at load instead of the compiler's defaults.
@@ -193,6 +196,8 @@ struct Session {
     exited: bool,
     /// Events not printed because they came after `exit()`.
     after_exit: u64,
+    /// `--pcap`: where `pcap()` records go.
+    capture: Option<pcap::Capture>,
 }
 
 impl Session {
@@ -270,6 +275,12 @@ impl Session {
                 self.exit = true;
                 self.exited = true;
             }
+            Output::Pcap { snaplen, prefix, keys } => {
+                if let Some(capture) = self.capture.as_mut() {
+                    let packet = pcap_packet(&mut self.printer, *snaplen, prefix, keys, &args);
+                    capture.packet(packet).map_err(std::io::Error::other)?;
+                }
+            }
         }
         Ok(())
     }
@@ -287,6 +298,30 @@ impl Session {
             }
         }
         out.flush()
+    }
+}
+
+/// The packet of a `pcap()` record (`tir::Output::Pcap`): its arguments,
+/// then the captured length and the bytes.
+fn pcap_packet<'a>(printer: &mut Printer, snaplen: u16, prefix: &str, keys: &[String], args: &'a [(Type, Vec<u8>)]) -> pcap::Packet<'a> {
+    use ntr_lang::net::*;
+    let text = |printer: &mut Printer, i: usize| args.get(i).map(|(t, b)| printer.text(t, b)).unwrap_or_default();
+    let int = |i: usize| args.get(i).map(|(_, b)| u64_at(b, 0)).unwrap_or(0);
+    let interface = format!("{}@{}", text(printer, PCAP_IFNAME), text(printer, PCAP_NETNS));
+    let mut comment = prefix.to_string();
+    for (i, key) in keys.iter().enumerate() {
+        comment.push_str(&format!(" {key} {}", text(printer, PCAP_COMMENT + i)));
+    }
+    let n = args.len();
+    let bytes = n.checked_sub(1).and_then(|i| args.get(i)).map(|(_, b)| b.as_slice()).unwrap_or_default();
+    let caplen = (n.checked_sub(2).map(int).unwrap_or(0) as usize).min(snaplen as usize).min(bytes.len());
+    pcap::Packet {
+        unix_ns: printer.unix_nanos(int(PCAP_TIME)),
+        interface,
+        snaplen: snaplen.into(),
+        wire_len: int(PCAP_WIRE).min(u32::MAX as u64) as u32,
+        data: &bytes[..caplen],
+        comment,
     }
 }
 
@@ -379,6 +414,7 @@ impl Live {
             exit: false,
             exited: false,
             after_exit: 0,
+            capture: None,
         };
         if let Some(symbol) = &artifact.start {
             write_start(&mut ebpf, symbol)?;
@@ -551,7 +587,10 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         None => None,
     };
     let mut limit = metrics::SeriesLimit { max: opts.metrics.map(|(_, max)| max).unwrap_or(0), dropped: 0 };
+    // Created first too: a file that cannot be written fails before loading.
+    let capture = opts.pcap.as_ref().map(pcap::Capture::create).transpose().map_err(RuntimeError::Other)?;
     let mut live = Live::start(artifact, opts.json, opts.utc, opts.pid, Sizes { buffer_bytes: opts.buffer_bytes, map_size: opts.map_size })?;
+    live.session.capture = capture;
     let attached = live.attached();
     eprintln!("Attached {attached} probe{}. Ctrl-C to stop.", if attached == 1 { "" } else { "s" });
     if let Some(s) = &server {
@@ -611,6 +650,21 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         let name = format!("@{}", m.name);
         eprintln!("ntr: {dropped} updates to {name} dropped: it was full at {size} entries (raise the size of every map with --map-size, e.g. --map-size {})", size * 4);
     }
+    if let Some(capture) = live.session.capture.as_mut() {
+        capture.finish().map_err(RuntimeError::Other)?;
+        let file = capture.path().display();
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        eprintln!("ntr: {} packet{} written to {file}", capture.written, plural(capture.written));
+        if capture.not_written > 0 {
+            let limit = opts.pcap.as_ref().map(|p| p.limit).unwrap_or_default();
+            eprintln!(
+                "ntr: {} packet{} not written to {file}: it reached its limit of {limit} bytes (raise it with --pcap-limit, e.g. --pcap-limit {}M)",
+                capture.not_written,
+                plural(capture.not_written),
+                (limit >> 20).max(1) * 4
+            );
+        }
+    }
     let malformed = live.malformed();
     if malformed > 0 {
         eprintln!("ntr: {malformed} malformed records skipped: they did not fit their layout");
@@ -631,6 +685,11 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
             "after_exit": live.after_exit(),
             "fact_lookups": lookups
         });
+        let mut summary = summary;
+        if let Some(c) = &live.session.capture {
+            summary["pcap_written"] = json!(c.written);
+            summary["pcap_not_written"] = json!(c.not_written);
+        }
         writeln!(out, "{summary}").map_err(io)?;
     }
     drop(signals);
@@ -703,6 +762,7 @@ mod tests {
             exit: false,
             exited: false,
             after_exit: 0,
+            capture: None,
         }
     }
 

@@ -192,7 +192,8 @@ pub fn print(data: &[u8], out: &mut dyn std::io::Write) -> std::io::Result<u64> 
     let clock = crate::clock::WallClock::fixed(0, jiff::tz::TimeZone::UTC);
     let mut printer = crate::Printer::new(artifact.enums.clone(), Vec::new(), None, clock);
     SYMBOLS.with(|s| std::mem::swap(&mut printer.syms, &mut s.borrow_mut()));
-    let mut session = crate::Session { printer, artifact, json, maps: Vec::new(), events: 0, exit: false, exited: false, after_exit: 0 };
+    let mut session =
+        crate::Session { printer, artifact, json, maps: Vec::new(), events: 0, exit: false, exited: false, after_exit: 0, capture: None };
     for rec in records {
         session.event(rec, out)?;
     }

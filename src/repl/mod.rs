@@ -231,10 +231,13 @@ impl Session {
         let program = match check::check(
             &scripts,
             &*self.kernel,
-            &CheckOptions { params: &[], attach: &self.features, host: Some(&ntr_runtime::netns::Namespaces), cpid: None },
+            &CheckOptions { params: &[], attach: &self.features, host: Some(&ntr_runtime::netns::Namespaces), cpid: None, snaplen: None },
         ) {
             Ok(p) => {
                 report::diagnostics(&sources, &p.warnings);
+                if p.pcap_left_out {
+                    eprintln!("ntr: pcap() writes nothing in the repl: run the script with `ntr run FILE --pcap FILE`");
+                }
                 p
             }
             Err(diags) => {
@@ -263,8 +266,12 @@ impl Session {
 
     fn load(&self, file: &str) {
         let script = crate::pipeline::Script::File(PathBuf::from(file));
-        match crate::pipeline::front(&script, &[], crate::pipeline::Target::ThisKernel, None) {
+        match crate::pipeline::front(&script, &[], crate::pipeline::Target::ThisKernel, None, None) {
             Ok(checked) => match ntr_compiler::compile(&checked.program) {
+                Ok(a) if checked.program.pcap_left_out => {
+                    eprintln!("ntr: pcap() writes nothing in the repl: run the script with `ntr run FILE --pcap FILE`");
+                    self.attach(a, std::fs::read_to_string(file).unwrap_or_default())
+                }
                 Ok(a) => self.attach(a, std::fs::read_to_string(file).unwrap_or_default()),
                 Err(e) => report::diagnostics(&checked.sources, &[e.to_diagnostic()]),
             },

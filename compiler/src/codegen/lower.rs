@@ -938,6 +938,9 @@ impl Lower<'_> {
     // ---- outputs ----------------------------------------------------------
 
     fn output(&mut self, output: &Output, args: &[Expr], span: Span) -> Result<()> {
+        if let Output::Pcap { snaplen, .. } = output {
+            return self.pcap(output, args, *snaplen, span);
+        }
         let mut types: Vec<Type> = args.iter().map(|a| a.ty.clone()).collect();
         let mut vals = args.iter().map(|a| self.expr(a)).collect::<Result<Vec<_>>>()?;
         if let Output::Stack = output {
@@ -952,6 +955,13 @@ impl Lower<'_> {
         for ((v, f), ty) in vals.into_iter().zip(&fields).zip(&types) {
             self.put(rec, f.offset, v, ty, span);
         }
+        self.send(rec, size, span);
+        Ok(())
+    }
+
+    /// Send the event record `rec` of `size` bytes; a full ring buffer is
+    /// counted as a loss.
+    fn send(&mut self, rec: Mem, size: u32, span: Span) {
         let rb = self.b.map_ptr(super::RINGBUF, span);
         let p = self.b.ptr(rec, 0, span);
         let r = self.b.call(h::RINGBUF_OUTPUT, vec![Operand::Reg(rb), Operand::Reg(p), Operand::Imm(size as i32), Operand::Imm(0)], span);
@@ -960,7 +970,6 @@ impl Lower<'_> {
         self.b.cur = lost;
         self.count_loss(LOST_EVENTS, span);
         self.b.jump(ok, span, ok);
-        Ok(())
     }
 }
 

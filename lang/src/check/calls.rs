@@ -14,7 +14,7 @@ use super::Checker;
 const VALUE_FNS: &[&str] =
     &["kaddr", "strftime", "time", "sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop"];
 /// Builtins that are statements.
-const STMT_FNS: &[&str] = &["time", "printf", "emit", "print", "stack", "exit", "delete", "clear"];
+const STMT_FNS: &[&str] = &["time", "printf", "emit", "print", "stack", "exit", "delete", "clear", "pcap"];
 /// Aggregations: only as the value of a map assignment.
 pub(crate) const AGG_FNS: &[&str] = &["count", "sum", "min", "max", "avg", "hist", "lhist"];
 
@@ -300,6 +300,7 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             arity(name, args.len(), 0, 0, span, "stack()")?;
             output(Output::Stack, Vec::new())
         }
+        "pcap" => super::net::pcap(cx, p, name, args, span),
         "exit" => {
             arity(name, args.len(), 0, 0, span, "exit()")?;
             output(Output::Exit, Vec::new())

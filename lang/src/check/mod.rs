@@ -37,6 +37,9 @@ pub struct CheckOptions<'a> {
     pub host: Option<&'a dyn crate::host::Host>,
     /// The pid of the command `ntr run -c CMD` runs (`cpid`).
     pub cpid: Option<u32>,
+    /// `pcap(skb)` statements capture up to this many bytes of each packet;
+    /// `None`: they are checked, then left out (no capture file was asked for).
+    pub snaplen: Option<u16>,
 }
 
 /// Check a script and the modules it uses (`scripts` in dependency order,
@@ -62,6 +65,7 @@ type PassResult = Result<tir::Program, (Vec<Diagnostic>, Option<maps::MapTable>)
 fn check_pass(scripts: &[&Script], kernel: &dyn KernelTypes, options: &CheckOptions, seed: Option<maps::MapTable>) -> PassResult {
     let mut checker = Checker::new(kernel, options.attach, options.host);
     checker.cpid = options.cpid;
+    checker.snaplen = options.snaplen;
     let seeded = seed.is_some();
     if let Some(maps) = seed {
         checker.maps = maps;
@@ -106,6 +110,10 @@ pub(crate) struct Checker<'a> {
     pub(crate) warnings: Vec<Diagnostic>,
     /// A map was read before any assignment gave it a type.
     pub(crate) read_before_assign: bool,
+    /// `CheckOptions::snaplen`.
+    pub(crate) snaplen: Option<u16>,
+    /// A `pcap()` was left out (no snap length: no capture file).
+    pub(crate) pcap_left_out: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -125,6 +133,8 @@ impl<'a> Checker<'a> {
             unattachable: None,
             warnings: Vec::new(),
             read_before_assign: false,
+            snaplen: None,
+            pcap_left_out: false,
         }
     }
 
@@ -218,7 +228,7 @@ impl<'a> Checker<'a> {
     }
 
     fn finish(self, probes: Vec<tir::Probe>) -> Result<tir::Program, (Vec<Diagnostic>, maps::MapTable)> {
-        let Checker { maps, mut diags, enums, params, skipped, warnings, .. } = self;
+        let Checker { maps, mut diags, enums, params, skipped, warnings, pcap_left_out, .. } = self;
         if !diags.is_empty() {
             return Err((diags, maps));
         }
@@ -238,6 +248,6 @@ impl<'a> Checker<'a> {
         }
         let mut params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.display.clone())).collect();
         params.sort();
-        Ok(tir::Program { probes, maps: decls, enums, params, skipped, warnings })
+        Ok(tir::Program { probes, maps: decls, enums, params, skipped, warnings, pcap_left_out })
     }
 }

@@ -10,7 +10,7 @@ use crate::diag::Diagnostic;
 use crate::kernel::KType;
 use crate::net::{self as layout, AF_INET, AF_INET6};
 use crate::source::Span;
-use crate::tir::{CtLayout, Expr, ExprKind as T, Side, SkbLayout, SockLayout, TupleTest};
+use crate::tir::{CtLayout, Expr, ExprKind as T, Output, Side, SkbLayout, SockLayout, Stmt, StmtKind, TupleTest};
 use crate::types::{EnumDef, Type};
 
 use super::calls::{arity, positional};
@@ -407,4 +407,83 @@ fn filter_value(cx: &mut Checker, p: &mut ProbeCx, e: &ast::Expr) -> Result<Opti
                 .with_help("e.g. `tuple(port=9418)`, `tuple(dst=10.0.0.0/8)`, `tuple(proto=tcp)`, `tuple(port=params.port)`"))
         }
     }))
+}
+
+/// `pcap(skb[, dev])`: the packet's bytes from its network header, with what the
+/// capture file needs to describe it (`tir::Output::Pcap`). In a drop probe
+/// (`kfree_skb`) the comment names the site and the reason. Left out, after
+/// checking, when no capture file was asked for.
+pub(crate) fn pcap(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<Stmt> {
+    let a = positional(name, args)?;
+    arity(name, a.len(), 1, 2, span, "pcap(skb) or pcap(skb, dev)")?;
+    let skb = check_expr(cx, p, a[0], None)?;
+    if !points_to(&skb.ty, "sk_buff") {
+        return Err(Diagnostic::error(format!("`pcap` needs a `struct sk_buff *`, not a {}", type_name(&skb.ty)), skb.span, "not a packet")
+            .with_help("pass the probe's packet, e.g. `pcap(skb)` in `on kfree_skb`"));
+    }
+    // The interface: the packet's device, or the one given (`net_dev_xmit`'s
+    // `dev`: a veth has already handed the packet to its peer).
+    let dev = match a.get(1) {
+        Some(e) => {
+            let dev = check_expr(cx, p, e, None)?;
+            if !points_to(&dev.ty, "net_device") {
+                return Err(Diagnostic::error(
+                    format!("`pcap` takes a device second, not a {}", type_name(&dev.ty)),
+                    dev.span,
+                    "not a `struct net_device *`",
+                )
+                .with_help("e.g. `pcap(skb, dev)` in `on net_dev_xmit`"));
+            }
+            dev
+        }
+        None => skb.clone(),
+    };
+    let bin = |op, lhs: Expr, rhs: Expr| mk(T::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), signed: false }, Type::U64, span);
+    let field = |cx: &mut Checker, f: &str| fields(cx, skb.clone(), &[f], span);
+    let time = mk(T::Builtin(crate::tir::Builtin::Walltime), Type::Time, span);
+    let ifindex = skb_value(cx, "ifindex", dev.clone(), span)?;
+    let ifname = skb_value(cx, "ifname", dev.clone(), span)?;
+    let netns = skb_value(cx, "netns", dev, span)?;
+    let (len, head, data, tail, nh) = (field(cx, "len")?, field(cx, "head")?, field(cx, "data")?, field(cx, "tail")?, field(cx, "network_header")?);
+    // `len` counts from `data`; the network header is `nh` bytes into
+    // `head`. `tail` is an offset from `head` (64-bit kernels).
+    let wire = bin(ast::BinOp::Sub, bin(ast::BinOp::Add, len, bin(ast::BinOp::Sub, data, head.clone())), nh.clone());
+    let unset = bin(ast::BinOp::Ne, nh.clone(), mk(T::Const(0xffff), Type::U64, span));
+    let linear = mk(
+        T::Cond {
+            cond: Box::new(Expr { ty: Type::Bool, ..unset }),
+            then: Box::new(bin(ast::BinOp::Sub, tail, nh.clone())),
+            otherwise: Box::new(mk(T::Const(0), Type::U64, span)),
+        },
+        Type::U64,
+        span,
+    );
+    let at = Expr { ty: Type::Addr, ..bin(ast::BinOp::Add, head, nh) };
+    let mut values = vec![time, ifindex, ifname, netns, wire, linear, at];
+    // A drop: where and why, as dropwatch prints them.
+    let arg = |cx: &mut Checker, p: &mut ProbeCx, n: &str| {
+        let e = ast::Expr {
+            kind: A::Field { base: Box::new(ast::Expr { kind: A::Ident("args".into()), span, nesting: 1 }), field: Ident { name: n.into(), span } },
+            span,
+            nesting: 2,
+        };
+        check_expr(cx, p, &e, None)
+    };
+    let (prefix, keys) = if p.name.ends_with("kfree_skb") && p.arg("location").is_some() {
+        let site = arg(cx, p, "location")?;
+        values.push(Expr { ty: Type::Sym, ..site });
+        let mut keys = vec!["at".to_string()];
+        if p.arg("reason").is_some() {
+            values.push(arg(cx, p, "reason")?);
+            keys.push("reason".into());
+        }
+        ("drop".to_string(), keys)
+    } else {
+        (p.name.clone(), Vec::new())
+    };
+    let Some(snaplen) = cx.snaplen else {
+        cx.pcap_left_out = true;
+        return Ok(Stmt { kind: StmtKind::Inline { body: Vec::new() }, span });
+    };
+    Ok(Stmt { kind: StmtKind::Output { output: Output::Pcap { snaplen, prefix, keys }, args: values }, span })
 }

@@ -6,9 +6,13 @@ use ntr_lang::source::Span;
 use ntr_lang::tir::{Access, CtLayout, Expr, Side, SkbLayout, SockLayout, TupleTest};
 use ntr_lang::types::Type;
 
-use super::{Lower, Result};
+use ntr_lang::tir::{Attach, Output};
+
+use super::{layout, Lower, Result, Val};
+use crate::artifact::{EventInfo, EVENT_HEADER};
 use crate::bpf::helpers as h;
-use crate::codegen::builder::Mem;
+use crate::codegen::builder::{Mem, Place};
+use crate::error::CompileError;
 use crate::ir::{AluOp, BlockId, Cond, Inst, Operand, Size, Vreg};
 
 /// `skb->network_header`/`transport_header` when not set.
@@ -482,5 +486,56 @@ fn sides(side: Side, src: u32, dst: u32) -> Vec<u32> {
         Side::Src => vec![src],
         Side::Dst => vec![dst],
         Side::Either => vec![src, dst],
+    }
+}
+
+impl Lower<'_> {
+    /// `pcap(skb)`: a record of the args (`Output::Pcap`), then the
+    /// captured length and up to `snaplen` bytes from the network header:
+    /// as many as the packet has there and its linear buffer holds (the rest
+    /// of a paged packet is not read), 0 when the read fails.
+    pub(super) fn pcap(&mut self, output: &Output, args: &[Expr], snaplen: u16, span: Span) -> Result<()> {
+        let mut types: Vec<Type> = args.iter().map(|a| a.ty.clone()).collect();
+        let vals = args.iter().map(|a| self.expr(a)).collect::<Result<Vec<_>>>()?;
+        let reg = |i: usize| match vals.get(i) {
+            Some(Val::Reg(r)) => Ok(*r),
+            _ => Err(CompileError::Unsupported { span, what: "a pcap() record without its lengths".into() }),
+        };
+        let (wire, linear, at) = (reg(PCAP_WIRE)?, reg(PCAP_LINEAR)?, reg(PCAP_AT)?);
+        types.push(Type::U64);
+        types.push(Type::Str { len: snaplen });
+        let (fields, size) = layout::fields(&types, EVENT_HEADER);
+        let id = self.events.len();
+        self.events.push(EventInfo { output: output.clone(), from_end: *self.attach == Attach::End, fields: fields.clone(), size, span });
+        let rec = self.b.alloc(size, span);
+        // The bytes past the packet are sent too: on the stack they must be set.
+        if matches!(rec.place, Place::Stack(_)) {
+            self.b.zero(rec, 0, size, span);
+        }
+        self.b.store(rec, 0, Operand::Imm(id as i32), Size::DW, span);
+        for ((v, f), ty) in vals.into_iter().zip(&fields).zip(&types) {
+            self.put(rec, f.offset, v, ty, span);
+        }
+        let (caplen, bytes) = (fields[args.len()].offset, fields[args.len() + 1].offset);
+        self.b.store(rec, caplen, Operand::Imm(0), Size::DW, span);
+        // n = min(linear, wire, snaplen), unsigned: the verifier sees its bound.
+        let n = self.b.copy(linear, span);
+        for bound in [Operand::Reg(wire), Operand::Imm(snaplen as i32)] {
+            let (clamp, next) = (self.b.block(), self.b.block());
+            self.b.branch(Cond::Gt, n, bound, clamp, next, span);
+            self.b.cur = clamp;
+            self.b.emit(Inst::Mov { dst: n, src: bound }, span);
+            self.b.jump(next, span, next);
+        }
+        let (read, done) = (self.b.block(), self.b.block());
+        self.b.branch(Cond::Eq, n, Operand::Imm(0), done, read, span);
+        self.b.cur = read;
+        let dst = self.b.ptr(rec, bytes, span);
+        let r = self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Reg(n), Operand::Reg(at)], span);
+        self.require(Cond::Eq, r, Operand::Imm(0), done, span);
+        self.b.store(rec, caplen, Operand::Reg(n), Size::DW, span);
+        self.b.jump(done, span, done);
+        self.send(rec, size, span);
+        Ok(())
     }
 }
