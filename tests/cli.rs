@@ -105,14 +105,22 @@ fn list_names_the_attach_method_this_kernel_allows() {
     run.ok();
     let tp = run.stdout.lines().find(|l| l.starts_with("tracepoint:skb:kfree_skb ")).unwrap_or_else(|| panic!("{}", run.stdout));
     assert!(tp.ends_with(" tp_btf"), "{tp}");
-    // Functions: the best method this kernel allows, or why none.
-    let f = run.stdout.lines().find(|l| l.starts_with("function:kfree_skb_list_reason ")).unwrap_or_else(|| panic!("{}", run.stdout));
-    if kernel::fentry_loads() {
-        assert!(f.ends_with(" fentry"), "{f}");
-    } else if kernel::has_kprobes() {
-        assert!(f.ends_with(" kprobe"), "{f}");
+    // Functions: the best method this kernel allows, one row each; or, where
+    // none works, how many there are and why, in one line. As many as
+    // vmlinux BTF has (bpftool's dump).
+    let dump = std::process::Command::new("bpftool").args(["btf", "dump", "file", "/sys/kernel/btf/vmlinux"]).output().unwrap();
+    let btf_count = String::from_utf8_lossy(&dump.stdout).lines().filter(|l| l.contains("] FUNC 'kfree")).count();
+    assert!(btf_count > 0);
+    let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("function:")).collect();
+    if kernel::fentry_loads() || kernel::has_kprobes() {
+        let method = if kernel::fentry_loads() { " fentry" } else { " kprobe" };
+        let f = rows.iter().find(|l| l.starts_with("function:kfree_skb_list_reason ")).unwrap_or_else(|| panic!("{}", run.stdout));
+        assert!(f.ends_with(method), "{f}");
+        assert_eq!(rows.iter().filter(|l| !l.contains("(module")).count(), btf_count, "{}", run.stdout);
     } else {
-        assert!(f.contains("unavailable: this kernel was built without kprobes") && f.contains("fentry"), "{f}");
+        assert!(rows.is_empty(), "no row for a function that cannot be probed:\n{}", run.stdout);
+        let summary = format!("{btf_count} kernel functions match but cannot be probed here: this kernel was built without kprobes");
+        assert!(run.stdout.lines().any(|l| l.starts_with(&summary) && l.contains("fentry")), "{summary:?} in:\n{}", run.stdout);
     }
     let run = Run::from(ntr().args(["list", "tracepoint:syscalls:sys_enter_openat"]).output().unwrap());
     run.ok();
@@ -432,4 +440,59 @@ fn dash_c_ends_its_command_with_the_run_and_refuses_a_missing_one() {
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert!(run.stderr.contains("`cpid` is the pid of the command `-c CMD` runs"), "{}", run.stderr);
     assert_nothing_left();
+}
+
+/// `ntr list` of raw tracepoints, uprobe symbols and timed probes, and
+/// `ntr info enum`, against the kernel's own lists and a test program's
+/// functions.
+#[test]
+fn list_covers_every_probe_kind_and_info_lists_an_enum() {
+    let run = Run::from(ntr().args(["list", "raw_tracepoint:kfree_sk*"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.lines().any(|l| l.starts_with("raw_tracepoint:kfree_skb ")), "{}", run.stdout);
+    assert!(
+        run.stdout.lines().all(|l| l.starts_with("raw_tracepoint:kfree_sk") && kernel::tracepoint_exists("skb", l[15..].split(' ').next().unwrap())),
+        "{}",
+        run.stdout
+    );
+    // The test program's four functions, and no others of that prefix.
+    let bin = programs::probe_target();
+    let run = Run::from(ntr().args(["list", &format!("uprobe:{}:ntr_*", bin.display())]).output().unwrap());
+    run.ok();
+    let expected: Vec<String> =
+        ["ntr_insns", "ntr_spin", "ntr_target", "ntr_unsized"].iter().map(|f| format!("uprobe:{}:{f}", bin.display())).collect();
+    assert_eq!(run.stdout.lines().collect::<Vec<_>>(), expected, "{}", run.stderr);
+    let run = Run::from(ntr().args(["list", "profile:*"]).output().unwrap());
+    run.ok();
+    let max = std::fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate").unwrap();
+    assert!(run.stdout.contains(&format!("samples at most {}hz", max.trim())), "{}", run.stdout);
+    // An enum's values are BTF's (bpftool's dump of the same type).
+    let run = Run::from(ntr().args(["info", "enum", "skb_drop_reason"]).output().unwrap());
+    run.ok();
+    let mut shown: Vec<(i64, String)> = run
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (v, n) = l.trim().split_once("  ").unwrap();
+            (v.trim().parse().unwrap(), n.trim().to_string())
+        })
+        .collect();
+    shown.sort();
+    let dump = std::process::Command::new("bpftool").args(["btf", "dump", "file", "/sys/kernel/btf/vmlinux"]).output().unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    let mut btf: Vec<(i64, String)> = dump
+        .split("\n[")
+        .find(|t| t.contains("] ENUM 'skb_drop_reason'"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (n, v) = l.trim().split_once(" val=").unwrap();
+            (v.parse().unwrap(), n.trim_matches('\'').to_string())
+        })
+        .collect();
+    btf.sort();
+    assert_eq!(shown, btf);
+    assert!(run.stdout.starts_with(&format!("enum skb_drop_reason ({} values)\n", btf.len())), "{}", run.stdout);
 }
