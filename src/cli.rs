@@ -88,6 +88,34 @@ pub struct RunArgs {
     pub pcap_limit: Option<u64>,
 }
 
+impl RunArgs {
+    /// The pipeline's request for this command line.
+    fn request(&self) -> pipeline::RunRequest {
+        pipeline::RunRequest {
+            params: self.params.params.clone(),
+            command: self.command.clone(),
+            snaplen: self.pcap.is_some().then_some(self.snaplen),
+            options: ntr_runtime::RunOptions {
+                duration: self.duration,
+                json: self.json,
+                utc: self.utc,
+                verbose: self.verbose,
+                pid: self.pid,
+                folded: self.folded.clone(),
+                flamegraph: self.flamegraph.clone(),
+                buffer_bytes: self.buffer_size,
+                map_size: self.map_size,
+                metrics: self.metrics.map(|addr| (addr, self.metrics_max_series)),
+                command: None,
+                pcap: self
+                    .pcap
+                    .clone()
+                    .map(|path| ntr_runtime::pcap::Options { path, limit: self.pcap_limit.unwrap_or(ntr_runtime::pcap::DEFAULT_LIMIT) }),
+            },
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Run a script file or a stdlib script by name
@@ -120,7 +148,8 @@ pub enum Command {
     /// `ntr list reasons` (this kernel's drop reasons, explained)
     List { pattern: Option<String> },
     /// A probe's arguments and types (`ntr info kfree_skb`), or a struct's
-    /// fields (`ntr info struct sk_buff`), or a drop reason (`ntr info reason no_socket`)
+    /// fields (`ntr info struct sk_buff`), an enum's values (`ntr info enum NAME`), a drop reason
+    /// (`ntr info reason no_socket`), or a builtin (`ntr info builtin kstack`, `ntr info builtins`)
     Info {
         #[arg(required = true, num_args = 1..=2)]
         what: Vec<String>,
@@ -209,14 +238,14 @@ pub fn dispatch(cli: Cli) -> u8 {
     }
     match cli.command {
         None => match cli.program {
-            Some(text) => pipeline::run(Script::Inline(text), &cli.run),
+            Some(text) => pipeline::run(Script::Inline(text), cli.run.request()),
             None => {
                 eprintln!("ntr: nothing to run: give `-e 'PROGRAM'` or a command (`ntr --help`)");
                 2
             }
         },
         Some(Command::Run { script, run }) => match pipeline::locate(&script) {
-            Ok(s) => pipeline::run(s, &run),
+            Ok(s) => pipeline::run(s, run.request()),
             Err(d) => report::global(&d),
         },
         Some(Command::Check { script, params }) => match pipeline::locate(&script) {
@@ -232,6 +261,11 @@ pub fn dispatch(cli: Cli) -> u8 {
         Some(Command::Repl) => crate::repl::run(),
         Some(Command::Completions { shell }) => crate::completion::registration(shell),
         Some(Command::Man { dir }) => crate::manpage::run(dir.as_deref()),
-        Some(Command::Help { name }) => pipeline::help(name.as_deref()),
+        Some(Command::Help { name: Some(name) }) => pipeline::help(&name),
+        Some(Command::Help { name: None }) => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            0
+        }
     }
 }

@@ -199,10 +199,16 @@ fn list_timed() -> usize {
 
 /// `ntr info PROBE` or `ntr info struct NAME`.
 pub fn info(what: &[String]) -> u8 {
-    if let [kw, name] = what {
-        if kw == "reason" {
-            return crate::reasons::info(name);
+    match what {
+        [kw, name] if kw == "reason" => return crate::reasons::info(name),
+        [kw, name] if kw == "builtin" => return builtin_info(name),
+        [kw] if kw == "builtins" => {
+            for b in ntr_lang::builtins::BUILTINS {
+                println!("{:<40} {}", b.signature, b.kind.word());
+            }
+            return 0;
         }
+        _ => {}
     }
     let kernel = match kernel() {
         Ok(k) => k,
@@ -212,7 +218,9 @@ pub fn info(what: &[String]) -> u8 {
         [kw, name] if kw == "struct" || kw == "union" => struct_info(&kernel, name),
         [kw, name] if kw == "enum" => enum_info(&kernel, name),
         [probe] => probe_info(&kernel, probe),
-        _ => report::global(&Diagnostic::global("usage: ntr info PROBE, ntr info struct NAME, ntr info enum NAME, or ntr info reason NAME")),
+        _ => report::global(&Diagnostic::global(
+            "usage: ntr info PROBE, ntr info struct NAME, ntr info enum NAME, ntr info reason NAME, ntr info builtin NAME, or ntr info builtins",
+        )),
     }
 }
 
@@ -224,6 +232,29 @@ fn struct_info(kernel: &KernelBtf, name: &str) -> u8 {
     for m in kernel.members(id) {
         let bits = m.bitfield_bits.filter(|b| *b > 0).map(|b| format!(" : {b}")).unwrap_or_default();
         println!("  {:>6}  {}: {}{bits}", m.offset_bits / 8, if m.name.is_empty() { "(anonymous)" } else { &m.name }, kernel.type_name(&m.ty));
+    }
+    0
+}
+
+/// A builtin's catalogue entries: signature, kind, what it is, an example.
+fn builtin_info(name: &str) -> u8 {
+    let entries = ntr_lang::builtins::lookup(name);
+    if entries.is_empty() {
+        let all: Vec<String> = ntr_lang::builtins::all_names().iter().map(|n| n.to_string()).collect();
+        let near = ntr_lang::check::near_misses(name, &all);
+        let d = Diagnostic::global(format!("no builtin `{name}`"));
+        let d = if near.is_empty() {
+            d.with_help("`ntr info builtins` lists them")
+        } else {
+            d.with_help(format!("did you mean `{}`?", near.join("`, `")))
+        };
+        return report::global(&d);
+    }
+    for (i, b) in entries.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("{} ({})\n  {}\n  e.g. {}", b.signature, b.kind.word(), b.doc, b.example);
     }
     0
 }

@@ -12,7 +12,6 @@ use ntr_lang::source::Sources;
 use ntr_lang::syntax::modules;
 use ntr_lang::tir;
 
-use crate::cli::RunArgs;
 use crate::report;
 
 /// Where a script's text comes from.
@@ -150,10 +149,23 @@ fn build(
     }
 }
 
-pub fn run(script: Script, args: &RunArgs) -> u8 {
+/// What `ntr run` and `ntr -e` ask for, as the command line gave it.
+pub struct RunRequest {
+    pub params: Vec<(String, String)>,
+    /// `-c CMD`: forked before the script is compiled, so `cpid` is known.
+    pub command: Option<String>,
+    /// What `pcap()` statements capture; `None`: there is no capture file.
+    pub snaplen: Option<u16>,
+    /// The runtime's options; the pipeline adds the command, and its pid
+    /// as the one process uprobes fire in (unless `--pid` gave one).
+    pub options: ntr_runtime::RunOptions,
+}
+
+pub fn run(script: Script, request: RunRequest) -> u8 {
+    let RunRequest { params, command, snaplen, mut options } = request;
     // Forked first, so its pid is known to the script; it execs once the
     // probes are attached (and never, if anything fails before).
-    let command = match args.command.as_deref().map(ntr_runtime::command::HeldCommand::fork).transpose() {
+    let command = match command.as_deref().map(ntr_runtime::command::HeldCommand::fork).transpose() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: -c: {e}");
@@ -161,8 +173,7 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
         }
     };
     let cpid = command.as_ref().map(|c| c.pid());
-    let snaplen = args.pcap.is_some().then_some(args.snaplen);
-    let (checked, artifact) = match build(&script, &args.params.params, Target::ThisKernel, cpid, snaplen) {
+    let (checked, artifact) = match build(&script, &params, Target::ThisKernel, cpid, snaplen) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };
@@ -171,30 +182,18 @@ pub fn run(script: Script, args: &RunArgs) -> u8 {
     if checked.program.pcap_left_out && !matches!(script, Script::Stdlib(_)) {
         eprintln!("ntr: pcap() writes nothing: no --pcap FILE given");
     }
-    if args.metrics.is_some() {
+    if options.metrics.is_some() {
         report::diagnostics(&checked.sources, &unexported(&artifact));
     }
-    let options = ntr_runtime::RunOptions {
-        duration: args.duration,
-        json: args.json,
-        utc: args.utc,
-        verbose: args.verbose,
-        pid: args.pid.or(cpid.and_then(std::num::NonZeroU32::new)),
-        folded: args.folded.clone(),
-        flamegraph: args.flamegraph.clone(),
-        buffer_bytes: args.buffer_size,
-        map_size: args.map_size,
-        metrics: args.metrics.map(|addr| (addr, args.metrics_max_series)),
-        command,
-        pcap: args.pcap.clone().map(|path| ntr_runtime::pcap::Options { path, limit: args.pcap_limit.unwrap_or(ntr_runtime::pcap::DEFAULT_LIMIT) }),
-    };
+    options.pid = options.pid.or(cpid.and_then(std::num::NonZeroU32::new));
+    options.command = command;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = ntr_runtime::run(&artifact, &options, &mut out);
     let _ = out.flush();
     match result {
         Ok(_) => 0,
-        Err(e) => report::runtime_error(&checked.sources, &artifact, &e, args.verbose),
+        Err(e) => report::runtime_error(&checked.sources, &artifact, &e, options.verbose),
     }
 }
 
@@ -259,12 +258,8 @@ pub fn compile(script: Script, params: &[(String, String)], output: Option<&Path
     0
 }
 
-pub fn help(name: Option<&str>) -> u8 {
-    let Some(name) = name else {
-        use clap::CommandFactory;
-        let _ = crate::cli::Cli::command().print_help();
-        return 0;
-    };
+/// `ntr help NAME`: a script's `##` help.
+pub fn help(name: &str) -> u8 {
     // As `ntr run` finds scripts: a file if one exists, else the stdlib's.
     let (shown, text) = if Path::new(name).is_file() {
         match ntr_lang::source::read_script_file(Path::new(name)) {

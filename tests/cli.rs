@@ -496,3 +496,33 @@ fn list_covers_every_probe_kind_and_info_lists_an_enum() {
     assert_eq!(shown, btf);
     assert!(run.stdout.starts_with(&format!("enum skb_drop_reason ({} values)\n", btf.len())), "{}", run.stdout);
 }
+
+/// The catalogue of builtins is what the checker knows: every entry is
+/// dispatched as its kind (no "unknown" for any), and `ntr info builtin`
+/// shows its entries.
+#[test]
+fn every_catalogued_builtin_is_known_to_the_checker() {
+    let dir = std::env::temp_dir().join(format!("ntr-builtins-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut unknown = Vec::new();
+    for b in ntr_lang::builtins::BUILTINS {
+        let body = match b.kind {
+            ntr_lang::builtins::Kind::Variable => format!("@x[{}] = count();", b.name),
+            _ => format!("{}();", b.name),
+        };
+        let path = dir.join(format!("{}-{:?}.ntr", b.name, b.kind));
+        std::fs::write(&path, format!("on kfree_skb {{ {body} }}\n")).unwrap();
+        let run = Run::from(ntr().args(["check", path.to_str().unwrap()]).output().unwrap());
+        if run.stderr.contains("unknown function") || run.stderr.contains("unknown name") || run.stderr.contains("panicked") {
+            unknown.push(format!("{} ({:?}): {}", b.name, b.kind, run.stderr));
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(unknown.is_empty(), "{}", unknown.join("\n"));
+    let run = Run::from(ntr().args(["info", "builtin", "kstack"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.starts_with("kstack (value)\n") && run.stdout.contains("\nkstack(N) (function)\n"), "{}", run.stdout);
+    let run = Run::from(ntr().args(["info", "builtin", "walltim"]).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no builtin `walltim`") && run.stderr.contains("walltime"), "{}", run.stderr);
+}

@@ -2,6 +2,7 @@
 //! See README.md for what each module owns.
 
 pub mod ast;
+pub mod builtins;
 pub mod check;
 pub mod diag;
 pub mod host;

@@ -13,12 +13,8 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
-const WORDS: &[&str] = &[
-    "on", "if", "else", "let", "return", "fn", "param", "use", "begin", "end", "every", "params", "pid", "tid", "uid", "gid", "comm", "cpu", "nsecs",
-    "elapsed", "time", "strftime", "curtask", "cgroup", "cpid", "func", "kaddr", "walltime", "kstack", "ustack", "probe", "sym", "str", "is_set",
-    "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop", "printf", "emit", "print", "stack", "exit", "delete", "clear", "pcap", "count",
-    "sum", "min", "max", "avg", "hist", "lhist", "tuple", "flow", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule",
-];
+/// Keywords; the builtins' names come from the catalogue.
+const KEYWORDS: &[&str] = &["on", "if", "else", "let", "return", "fn", "param", "use", "begin", "end", "every", "params", "builtin", "args"];
 
 pub struct ReplHelper {
     kernel: Rc<KernelBtf>,
@@ -113,8 +109,13 @@ impl Completer for ReplHelper {
             return Ok((start + dot + 1, fields.iter().filter(|f| f.starts_with(prefix)).map(|f| pair(f)).collect()));
         }
         let probe_args = self.current_probe(before).map(|p| self.probe_args(p)).unwrap_or_default();
-        let mut words: Vec<String> =
-            WORDS.iter().map(|w| w.to_string()).chain(self.fns.iter().cloned()).chain(probe_args.into_iter().map(|(n, _)| n)).collect();
+        let mut words: Vec<String> = KEYWORDS
+            .iter()
+            .chain(ntr_lang::builtins::all_names().iter())
+            .map(|w| w.to_string())
+            .chain(self.fns.iter().cloned())
+            .chain(probe_args.into_iter().map(|(n, _)| n))
+            .collect();
         words.retain(|w| w.starts_with(word));
         words.sort();
         words.dedup();

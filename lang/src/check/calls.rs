@@ -1,6 +1,7 @@
 //! Calls: builtin functions (values and statements) and inlined `fn`s.
 
 use crate::ast::{self, Arg, ExprKind as A, Ident};
+use crate::builtins::Kind;
 use crate::diag::Diagnostic;
 use crate::source::Span;
 use crate::tir::{Builtin, Expr, ExprKind as T, FmtPiece, Output, Stmt, StmtKind};
@@ -10,13 +11,25 @@ use super::expr::{check_expr, near_misses, type_name, Result};
 use super::scope::{InlineFrame, ProbeCx};
 use super::Checker;
 
-/// Builtins that are values.
-const VALUE_FNS: &[&str] =
-    &["kaddr", "strftime", "time", "sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop"];
-/// Builtins that are statements.
-const STMT_FNS: &[&str] = &["time", "printf", "emit", "print", "stack", "exit", "delete", "clear", "pcap"];
+/// What a builtin call is: the catalogue says (`crate::builtins`).
+fn is(name: &str, kind: Kind) -> bool {
+    crate::builtins::is(name, kind)
+}
+
+/// A call's name as the checker dispatches it: a builtin's only where the
+/// catalogue has it as a call; any other name is a `fn`'s (or unknown).
+fn dispatched(name: &str) -> &str {
+    if crate::builtins::lookup(name).iter().any(|b| b.kind != Kind::Variable) {
+        name
+    } else {
+        ""
+    }
+}
+
 /// Aggregations: only as the value of a map assignment.
-pub(crate) const AGG_FNS: &[&str] = &["count", "sum", "min", "max", "avg", "hist", "lhist"];
+pub(crate) fn is_aggregation(name: &str) -> bool {
+    is(name, Kind::Aggregation)
+}
 
 pub(super) fn positional<'e>(name: &Ident, args: &'e [Arg]) -> Result<Vec<&'e ast::Expr>> {
     args.iter()
@@ -99,9 +112,7 @@ pub(super) fn probe_has(p: &ProbeCx, name: &Ident, args: &[Arg], span: Span) -> 
 
 fn unknown_fn(cx: &Checker, name: &Ident) -> Diagnostic {
     let mut candidates: Vec<String> = cx.fns.keys().cloned().collect();
-    for list in [VALUE_FNS, STMT_FNS, AGG_FNS, super::net::NET_FNS] {
-        candidates.extend(list.iter().map(|s| s.to_string()));
-    }
+    candidates.extend(crate::builtins::BUILTINS.iter().filter(|b| b.kind != Kind::Variable).map(|b| b.name.to_string()));
     let near = near_misses(&name.name, &candidates);
     let d = Diagnostic::error(format!("unknown function `{}`", name.name), name.span, "no builtin or fn by this name");
     if near.is_empty() {
@@ -112,7 +123,7 @@ fn unknown_fn(cx: &Checker, name: &Ident) -> Diagnostic {
 }
 
 pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span, _expect: Option<&Type>) -> Result<Expr> {
-    match name.name.as_str() {
+    match dispatched(&name.name) {
         "ntohs" | "htons" | "ntohl" | "htonl" | "bswap" => byte_swap(cx, p, name, args, span),
         "ntop" => {
             // An IPv4 address as the kernel keeps it (a `__be32`: network
@@ -190,7 +201,7 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             let present = probe_has(p, name, args, span)?;
             Ok(Expr { kind: T::Const(present as u64), ty: Type::Bool, span })
         }
-        n if super::net::NET_FNS.contains(&n) => super::net::check_net_call(cx, p, name, args, span),
+        n if is(n, Kind::Network) => super::net::check_net_call(cx, p, name, args, span),
         "ustack" => {
             arity(name, args.len(), 0, 0, span, "ustack()")?;
             Ok(Expr { kind: T::Builtin(Builtin::UStack), ty: Type::UStack, span })
@@ -206,9 +217,9 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             };
             Ok(Expr { kind: T::Builtin(Builtin::KStack(depth)), ty: Type::KStack(depth), span })
         }
-        n if AGG_FNS.contains(&n) => Err(Diagnostic::error(format!("`{n}()` is an aggregation"), span, "only valid as a map's value")
+        n if is(n, Kind::Aggregation) => Err(Diagnostic::error(format!("`{n}()` is an aggregation"), span, "only valid as a map's value")
             .with_help(format!("assign it to a map, e.g. `@x[comm] = {n}({})`", if n == "count" { "" } else { "value" }))),
-        n if STMT_FNS.contains(&n) => {
+        n if is(n, Kind::Statement) => {
             Err(Diagnostic::error(format!("`{n}` has no value"), span, "used as a value").with_help(format!("call it as a statement: `{n}(…);`")))
         }
         _ => {
@@ -228,7 +239,7 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
 
 pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<Stmt> {
     let output = |output: Output, args: Vec<Expr>| Ok(Stmt { kind: StmtKind::Output { output, args }, span });
-    match name.name.as_str() {
+    match dispatched(&name.name) {
         // bpftrace's `time("%H:%M:%S ");` prints the moment, as printf would.
         "time" => {
             let v = time_text(cx, p, name, args, span)?;
@@ -327,7 +338,7 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
                 _ => Err(Diagnostic::error("`delete` takes a map element", a[0].span, "not a map element").with_help("e.g. `delete(@start[tid])`")),
             }
         }
-        n if VALUE_FNS.contains(&n) || AGG_FNS.contains(&n) || super::net::NET_FNS.contains(&n) => {
+        n if is(n, Kind::Function) || is(n, Kind::Aggregation) || is(n, Kind::Network) => {
             let v = check_call_expr(cx, p, name, args, span, None)?;
             Err(Diagnostic::error(format!("the value of `{n}(…)` is not used"), v.span, "unused value")
                 .with_help("store it in a map or local, or print it"))

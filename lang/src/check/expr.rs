@@ -88,8 +88,9 @@ fn may_be_near(a: &str, b: &str) -> bool {
     common * (a.len() + b.len()) > a.len() * b.len()
 }
 
-const BUILTIN_VARS: &[&str] =
-    &["pid", "tid", "uid", "gid", "comm", "cpu", "nsecs", "elapsed", "walltime", "curtask", "cgroup", "cpid", "func", "kstack", "ustack", "probe"];
+fn builtin_vars() -> Vec<&'static str> {
+    crate::builtins::names(crate::builtins::Kind::Variable)
+}
 
 fn mk(kind: T, ty: Type, span: Span) -> Expr {
     Expr { kind, ty, span }
@@ -215,10 +216,10 @@ fn builtin_ref(cx: &Checker, p: &ProbeCx, base: &ast::Expr, field: &ast::Ident) 
     }
     let span = base.span.to(field.span);
     builtin_var(cx, p, &field.name, span).map(Some).ok_or_else(|| {
-        let near = near_misses(&field.name, &BUILTIN_VARS.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let near = near_misses(&field.name, &builtin_vars().iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let d = Diagnostic::error(format!("unknown builtin `{}`", field.name), field.span, "no such builtin");
         d.with_help(if near.is_empty() {
-            format!("builtins: {}", BUILTIN_VARS.join(", "))
+            format!("builtins: {}", builtin_vars().join(", "))
         } else {
             format!("did you mean {}?", super::probes::quote_list(&near))
         })
@@ -269,6 +270,9 @@ fn probe_func(probe: &str) -> Option<&str> {
 /// The builtin variable `name` (`pid`, `comm`, `kstack`…).
 fn builtin_var(cx: &Checker, p: &ProbeCx, name: &str, span: Span) -> Option<Expr> {
     let builtin = |b: Builtin, ty: Type| Some(mk(T::Builtin(b), ty, span));
+    if !crate::builtins::is(name, crate::builtins::Kind::Variable) {
+        return None;
+    }
     match name {
         "pid" => builtin(Builtin::Pid, Type::Int { size: 4, signed: false }),
         "tid" => builtin(Builtin::Tid, Type::Int { size: 4, signed: false }),
@@ -308,7 +312,7 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
     }
     // Probe arguments shadow parameters; `params.NAME` reaches a shadowed one.
     if let Some(arg) = p.arg(name) {
-        if BUILTIN_VARS.contains(&name) {
+        if crate::builtins::is(name, crate::builtins::Kind::Variable) {
             let w = Diagnostic::warning(format!("`{name}` is `{}`'s argument here, not the builtin", p.name), span, "the probe's argument")
                 .with_help(format!("`builtin.{name}` is the builtin; `args.{name}` names the argument (and says nothing)"));
             if !cx.warnings.iter().any(|x| x.message == w.message) {
@@ -352,7 +356,7 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
     }
     let mut candidates = p.visible_names();
     candidates.extend(cx.params.keys().cloned());
-    candidates.extend(BUILTIN_VARS.iter().map(|s| s.to_string()));
+    candidates.extend(builtin_vars().iter().map(|s| s.to_string()));
     let near = near_misses(name, &candidates);
     let mut d = Diagnostic::error(format!("unknown name `{name}`"), span, "not a local, parameter, probe argument or builtin");
     if !near.is_empty() {

@@ -18,8 +18,6 @@ use super::expr::{check_expr, type_name, Result};
 use super::scope::ProbeCx;
 use super::Checker;
 
-pub(crate) const NET_FNS: &[&str] = &["tuple", "flow", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule", "cause"];
-
 fn mk(kind: T, ty: Type, span: Span) -> Expr {
     Expr { kind, ty, span }
 }

@@ -5,7 +5,7 @@ use crate::diag::Diagnostic;
 use crate::tir::{self, AggFunc, Expr, ExprKind as T, MapId, MapKind, MapUpdate, Stmt, StmtKind};
 use crate::types::Type;
 
-use super::calls::AGG_FNS;
+use super::calls::is_aggregation;
 use super::expr::{check_cond, check_expr, type_name, Result};
 use super::maps::{display, key_type};
 use super::probes::Resolved;
@@ -222,7 +222,7 @@ pub(crate) fn map_read(cx: &mut Checker, p: &mut ProbeCx, m: &MapRef) -> Result<
 fn map_assign(cx: &mut Checker, p: &mut ProbeCx, m: &MapRef, op: &AssignOp, value: &ast::Expr, span: crate::source::Span) -> Result<Stmt> {
     let (map, keys) = map_keys(cx, p, m)?;
     let (kind, update) = match (op, &value.kind) {
-        (AssignOp::Set, A::Call { name, args }) if AGG_FNS.contains(&name.name.as_str()) => {
+        (AssignOp::Set, A::Call { name, args }) if is_aggregation(&name.name) => {
             let (func, arg) = aggregation(cx, p, &name.name, args, value.span)?;
             let arg_ty = arg.as_ref().map(|a| key_type(&a.ty)).unwrap_or(Type::U64);
             (MapKind::Agg { func, arg: arg_ty }, MapUpdate::Agg(arg))
