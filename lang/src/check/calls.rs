@@ -11,7 +11,7 @@ use super::scope::{InlineFrame, ProbeCx};
 use super::Checker;
 
 /// Builtins that are values.
-const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop"];
+const VALUE_FNS: &[&str] = &["sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop", "filter"];
 /// Builtins that are statements.
 const STMT_FNS: &[&str] = &["printf", "emit", "print", "stack", "exit", "delete", "clear"];
 /// Aggregations: only as the value of a map assignment.
@@ -139,6 +139,7 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             Ok(Expr { kind: T::Const(present as u64), ty: Type::Bool, span })
         }
         n if super::net::NET_FNS.contains(&n) => super::net::check_net_call(cx, p, name, args, span),
+        "filter" => super::pcap_filter::check_filter(cx, p, name, args, span),
         "ustack" => {
             arity(name, args.len(), 0, 0, span, "ustack()")?;
             Ok(Expr { kind: T::Builtin(Builtin::UStack), ty: Type::UStack, span })

@@ -86,9 +86,12 @@ fn param_type(cx: &mut Checker, decl: &ParamDecl) -> Result<Type, Diagnostic> {
             "netns" => Ok(Type::Netns),
             // IFNAMSIZ: 15 bytes and the NUL.
             "ifname" => Ok(Type::Str { len: 16 }),
+            // A tcpdump expression for `filter(skb, params.NAME)`: longer
+            // than a `str`, it is compiled, never copied to the stack.
+            "pcap" => Ok(Type::Str { len: 256 }),
             other => int_type(other).ok_or_else(|| {
                 Diagnostic::error(format!("unknown parameter type `{other}`"), span, "not a type")
-                    .with_help("parameter types: int, u8…u64, s8…s64, bool, str, duration, ip, addr, netns, ifname, enum NAME")
+                    .with_help("parameter types: int, u8…u64, s8…s64, bool, str, pcap, duration, ip, addr, netns, ifname, enum NAME")
             }),
         },
         TypeNameKind::Enum(e) => match cx.kernel.enum_by_name(e) {
