@@ -143,7 +143,7 @@ fn build(script: &Script, params: &[(String, String)], target: Target) -> Result
 }
 
 pub fn run(script: Script, args: &RunArgs) -> u8 {
-    let (checked, artifact) = match build(&script, &args.params.params, Target::ThisKernel) {
+    let (checked, artifact) = match build(&script, &args.params.all(), Target::ThisKernel) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };

@@ -31,6 +31,12 @@ pub(crate) fn resolve(cx: &mut Checker, decls: &[&ParamDecl], given: &[(String, 
         if !decls.iter().any(|d| &d.name.name == name) {
             let known: Vec<String> = decls.iter().map(|d| d.name.name.clone()).collect();
             let mut d = Diagnostic::global(format!("unknown parameter `{name}`"));
+            if name == "filter" {
+                // `-f EXPR` sets it.
+                d = d
+                    .with_note("`-f/--filter` sets the parameter `filter`, which this script does not declare")
+                    .with_help("a script filters with `param filter: pcap = \"\"` and `if filter(skb, params.filter) { … }`");
+            }
             d = if known.is_empty() {
                 d.with_note("this script declares no parameters")
             } else {
@@ -54,6 +60,14 @@ pub(crate) fn resolve(cx: &mut Checker, decls: &[&ParamDecl], given: &[(String, 
             }),
             None => default_value(cx, &ty, decl),
         };
+        // A tcpdump expression is refused here, once, rather than at each use.
+        let value = value.and_then(|v| match is_pcap(decl) && !v.display.is_empty() {
+            true => match super::pcap_filter::compile(&v.display) {
+                Ok(_) => Ok(v),
+                Err(e) => Err(format!("libpcap: {}; {}", super::pcap_filter::message(&e), super::pcap_filter::hint(&v.display, &e))),
+            },
+            false => Ok(v),
+        });
         let mut value = value.map_err(|why| match given.iter().rev().find(|(n, _)| n == name) {
             Some((_, text)) => Diagnostic::error(
                 format!("invalid value `{text}` for parameter `{name}` of type {}", declared_type(decl)),
@@ -210,6 +224,10 @@ fn declared_type(decl: &ParamDecl) -> String {
         TypeNameKind::EnumSet(e) => format!("enum {e}[]"),
         TypeNameKind::StructPtr(s) => format!("struct {s} *"),
     }
+}
+
+fn is_pcap(decl: &ParamDecl) -> bool {
+    matches!(&decl.ty.kind, TypeNameKind::Named(n) if n == "pcap")
 }
 
 fn is_ifname(decl: &ParamDecl) -> bool {

@@ -81,12 +81,15 @@ fn filter_text(cx: &Checker, p: &ProbeCx, e: &ast::Expr) -> Result<Option<(Strin
 }
 
 /// libpcap's classic BPF for `text`, or its error message.
-pub fn compile(text: &str) -> std::result::Result<Vec<CbpfInsn>, String> {
+pub(crate) fn compile(text: &str) -> std::result::Result<Vec<CbpfInsn>, String> {
     let dead = Capture::dead(DLT_RAW).map_err(|e| e.to_string())?;
     let prog = dead.compile(text, true).map_err(|e| e.to_string())?;
     // The crate keeps the fields private; its Display prints them as
     // `code jt jf k`, as `tcpdump -ddd` does.
-    prog.get_instructions().iter().map(|i| parse_insn(&i.to_string()).ok_or_else(|| format!("libpcap printed an instruction ntr cannot read: `{i}`"))).collect()
+    prog.get_instructions()
+        .iter()
+        .map(|i| parse_insn(&i.to_string()).ok_or_else(|| format!("libpcap printed an instruction ntr cannot read: `{i}`")))
+        .collect()
 }
 
 fn parse_insn(printed: &str) -> Option<CbpfInsn> {
@@ -97,30 +100,43 @@ fn parse_insn(printed: &str) -> Option<CbpfInsn> {
     }
 }
 
+/// libpcap's message without the crate's and libpcap's prefixes.
+pub(crate) fn message(msg: &str) -> &str {
+    msg.trim_start_matches("libpcap error: ").trim_start_matches("can't parse filter expression: ")
+}
+
 /// libpcap's message as a diagnostic: on the word it names when the string
 /// literal holds it once, else on the whole string.
 fn error(text: &str, msg: &str, span: Span, literal: bool) -> Diagnostic {
-    let msg = msg.trim_start_matches("libpcap error: ").trim_start_matches("can't parse filter expression: ");
-    let link = LINK_WORDS.iter().find_map(|w| word_at(text, w).map(|at| (at, w.len())));
-    let link_msg = ["ethernet", "VLAN", "MPLS", "PPPoE", "link", "802.11", "not supported", "ARP"].iter().any(|w| msg.contains(w));
+    let msg = message(msg);
+    let link = link_word(text, msg);
     let quoted = msg.split('\'').nth(1).filter(|q| !q.is_empty());
     let number = msg.split(|c: char| !c.is_ascii_digit()).find(|n| !n.is_empty());
-    let at = match (link_msg, link) {
-        (true, Some(found)) => Some(found),
-        _ => quoted.or(number).and_then(|w| word_at(text, w).map(|at| (at, w.len()))),
-    };
+    let at = link.or_else(|| quoted.or(number).and_then(|w| word_at(text, w).map(|at| (at, w.len()))));
     let span = match at {
         // +1: the opening quote (a literal with escapes before the word
         // would shift it; ntr's filters rarely have any).
-        Some((at, len)) if literal && !text[..at].contains('\\') => Span { start: span.start + 1 + at as u32, end: span.start + 1 + (at + len) as u32, ..span },
+        Some((at, len)) if literal && !text[..at].contains('\\') => {
+            Span { start: span.start + 1 + at as u32, end: span.start + 1 + (at + len) as u32, ..span }
+        }
         _ => span,
     };
-    let d = Diagnostic::error(format!("invalid filter expression: {msg}"), span, "libpcap refuses this");
-    if link_msg && link.is_some() {
-        d.with_help("filters read the packet from its IP header (libpcap link type RAW): link-layer fields (ether, vlan, arp…) cannot be tested")
-    } else {
-        d.with_help("the expression is tcpdump's (man pcap-filter), e.g. \"tcp port 9418 and host 10.0.2.2\", \"ip6 and udp dst port 53\"")
+    Diagnostic::error(format!("invalid filter expression: {msg}"), span, "libpcap refuses this").with_help(hint(text, msg))
+}
+
+/// What to do about libpcap's refusal of `text`.
+pub(crate) fn hint(text: &str, msg: &str) -> &'static str {
+    match link_word(text, message(msg)) {
+        Some(_) => "filters read the packet from its IP header (libpcap link type RAW): link-layer fields (ether, vlan, arp…) cannot be tested",
+        None => "the expression is tcpdump's (man pcap-filter), e.g. \"tcp port 9418 and host 10.0.2.2\", \"ip6 and udp dst port 53\"",
     }
+}
+
+/// The link-layer word of `text` (offset, length) when libpcap's message
+/// is about the link layer.
+fn link_word(text: &str, msg: &str) -> Option<(usize, usize)> {
+    let about_link = ["ethernet", "VLAN", "MPLS", "PPPoE", "link", "802.11", "not supported", "ARP"].iter().any(|w| msg.contains(w));
+    about_link.then(|| LINK_WORDS.iter().find_map(|w| word_at(text, w).map(|at| (at, w.len()))))?
 }
 
 /// Where `word` starts in `text` as a whole word, when it occurs once.
