@@ -364,11 +364,13 @@ pub enum ExprKind {
 }
 
 /// Offsets in `struct sk_buff` that `filter(…)` reads: where the network
-/// header is and how many bytes follow it.
+/// header is, how many bytes follow it in the head buffer (to `tail`, a
+/// 32-bit offset from `head` on 64-bit kernels) and in the whole packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PacketLayout {
     pub head: u32,
     pub data: u32,
+    pub tail: u32,
     pub len: u32,
     pub network_header: u32,
 }

@@ -153,5 +153,5 @@ fn word_at(text: &str, word: &str) -> Option<usize> {
 
 fn packet_layout(cx: &Checker) -> Option<PacketLayout> {
     let at = |f: &str| super::net::offset_of(cx, "sk_buff", &[f]);
-    Some(PacketLayout { head: at("head")?, data: at("data")?, len: at("len")?, network_header: at("network_header")? })
+    Some(PacketLayout { head: at("head")?, data: at("data")?, tail: at("tail")?, len: at("len")?, network_header: at("network_header")? })
 }

@@ -2,8 +2,10 @@
 //! the IR, as pwru and retis do. A and X are virtual registers holding
 //! 32-bit values zero-extended, M[] is a stack buffer, and a packet load
 //! reads the skb's bytes from its network header with
-//! bpf_probe_read_kernel after checking them against the packet's length:
-//! a load past the end rejects the packet, as it does in classic BPF.
+//! bpf_probe_read_kernel after checking them against the bytes in the head
+//! buffer: a load past them rejects the packet, as a load past the end does
+//! in classic BPF (headers are in the head buffer; a paged payload is not
+//! read).
 //! Classic BPF only jumps forward, so the result has no loops.
 
 use ntr_lang::source::Span;
@@ -33,15 +35,31 @@ const SRC_X: u16 = 0x08;
 const UNSET: i32 = 0xffff;
 /// Scratch memory words M[0..15].
 const MEMWORDS: u32 = 16;
+/// Bytes from the network header read once, for loads at constant offsets
+/// (the IP header and the start of what follows it); loads beyond, or at
+/// offsets computed from the packet, read their own bytes.
+const PREFIX: u32 = 64;
 
 /// The packet as the program sees it.
 struct Packet {
     /// Kernel address of the network header.
     start: Vreg,
-    /// Bytes from there to the end of the packet.
+    /// Bytes from there to the end of the packet (`len`).
     len: Vreg,
+    /// Bytes from there to the end of the head buffer's data, which loads
+    /// are checked against.
+    linear: Vreg,
     /// 4 bytes a load reads into.
     buf: Mem,
+    /// The first `PREFIX` bytes, when the program loads from there.
+    prefix: Option<Mem>,
+}
+
+/// Where a load reads: a constant offset, or one computed (`X + k`).
+#[derive(Clone, Copy)]
+enum Offset {
+    Const(u32),
+    Reg(Vreg),
 }
 
 impl Lower<'_> {
@@ -60,7 +78,22 @@ impl Lower<'_> {
         self.b.alu(AluOp::Add, plen, Operand::Reg(data), span);
         self.b.alu(AluOp::Sub, plen, Operand::Reg(start), span);
         self.require(Cond::Sge, plen, Operand::Imm(0), f, span);
-        let pkt = Packet { start, len: plen, buf: self.b.alloc(4, span) };
+        let tail = self.skb_field(skb, l.tail, 4, span)?;
+        let linear = self.b.copy(tail, span);
+        self.b.alu(AluOp::Sub, linear, Operand::Reg(nh), span);
+        self.require(Cond::Sge, linear, Operand::Imm(0), f, span);
+        let fixed = prog.iter().any(|i| matches!((i.code & 0x07, i.code & 0xe0), (LD, ABS) | (LDX, MSH)) && i.k < PREFIX);
+        let prefix = fixed.then(|| self.b.alloc(PREFIX, span));
+        if let Some(p) = prefix {
+            // Past a short packet's end this reads the rest of its head
+            // buffer, which skb_shared_info follows: readable, and never
+            // used (loads are checked against the data's end first). A failed
+            // read rejects the packet, as a failed load does.
+            let dst = self.b.ptr(p, 0, span);
+            let r = self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(PREFIX as i32), Operand::Reg(start)], span);
+            self.require(Cond::Eq, r, Operand::Imm(0), f, span);
+        }
+        let pkt = Packet { start, len: plen, linear, buf: self.b.alloc(4, span), prefix };
 
         let (a, x) = (self.b.imm(0, span), self.b.imm(0, span));
         let scratch = prog.iter().any(|i| matches!(i.code & 0x07, ST | STX) || i.code & 0xe7 == MEM);
@@ -90,19 +123,15 @@ impl Lower<'_> {
                             let m = m.expect("scratch allocated for M[] loads");
                             self.b.load(m, (k % MEMWORDS) * 4, Size::W, span)
                         }
-                        ABS if ins.code & 0x07 == LD && k < 0xffff_f000 => {
-                            let off = self.b.imm(k as u64, span);
-                            self.packet_load(&pkt, off, ins.code, f, span)?
-                        }
+                        ABS if ins.code & 0x07 == LD && k < 0xffff_f000 => self.packet_load(&pkt, Offset::Const(k), ins.code, f, span)?,
                         IND if ins.code & 0x07 == LD => {
                             let off = self.b.copy(x, span);
                             let k = self.operand32(k, span);
                             self.b.alu(AluOp::Add, off, k, span);
-                            self.packet_load(&pkt, off, ins.code, f, span)?
+                            self.packet_load(&pkt, Offset::Reg(off), ins.code, f, span)?
                         }
                         MSH if ins.code & 0x07 == LDX => {
-                            let off = self.b.imm(k as u64, span);
-                            let v = self.packet_load(&pkt, off, 0x10, f, span)?;
+                            let v = self.packet_load(&pkt, Offset::Const(k), 0x10, f, span)?;
                             self.b.alu(AluOp::And, v, Operand::Imm(0xf), span);
                             self.b.alu(AluOp::Lsh, v, Operand::Imm(2), span);
                             v
@@ -217,28 +246,41 @@ impl Lower<'_> {
     }
 
     /// The big-endian word, half-word or byte (by `code`'s size field) at
-    /// byte `off` of the packet; rejects the packet (`f`) when it is past
+    /// byte `at` of the packet; rejects the packet (`f`) when it is past
     /// the end or unreadable.
-    fn packet_load(&mut self, pkt: &Packet, off: Vreg, code: u16, f: BlockId, span: Span) -> Result<Vreg> {
+    fn packet_load(&mut self, pkt: &Packet, at: Offset, code: u16, f: BlockId, span: Span) -> Result<Vreg> {
         let size: u32 = match code & 0x18 {
             0x00 => 4,
             0x08 => 2,
             0x10 => 1,
             _ => return self.unsupported(span, &format!("classic BPF load size {:#06x}", code)),
         };
-        let end = self.b.copy(off, span);
-        self.b.alu(AluOp::Add, end, Operand::Imm(size as i32), span);
-        self.require(Cond::Le, end, Operand::Reg(pkt.len), f, span);
-        let src = self.b.copy(pkt.start, span);
-        self.b.alu(AluOp::Add, src, Operand::Reg(off), span);
-        let dst = self.b.ptr(pkt.buf, 0, span);
-        let r = self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(size as i32), Operand::Reg(src)], span);
-        self.require(Cond::Eq, r, Operand::Imm(0), f, span);
+        let (buf, from) = match (at, pkt.prefix) {
+            (Offset::Const(k), Some(prefix)) if k.checked_add(size).is_some_and(|end| end <= PREFIX) => {
+                self.require(Cond::Ge, pkt.linear, Operand::Imm((k + size) as i32), f, span);
+                (prefix, k)
+            }
+            _ => {
+                let off = match at {
+                    Offset::Const(k) => self.b.imm(k as u64, span),
+                    Offset::Reg(r) => r,
+                };
+                let end = self.b.copy(off, span);
+                self.b.alu(AluOp::Add, end, Operand::Imm(size as i32), span);
+                self.require(Cond::Le, end, Operand::Reg(pkt.linear), f, span);
+                let src = self.b.copy(pkt.start, span);
+                self.b.alu(AluOp::Add, src, Operand::Reg(off), span);
+                let dst = self.b.ptr(pkt.buf, 0, span);
+                let r = self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(size as i32), Operand::Reg(src)], span);
+                self.require(Cond::Eq, r, Operand::Imm(0), f, span);
+                (pkt.buf, 0)
+            }
+        };
         // Network byte order: the first byte is the most significant.
-        let v = self.b.load(pkt.buf, 0, Size::B, span);
+        let v = self.b.load(buf, from, Size::B, span);
         for i in 1..size {
             self.b.alu(AluOp::Lsh, v, Operand::Imm(8), span);
-            let byte = self.b.load(pkt.buf, i, Size::B, span);
+            let byte = self.b.load(buf, from + i, Size::B, span);
             self.b.alu(AluOp::Or, v, Operand::Reg(byte), span);
         }
         Ok(v)
