@@ -182,7 +182,11 @@ impl Lower<'_> {
                 }
                 // MISC: TAX, TXA.
                 _ => {
-                    let (dst, src) = if ins.code & 0xf8 == 0x00 { (x, a) } else { (a, x) };
+                    let (dst, src) = match ins.code & 0xf8 {
+                        0x00 => (x, a),
+                        0x80 => (a, x),
+                        _ => return self.unsupported(span, &format!("classic BPF instruction {:#06x}", ins.code)),
+                    };
                     self.b.emit(Inst::Mov { dst, src: Operand::Reg(src) }, span);
                     self.b.jump(at(0), span, at(0));
                 }
