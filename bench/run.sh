@@ -43,25 +43,7 @@ python3 -c "print(f'ntr {$ntr_rss/1024:.1f} MiB, bpftrace {$bt_rss/1024:.1f} MiB
 echo "== BPF run time per event under a UDP flood (kernel.bpf_stats_enabled)"
 sysctl -qw kernel.bpf_stats_enabled=1
 trap 'sysctl -qw kernel.bpf_stats_enabled=0; rm -rf "$work"' EXIT
-# Per-event cost of the programs whose names start with $1, over a 3 s flood.
-per_event() {
-    local prefix=$1; shift
-    "$@" >/dev/null 2>&1 &
-    local pid=$!
-    sleep 3  # compile, load, attach
-    local pps
-    pps=$(python3 bench/udp_flood.py 39999 3)
-    bpftool -j prog show > "$work/progs.json"
-    # SIGTERM: background jobs of a script ignore SIGINT.
-    kill -TERM $pid; wait $pid || true
-    python3 - "$work/progs.json" "$prefix" "$pps" <<'PY'
-import json, sys
-progs = [p for p in json.load(open(sys.argv[1])) if p.get("name", "").startswith(sys.argv[2])]
-cnt = sum(p.get("run_cnt", 0) for p in progs)
-ns = sum(p.get("run_time_ns", 0) for p in progs)
-print(f"{ns / cnt if cnt else float('nan'):.1f} {cnt} {sys.argv[3]}")
-PY
-}
+source bench/per_event.sh
 read -r ntr_ns ntr_cnt ntr_pps < <(per_event ntr_ "$NTR" -e 'on kfree_skb { @[sym(location), reason] = count(); }')
 read -r bt_ns bt_cnt bt_pps < <(per_event kfree_skb bpftrace -e 'tracepoint:skb:kfree_skb { @[ksym(args->location), args->reason] = count(); }')
 python3 -c "print(f'ntr {$ntr_ns:.0f} ns/event over {$ntr_cnt} events ({$ntr_pps} pkt/s), bpftrace {$bt_ns:.0f} ns/event over {$bt_cnt} events ({$bt_pps} pkt/s), ratio = {$ntr_ns/$bt_ns:.3f} (goal <= 1)')"

@@ -26,6 +26,19 @@ pub struct ParamArgs {
     /// Set a script parameter: `-p dport=9418`
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
+    /// Keep packets matching a tcpdump expression: `-f "udp dst port 53"`
+    /// (sets the script's `filter` parameter; the network scripts have one)
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
+}
+
+impl ParamArgs {
+    /// The `-p` parameters, and `-f` as the parameter `filter`.
+    pub fn all(&self) -> Vec<(String, String)> {
+        let mut all = self.params.clone();
+        all.extend(self.filter.iter().map(|f| ("filter".to_string(), f.clone())));
+        all
+    }
 }
 
 #[derive(Args, Clone, Default)]
@@ -92,7 +105,7 @@ impl RunArgs {
     /// The pipeline's request for this command line.
     fn request(&self) -> pipeline::RunRequest {
         pipeline::RunRequest {
-            params: self.params.params.clone(),
+            params: self.params.all(),
             command: self.command.clone(),
             snaplen: self.pcap.is_some().then_some(self.snaplen),
             options: ntr_runtime::RunOptions {
@@ -249,11 +262,11 @@ pub fn dispatch(cli: Cli) -> u8 {
             Err(d) => report::global(&d),
         },
         Some(Command::Check { script, params }) => match pipeline::locate(&script) {
-            Ok(s) => pipeline::check(s, &params.params),
+            Ok(s) => pipeline::check(s, &params.all()),
             Err(d) => report::global(&d),
         },
         Some(Command::Compile { script, output, dump, params }) => match pipeline::locate(&script) {
-            Ok(s) => pipeline::compile(s, &params.params, output.as_deref(), dump),
+            Ok(s) => pipeline::compile(s, &params.all(), output.as_deref(), dump),
             Err(d) => report::global(&d),
         },
         Some(Command::List { pattern }) => crate::discover::list(pattern.as_deref()),

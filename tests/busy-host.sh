@@ -17,7 +17,7 @@ kill -0 $flood $other  # both are running
 
 status=0
 NTR_REQUIRE_KERNEL=1 cargo test --locked --no-fail-fast \
-    --test cli --test core --test drops --test filters --test network --test pcap --test probes --test repl --test verifier || status=$?
+    --test cli --test core --test drops --test filters --test network --test pcap --test pcap_filters --test probes --test repl --test verifier || status=$?
 # The load lasted the whole run.
 kill -0 $flood $other || { echo "busy-host: the flood or the other ntr run ended early" >&2; exit 1; }
 exit $status

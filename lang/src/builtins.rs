@@ -187,6 +187,13 @@ pub const BUILTINS: &[Builtin] = &[
         "why a packet was dropped, in words: the reason's meaning (`ntr info reason NAME`) and the facts it names, looked up in the packet's namespace when printed (route, rp_filter, neighbour, MTU, qdisc, socket, netfilter rule)",
         "@[cause(skb, reason, location, kstack(12))] = count()",
     ),
+    b(
+        "filter",
+        Function,
+        "filter([skb,] \"EXPR\")",
+        "whether the packet (the probe's `skb` by default) matches a tcpdump expression (pcap-filter(7)), compiled by libpcap when the script is checked and run in the probe from the packet's network header; link-layer fields (`ether`, `vlan`) are refused; the expression may be a `pcap` parameter, which left at \"\" matches everything",
+        "if filter(skb, \"tcp port 9418 and host 10.0.2.2\") { … }",
+    ),
     b("printf", Statement, "printf(FMT, args…)", "prints with `%d %i %u %x %X %s %p %c`, flags and widths; `%s` prints any value in its natural form", "printf(\"%s %d\\n\", comm, pid);"),
     b("print", Statement, "print(values…) / print(@m[, N])", "prints values by type, space-separated; or a map now (its top N rows)", "print(@drops, 10);"),
     b("emit", Statement, "emit([FMT,] key=value, …)", "sends a record: one JSON object with `--json`, `key value` pairs (or FMT) as text", "emit(pid, comm, flow=tuple(skb));"),

@@ -371,6 +371,34 @@ pub enum ExprKind {
         tuple: Box<Expr>,
         tests: Vec<TupleTest>,
     },
+    /// `filter(skb, "tcp port 80")`: whether the packet, from its network
+    /// header on, passes a classic BPF program (libpcap's, for link type RAW).
+    PacketFilter {
+        skb: Box<Expr>,
+        layout: PacketLayout,
+        prog: Vec<CbpfInsn>,
+    },
+}
+
+/// Offsets in `struct sk_buff` that `filter(…)` reads: where the network
+/// header is, how many bytes follow it in the head buffer (to `tail`, a
+/// 32-bit offset from `head` on 64-bit kernels) and in the whole packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketLayout {
+    pub head: u32,
+    pub data: u32,
+    pub tail: u32,
+    pub len: u32,
+    pub network_header: u32,
+}
+
+/// One classic BPF instruction (`struct sock_filter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CbpfInsn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
 }
 
 /// Offsets in `struct sk_buff` that `tuple(skb)` and `ct(skb)` read (from BTF).

@@ -12,6 +12,7 @@ use crate::bpf::helpers as h;
 use crate::error::CompileError;
 use crate::ir::{AluOp, BlockId, Cond, Function, Inst, Operand, Size, Terminator, Vreg};
 
+mod cbpf;
 mod net;
 
 type Result<T> = std::result::Result<T, CompileError>;
@@ -261,7 +262,7 @@ impl Lower<'_> {
                 let sz = size_of(*size as u32)?;
                 self.b.load(m, *offset, sz, span)
             }
-            ExprKind::TupleMatch { .. } => self.materialize(e)?,
+            ExprKind::TupleMatch { .. } | ExprKind::PacketFilter { .. } => self.materialize(e)?,
             ExprKind::Cond { cond, then, otherwise } => {
                 let r = self.b.vreg();
                 let (t, f, join) = (self.b.block(), self.b.block(), self.b.block());
@@ -490,6 +491,7 @@ impl Lower<'_> {
             }
             ExprKind::Unary { op: UnOp::Not, operand } => self.cond(operand, f, t)?,
             ExprKind::TupleMatch { tuple, tests } => self.tuple_match(tuple, tests, t, f, span)?,
+            ExprKind::PacketFilter { skb, layout, prog } => self.packet_filter(skb, layout, prog, t, f, span)?,
             ExprKind::Binary { op: BinOp::And, lhs, rhs, .. } => {
                 let mid = self.b.block();
                 self.cond(lhs, mid, f)?;

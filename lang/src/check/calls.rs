@@ -202,6 +202,7 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             Ok(Expr { kind: T::Const(present as u64), ty: Type::Bool, span })
         }
         n if is(n, Kind::Network) => super::net::check_net_call(cx, p, name, args, span),
+        "filter" => super::pcap_filter::check_filter(cx, p, name, args, span),
         "ustack" => {
             arity(name, args.len(), 0, 0, span, "ustack()")?;
             Ok(Expr { kind: T::Builtin(Builtin::UStack), ty: Type::UStack, span })

@@ -10,6 +10,7 @@ mod labels;
 mod maps;
 mod net;
 mod params;
+mod pcap_filter;
 mod probes;
 mod scope;
 mod stmt;

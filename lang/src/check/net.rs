@@ -183,7 +183,7 @@ fn fields(cx: &mut Checker, base: Expr, path: &[&str], span: Span) -> Result<Exp
 
 /// Byte offset of `path` inside kernel struct `root`, stepping into
 /// embedded structs and the first element of arrays.
-fn offset_of(cx: &Checker, root: &str, path: &[&str]) -> Option<u32> {
+pub(super) fn offset_of(cx: &Checker, root: &str, path: &[&str]) -> Option<u32> {
     let mut ty = cx.kernel.struct_by_name(root)?;
     let mut off = 0;
     for name in path {

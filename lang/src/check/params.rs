@@ -31,6 +31,12 @@ pub(crate) fn resolve(cx: &mut Checker, decls: &[&ParamDecl], given: &[(String, 
         if !decls.iter().any(|d| &d.name.name == name) {
             let known: Vec<String> = decls.iter().map(|d| d.name.name.clone()).collect();
             let mut d = Diagnostic::global(format!("unknown parameter `{name}`"));
+            if name == "filter" {
+                // `-f EXPR` sets it.
+                d = d
+                    .with_note("`-f/--filter` sets the parameter `filter`, which this script does not declare")
+                    .with_help("a script filters with `param filter: pcap = \"\"` and `if filter(skb, params.filter) { … }`");
+            }
             d = if known.is_empty() {
                 d.with_note("this script declares no parameters")
             } else {
@@ -54,6 +60,14 @@ pub(crate) fn resolve(cx: &mut Checker, decls: &[&ParamDecl], given: &[(String, 
             }),
             None => default_value(cx, &ty, decl),
         };
+        // A tcpdump expression is refused here, once, rather than at each use.
+        let value = value.and_then(|v| match is_pcap(decl) && !v.display.is_empty() {
+            true => match super::pcap_filter::compile(&v.display) {
+                Ok(_) => Ok(v),
+                Err(e) => Err(format!("libpcap: {}; {}", super::pcap_filter::message(&e), super::pcap_filter::hint(&v.display, &e))),
+            },
+            false => Ok(v),
+        });
         let mut value = value.map_err(|why| match given.iter().rev().find(|(n, _)| n == name) {
             Some((_, text)) => Diagnostic::error(
                 format!("invalid value `{text}` for parameter `{name}` of type {}", declared_type(decl)),
@@ -86,9 +100,12 @@ fn param_type(cx: &mut Checker, decl: &ParamDecl) -> Result<Type, Diagnostic> {
             "netns" => Ok(Type::Netns),
             // IFNAMSIZ: 15 bytes and the NUL.
             "ifname" => Ok(Type::Str { len: 16 }),
+            // A tcpdump expression for `filter(skb, params.NAME)`: longer
+            // than a `str`, it is compiled, never copied to the stack.
+            "pcap" => Ok(Type::Str { len: 256 }),
             other => int_type(other).ok_or_else(|| {
                 Diagnostic::error(format!("unknown parameter type `{other}`"), span, "not a type")
-                    .with_help("parameter types: int, u8…u64, s8…s64, bool, str, duration, ip, addr, netns, ifname, enum NAME")
+                    .with_help("parameter types: int, u8…u64, s8…s64, bool, str, pcap, duration, ip, addr, netns, ifname, enum NAME")
             }),
         },
         TypeNameKind::Enum(e) => match cx.kernel.enum_by_name(e) {
@@ -207,6 +224,10 @@ fn declared_type(decl: &ParamDecl) -> String {
         TypeNameKind::EnumSet(e) => format!("enum {e}[]"),
         TypeNameKind::StructPtr(s) => format!("struct {s} *"),
     }
+}
+
+fn is_pcap(decl: &ParamDecl) -> bool {
+    matches!(&decl.ty.kind, TypeNameKind::Named(n) if n == "pcap")
 }
 
 fn is_ifname(decl: &ParamDecl) -> bool {

@@ -22,7 +22,7 @@ const ETH_P_IP_BE: i32 = 0x0008;
 const ETH_P_IPV6_BE: i32 = 0xdd86;
 
 impl Lower<'_> {
-    fn skb_field(&mut self, skb: &Expr, offset: u32, size: u8, span: Span) -> Result<Vreg> {
+    pub(super) fn skb_field(&mut self, skb: &Expr, offset: u32, size: u8, span: Span) -> Result<Vreg> {
         let access = match skb.ty {
             Type::Ptr { trusted: true, .. } => Access::Direct,
             _ => Access::ProbeRead,
@@ -31,7 +31,7 @@ impl Lower<'_> {
     }
 
     /// Continue in a new block when `lhs cond rhs`, else go to `otherwise`.
-    fn require(&mut self, cond: Cond, lhs: Vreg, rhs: Operand, otherwise: BlockId, span: Span) {
+    pub(super) fn require(&mut self, cond: Cond, lhs: Vreg, rhs: Operand, otherwise: BlockId, span: Span) {
         let yes = self.b.block();
         self.b.branch(cond, lhs, rhs, yes, otherwise, span);
         self.b.cur = yes;
