@@ -442,6 +442,37 @@ fn kaddr_is_the_symbol_s_address() {
     assert!(run.stderr.contains("no kernel symbol `ntr_no_such_symbol`"), "{}", run.stderr);
 }
 
+/// Records wake the reader only in bulk (a wake-up per event costs more
+/// than the event), so a lone record waits for the reader's poll tick: each
+/// line still reaches the terminal within the tick (100 ms) of the moment
+/// the probe ran, with slack for a busy machine.
+#[test]
+fn a_lone_event_is_printed_within_the_poll_tick() {
+    use std::io::{BufRead, BufReader};
+    let _k = kernel_lock();
+    let script = r#"every 150ms { printf("%s\n", strftime("%s.%6f", walltime)); }"#;
+    let mut child = ntr()
+        .args(["--utc", "-e", script, "--duration", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut delays = Vec::new();
+    for _ in 0..8 {
+        let line = lines.next().unwrap().unwrap();
+        let arrived = common::walltime::now_us();
+        let (secs, micros) = line.split_once('.').unwrap_or_else(|| panic!("{line}"));
+        let fired = secs.parse::<i64>().unwrap() * 1_000_000 + micros.parse::<i64>().unwrap();
+        delays.push(arrived - fired);
+    }
+    // SAFETY: signalling our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    child.wait().unwrap();
+    assert!(delays.iter().all(|d| (0..400_000).contains(d)), "µs from probe to terminal: {delays:?}");
+    assert_nothing_left();
+}
+
 #[test]
 fn nested_fields_nullable_pointers_and_bitfields() {
     let _k = kernel_lock();

@@ -17,9 +17,15 @@ pub const PROBE_READ_USER_STR: u32 = 114;
 pub const PROBE_READ_KERNEL_STR: u32 = 115;
 pub const KTIME_GET_BOOT_NS: u32 = 125;
 pub const RINGBUF_OUTPUT: u32 = 130;
+pub const RINGBUF_QUERY: u32 = 134;
 
 /// Flags.
 pub const BPF_ANY: i32 = 0;
+/// bpf_ringbuf_output flags and bpf_ringbuf_query questions.
+pub const BPF_RB_NO_WAKEUP: i32 = 1;
+pub const BPF_RB_FORCE_WAKEUP: i32 = 2;
+pub const BPF_RB_AVAIL_DATA: i32 = 0;
+pub const BPF_RB_RING_SIZE: i32 = 1;
 pub const BPF_NOEXIST: i32 = 1;
 pub const BPF_F_USER_STACK: i32 = 0x100;
 pub const BPF_F_FAST_STACK_CMP: i32 = 0x200;
@@ -41,6 +47,7 @@ pub fn name(id: u32) -> &'static str {
         PROBE_READ_KERNEL_STR => "bpf_probe_read_kernel_str",
         KTIME_GET_BOOT_NS => "bpf_ktime_get_boot_ns",
         RINGBUF_OUTPUT => "bpf_ringbuf_output",
+        RINGBUF_QUERY => "bpf_ringbuf_query",
         _ => "helper",
     }
 }

@@ -963,10 +963,29 @@ impl Lower<'_> {
 
     /// Send the event record `rec` of `size` bytes; a full ring buffer is
     /// counted as a loss.
+    ///
+    /// The reader is woken only once the ring holds an eighth of its size:
+    /// a wake-up per event (an interrupt and a reader's round trip) costs
+    /// more than the event. Below that, the reader finds the records at its
+    /// poll tick, so no record waits longer than the tick.
     fn send(&mut self, rec: Mem, size: u32, span: Span) {
         let rb = self.b.map_ptr(super::RINGBUF, span);
+        let held = self.b.call(h::RINGBUF_QUERY, vec![Operand::Reg(rb), Operand::Imm(h::BPF_RB_AVAIL_DATA)], span);
+        let held = self.b.copy(held, span);
+        let rb = self.b.map_ptr(super::RINGBUF, span);
+        let ring = self.b.call(h::RINGBUF_QUERY, vec![Operand::Reg(rb), Operand::Imm(h::BPF_RB_RING_SIZE)], span);
+        let threshold = self.b.copy(ring, span);
+        self.b.alu(AluOp::Rsh, threshold, Operand::Imm(3), span);
+        let flags = self.b.vreg();
+        self.b.emit(Inst::Mov { dst: flags, src: Operand::Imm(h::BPF_RB_NO_WAKEUP) }, span);
+        let (wake, join) = (self.b.block(), self.b.block());
+        self.b.branch(Cond::Gt, held, Operand::Reg(threshold), wake, join, span);
+        self.b.cur = wake;
+        self.b.emit(Inst::Mov { dst: flags, src: Operand::Imm(h::BPF_RB_FORCE_WAKEUP) }, span);
+        self.b.jump(join, span, join);
+        let rb = self.b.map_ptr(super::RINGBUF, span);
         let p = self.b.ptr(rec, 0, span);
-        let r = self.b.call(h::RINGBUF_OUTPUT, vec![Operand::Reg(rb), Operand::Reg(p), Operand::Imm(size as i32), Operand::Imm(0)], span);
+        let r = self.b.call(h::RINGBUF_OUTPUT, vec![Operand::Reg(rb), Operand::Reg(p), Operand::Imm(size as i32), Operand::Reg(flags)], span);
         let (lost, ok) = (self.b.block(), self.b.block());
         self.b.branch(Cond::Ne, r, Operand::Imm(0), lost, ok, span);
         self.b.cur = lost;
