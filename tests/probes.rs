@@ -417,3 +417,24 @@ fn wildcards_attach_every_match_and_func_names_each() {
     assert!(!run.stdout.contains("ntr_spin"), "{}", run.stdout);
     assert_nothing_left();
 }
+
+/// `stats(e)`: the count, average and total of the values a program passed
+/// (`ntr_target(40 + i, …)` for i < 7: 7 calls, 301 in all, 43 on average),
+/// as text and as JSON.
+#[test]
+fn stats_are_the_count_average_and_total_of_the_values() {
+    let _k = kernel_lock();
+    let bin = programs::probe_target();
+    let script = format!("on uprobe:{}:ntr_target {{ @s[str(arg1)] = stats(arg0); }}", bin.display());
+    let command = format!("{} 7", bin.display());
+    let run = Run::from(ntr().args(["-c", &command, "--duration", "60s", "-e", &script]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.contains("@s[hello]: count 7, average 43, total 301\n"), "{}", run.stdout);
+    let run = Run::from(ntr().args(["--json", "-c", &command, "--duration", "60s", "-e", &script]).output().unwrap());
+    run.ok();
+    // The command's own lines share ntr's stdout.
+    let records = run.stdout.lines().filter(|l| l.starts_with('{'));
+    let row: serde_json::Value = records.map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|v| v["type"] == "map").unwrap();
+    assert_eq!(row["value"], serde_json::json!({"count": 7, "average": 43, "total": 301}), "{row}");
+    assert_nothing_left();
+}

@@ -208,6 +208,7 @@ pub const BUILTINS: &[Builtin] = &[
     b("min", Aggregation, "min(e)", "the least value of `e`", "@first = min(walltime)"),
     b("max", Aggregation, "max(e)", "the greatest value of `e`", "@last = max(walltime)"),
     b("avg", Aggregation, "avg(e)", "the mean of the values of `e`", "@len = avg(skb.len)"),
+    b("stats", Aggregation, "stats(e)", "the count, average and total of the values of `e`, printed as `count N, average A, total T` (JSON: an object of the three)", "@len[comm] = stats(skb.len)"),
     b("hist", Aggregation, "hist(e)", "power-of-two histogram", "@lat = hist(nsecs - @start[tid])"),
     b("lhist", Aggregation, "lhist(e, min, max, step)", "linear histogram", "@len = lhist(skb.len, 0, 1500, 100)"),
 ];

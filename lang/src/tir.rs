@@ -106,6 +106,8 @@ pub enum AggFunc {
     Min,
     Max,
     Avg,
+    /// Count, average and total, kept as `Avg` is.
+    Stats,
     /// Power-of-two buckets.
     Hist,
     /// Linear buckets.

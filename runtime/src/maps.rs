@@ -38,7 +38,15 @@ pub(crate) type Buckets = std::collections::BTreeMap<u64, u64>;
 /// One combined value.
 pub(crate) enum Combined {
     Num(i128),
-    Avg { sum: i128, n: i128 },
+    Avg {
+        sum: i128,
+        n: i128,
+    },
+    /// `stats()`: ordered by the total.
+    Stats {
+        sum: i128,
+        n: i128,
+    },
     Bytes(Vec<u8>),
 }
 
@@ -47,6 +55,7 @@ impl Combined {
         match self {
             Combined::Num(v) => Some(*v),
             Combined::Avg { sum, n } => sum.checked_div(*n),
+            Combined::Stats { sum, .. } => Some(*sum),
             Combined::Bytes(_) => None,
         }
     }
@@ -58,7 +67,8 @@ impl Combined {
             (Combined::Num(a), Combined::Num(b), AggFunc::Count | AggFunc::Sum) => *a += b,
             (Combined::Num(a), Combined::Num(b), AggFunc::Min) => *a = (*a).min(*b),
             (Combined::Num(a), Combined::Num(b), AggFunc::Max) => *a = (*a).max(*b),
-            (Combined::Avg { sum, n }, Combined::Avg { sum: s, n: m }, AggFunc::Avg) => {
+            (Combined::Avg { sum, n }, Combined::Avg { sum: s, n: m }, AggFunc::Avg)
+            | (Combined::Stats { sum, n }, Combined::Stats { sum: s, n: m }, AggFunc::Stats) => {
                 *sum += s;
                 *n += m;
             }
@@ -158,13 +168,17 @@ impl Table<'_> {
                 let best = if matches!(self.info.kind, MapKind::Agg { func: AggFunc::Min, .. }) { it.min() } else { it.max() };
                 Combined::Num(best?)
             }
-            MapKind::Agg { func: AggFunc::Avg, .. } => {
+            MapKind::Agg { func: func @ (AggFunc::Avg | AggFunc::Stats), .. } => {
                 // How many values: a count, whatever their sign.
                 let n = sum_as(8, false);
                 if n == 0 {
                     return None;
                 }
-                Combined::Avg { sum: sum(0), n }
+                if *func == AggFunc::Stats {
+                    Combined::Stats { sum: sum(0), n }
+                } else {
+                    Combined::Avg { sum: sum(0), n }
+                }
             }
             MapKind::Agg { .. } => Combined::Num(sum(0)),
             MapKind::Value(_) => Combined::Bytes(value.to_vec()),
@@ -244,6 +258,7 @@ impl Table<'_> {
             if json {
                 let v = match (&value, value.num()) {
                     (Combined::Bytes(b), _) => p.json(&value_ty, b),
+                    (Combined::Stats { sum, n }, _) => json!({"count": *n as i64, "average": (sum / n) as i64, "total": *sum as i64}),
                     (_, n) => json!(n.unwrap_or(0) as i64),
                 };
                 let line = json!({"type": "map", "map": self.display_name(), "key": self.key_json(p, &key), "value": v});
@@ -251,6 +266,7 @@ impl Table<'_> {
             } else {
                 let v = match (&value, value.num()) {
                     (Combined::Bytes(b), _) => p.text(&value_ty, b),
+                    (Combined::Stats { sum, n }, _) => format!("count {n}, average {}, total {sum}", sum / n),
                     (_, n) => n.unwrap_or(0).to_string(),
                 };
                 writeln!(out, "{}: {v}", self.label(&keys))?;

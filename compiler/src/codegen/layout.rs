@@ -46,7 +46,7 @@ pub fn bucket_offset(key_size: u32) -> u32 {
 
 pub fn map_value_size(kind: &MapKind) -> u32 {
     match kind {
-        MapKind::Agg { func: AggFunc::Min | AggFunc::Max | AggFunc::Avg, .. } => 16,
+        MapKind::Agg { func: AggFunc::Min | AggFunc::Max | AggFunc::Avg | AggFunc::Stats, .. } => 16,
         MapKind::Agg { .. } => 8,
         MapKind::Value(ty) => slot_size(ty),
     }

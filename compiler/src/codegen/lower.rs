@@ -848,8 +848,8 @@ impl Lower<'_> {
             // Per-CPU values: no other CPU writes this slot.
             AggFunc::Count | AggFunc::Hist | AggFunc::Lhist { .. } => add(self, 0, Operand::Imm(1)),
             AggFunc::Sum => add(self, 0, Operand::Reg(x.expect("sum has a value"))),
-            AggFunc::Avg => {
-                add(self, 0, Operand::Reg(x.expect("avg has a value")));
+            AggFunc::Avg | AggFunc::Stats => {
+                add(self, 0, Operand::Reg(x.expect("avg and stats have a value")));
                 add(self, 8, Operand::Imm(1));
             }
             AggFunc::Min | AggFunc::Max => {

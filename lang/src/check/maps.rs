@@ -217,6 +217,7 @@ fn describe_kind(kind: &MapKind) -> String {
             AggFunc::Min => "min()".into(),
             AggFunc::Max => "max()".into(),
             AggFunc::Avg => "avg()".into(),
+            AggFunc::Stats => "stats()".into(),
             AggFunc::Hist => "hist()".into(),
             AggFunc::Lhist { lo, hi, step } => format!("lhist(_, {lo}, {hi}, {step})"),
         },

@@ -297,6 +297,7 @@ fn aggregation(cx: &mut Checker, p: &mut ProbeCx, name: &str, args: &[Arg], span
         "min" => AggFunc::Min,
         "max" => AggFunc::Max,
         "avg" => AggFunc::Avg,
+        "stats" => AggFunc::Stats,
         "hist" => AggFunc::Hist,
         _ => {
             let mut consts = Vec::new();

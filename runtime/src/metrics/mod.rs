@@ -33,6 +33,9 @@ pub fn kind(info: &MapInfo) -> Result<Option<Kind>, String> {
         // A sum of values that can be negative can fall: not a counter.
         MapKind::Agg { func: AggFunc::Sum, arg } if !arg.is_signed() => Kind::Counter,
         MapKind::Agg { func: AggFunc::Hist | AggFunc::Lhist { .. }, .. } => Kind::Histogram,
+        MapKind::Agg { func: AggFunc::Stats, .. } => {
+            return Err("stats() is three numbers, not one: export its count and total as count() and sum() maps".into())
+        }
         MapKind::Agg { .. } => Kind::Gauge,
         MapKind::Value(Type::Int { .. } | Type::Duration | Type::Time) => Kind::Gauge,
         MapKind::Value(_) => return Err("its values are not numbers".into()),
@@ -93,7 +96,7 @@ fn family(m: &UserMap, kind: Kind, p: &mut Printer) -> Family {
             let mut rows = Vec::new();
             for (_, labels, value) in m.rows(p) {
                 let v = match value {
-                    Combined::Avg { sum, n } => sum as f64 / n as f64,
+                    Combined::Avg { sum, n } | Combined::Stats { sum, n } => sum as f64 / n as f64,
                     Combined::Num(n) => number(p, &ty, n),
                     Combined::Bytes(b) => {
                         let raw = u64_at(&b, 0);
