@@ -684,7 +684,13 @@ fn a_function_of_a_module_is_probed_with_typed_arguments() {
         None => assert!(fentry.stderr.contains("this kernel does not allow fentry/fexit"), "{}", fentry.stderr),
     }
     assert!(info.stdout.contains("\n  skb: struct sk_buff *\n"), "{}{}", info.stdout, info.stderr);
-    assert!(list.stdout.starts_with("function:nf_conntrack_in "), "{}{}", list.stdout, list.stderr);
+    // Listed with its method, or counted with why none works here.
+    let listed = if kernel::has_kprobes() || (module.is_none() && kernel::fentry_loads()) {
+        list.stdout.starts_with("function:nf_conntrack_in ")
+    } else {
+        list.stdout.starts_with("1 kernel function matches but cannot be probed here: this kernel was built without kprobes")
+    };
+    assert!(listed, "{}{}", list.stdout, list.stderr);
     drop(inc);
     assert_nothing_left();
 }

@@ -97,7 +97,10 @@ fn a_hunt_in_the_repl_becomes_a_script() {
     t.wait_for("[2] attached");
     let screen = t.screen();
     assert!(screen.lines().any(|l| l.starts_with("[1] attached") && l.ends_with("tracepoint:skb:kfree_skb")), "{screen}");
-    assert!(screen.lines().any(|l| l.starts_with("[2] attached") && l.contains(" 1 events ")), "{screen}");
+    // Hits are the runs that passed the block's condition (the test's own
+    // datagrams: 5, then 1 more), events what it printed.
+    assert!(screen.lines().any(|l| l.starts_with("[1] attached") && l.contains(" 6 hits ") && l.contains(" 0 events ")), "{screen}");
+    assert!(screen.lines().any(|l| l.starts_with("[2] attached") && l.contains(" 1 hits ") && l.contains(" 1 events ")), "{screen}");
 
     // Completion of struct fields after `.`: two tabs list the candidates.
     t.keys(&["-l", "on kfree_skb { print(skb.l"]);

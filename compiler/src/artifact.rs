@@ -32,6 +32,9 @@ pub struct Artifact {
     /// Symbol of a one-entry array the runtime writes the run's start
     /// (CLOCK_MONOTONIC ns) into before attaching, when a probe reads `elapsed`.
     pub start: Option<String>,
+    /// Whether each program counts its runs at `hit_counter(maps, program)`
+    /// of the counters map.
+    pub hit_counters: bool,
 }
 
 /// Indexes into the `counters` map.
@@ -41,6 +44,12 @@ pub const LOST_EVENTS: u32 = 0;
 /// because it was full.
 pub fn map_full_counter(index: usize) -> u32 {
     1 + index as u32
+}
+
+/// The counter of runs of program `index`, after the maps' (where the
+/// artifact counts them).
+pub fn hit_counter(maps: usize, index: usize) -> u32 {
+    counters(maps) + index as u32
 }
 
 /// Entries of the counters map for `maps` maps.

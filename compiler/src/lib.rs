@@ -10,5 +10,5 @@ pub mod ir;
 pub mod regalloc;
 pub mod size;
 
-pub use codegen::compile;
+pub use codegen::{compile, compile_with};
 pub use error::CompileError;

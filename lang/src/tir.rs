@@ -89,6 +89,8 @@ pub struct Probe {
     pub name: String,
     pub span: Span,
     pub locals: Vec<Local>,
+    /// The block's condition (`on P if COND`): the body runs where it holds.
+    pub cond: Option<Expr>,
     pub body: Vec<Stmt>,
 }
 

@@ -54,7 +54,7 @@ fn kfree_skb_is_tp_btf_with_typed_arguments() {
 #[test]
 fn enum_names_compare_in_the_argument_enum() {
     let p = front("on kfree_skb if reason == NO_SOCKET { exit(); }", &[]).unwrap();
-    let StmtKind::If { cond, .. } = &p.probes[0].body[0].kind else { panic!() };
+    let cond = p.probes[0].cond.as_ref().expect("the block's condition");
     let ExprKind::Binary { rhs, .. } = &cond.kind else { panic!() };
     let kernel = KernelBtf::from_sys().unwrap();
     let Some(KType::Enum { id, .. }) = kernel.enum_by_name("skb_drop_reason") else { panic!() };

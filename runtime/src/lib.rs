@@ -553,6 +553,17 @@ impl Live {
 
     /// Events lost to a full ring buffer, and the updates each of the
     /// artifact's `maps` dropped because it was full.
+    /// How many times the probes ran, where the artifact counts it
+    /// (`compile_with(…, true)`, the REPL's).
+    pub fn hits(&self) -> Option<u64> {
+        let a = &self.session.artifact;
+        if !a.hit_counters {
+            return None;
+        }
+        let sum = |idx: u32| self.counters.get(&idx.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0);
+        Some((0..a.programs.len()).map(|i| sum(ntr_compiler::artifact::hit_counter(a.maps.len(), i))).sum())
+    }
+
     pub fn losses(&self, maps: usize) -> (u64, Vec<u64>) {
         let sum = |idx: u32| self.counters.get(&idx.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0);
         (sum(LOST_EVENTS), (0..maps).map(|i| sum(map_full_counter(i))).collect())
@@ -752,6 +763,7 @@ mod tests {
             stack_maps: Vec::new(),
             counters: String::new(),
             start: None,
+            hit_counters: false,
         };
         Session {
             artifact,

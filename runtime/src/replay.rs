@@ -44,7 +44,6 @@ fn types() -> Vec<Type> {
         Type::Enum(7),
         Type::Duration,
         Type::Time,
-        Type::TimeText("%Y-%m-%d %H:%M:%S%.6f %z".into()),
         Type::Ip4,
         Type::Ip6,
         Type::KStack(0),
@@ -59,6 +58,8 @@ fn types() -> Vec<Type> {
         Type::Cause { depth: 0, reason: 0 },
         Type::Flags(1),
         Type::Void,
+        // Types added later go last: a seed names its types by index.
+        Type::TimeText("%Y-%m-%d %H:%M:%S%.6f %z".into()),
     ]);
     types
 }
@@ -131,6 +132,7 @@ fn input(data: &[u8]) -> Input<'_> {
         stack_maps: Vec::new(),
         counters: String::new(),
         start: None,
+        hit_counters: false,
     };
     let (mut records, mut entries) = (Vec::new(), Vec::new());
     if mode & 2 == 0 {

@@ -129,7 +129,8 @@ fn handle(request: Request, blocks: &mut Vec<Block>, next: &mut usize) {
                 .iter()
                 .map(|b| {
                     let state = if b.live.is_attached() { "attached" } else { "detached" };
-                    format!("[{}] {state:<8} {:>8} events  {}\n", b.id, b.live.events(), b.probes.join(", "))
+                    let hits = b.live.hits().map(|h| h.to_string()).unwrap_or_else(|| "?".into());
+                    format!("[{}] {state:<8} {hits:>8} hits {:>8} events  {}\n", b.id, b.live.events(), b.probes.join(", "))
                 })
                 .collect();
             let _ = reply.send(text);

@@ -27,7 +27,7 @@ const HELP: &str = "\
 Type a probe block to attach it:   on kfree_skb { @drops[reason] = count(); }
 param/fn/use lines apply to the blocks typed after them.
 @name              print a map
-:list              the session's blocks, with event counts
+:list              the session's blocks: how often each ran (past its condition) and printed
 :detach N|all      detach a block, or all (Ctrl-C too); maps stay readable
 :maps              print every map
 :print @name       print a map
@@ -245,7 +245,7 @@ impl Session {
                 return None;
             }
         };
-        match ntr_compiler::compile(&program) {
+        match ntr_compiler::compile_with(&program, true) {
             Ok(a) => Some(a),
             Err(e) => {
                 report::diagnostics(&sources, &[e.to_diagnostic()]);
@@ -267,7 +267,7 @@ impl Session {
     fn load(&self, file: &str) {
         let script = crate::pipeline::Script::File(PathBuf::from(file));
         match crate::pipeline::front(&script, &[], crate::pipeline::Target::ThisKernel, None, None) {
-            Ok(checked) => match ntr_compiler::compile(&checked.program) {
+            Ok(checked) => match ntr_compiler::compile_with(&checked.program, true) {
                 Ok(a) if checked.program.pcap_left_out => {
                     eprintln!("ntr: pcap() writes nothing in the repl: run the script with `ntr run FILE --pcap FILE`");
                     self.attach(a, std::fs::read_to_string(file).unwrap_or_default())

@@ -51,7 +51,9 @@ struct Lower<'a> {
     attach: &'a Attach,
 }
 
-pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<EventInfo>) -> Result<Lowered> {
+/// `hit_counter`: the counters-map index this probe counts its runs in,
+/// where they are counted (the REPL's `:list`).
+pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<EventInfo>, hit_counter: Option<u32>) -> Result<Lowered> {
     let mut b = Builder::new(symbol, probe.span);
     let exit = b.block();
     let locals = probe
@@ -61,6 +63,16 @@ pub fn lower(probe: &Probe, symbol: &str, maps: &[MapInfo], events: &mut Vec<Eve
         .collect();
     let mut lw =
         Lower { b, maps, events, locals, returns: Vec::new(), exit, stack_depths: Vec::new(), stack_slots: Vec::new(), attach: &probe.attach };
+    if let Some(cond) = &probe.cond {
+        let (body, skip) = (lw.b.block(), lw.b.block());
+        lw.cond(cond, body, skip)?;
+        lw.b.f.blocks[skip].term = (Terminator::Jump(exit), cond.span);
+        lw.b.cur = body;
+    }
+    // A hit is a run that passed the condition: what the block saw.
+    if let Some(index) = hit_counter {
+        lw.count_loss(index, probe.span);
+    }
     lw.stmts(&probe.body)?;
     let end = lw.b.block();
     lw.b.jump(exit, probe.span, end);
@@ -740,7 +752,7 @@ impl Lower<'_> {
         self.count_loss(map_full_counter(index), span);
     }
 
-    /// Add 1 to a loss counter.
+    /// Add 1 to a counter of the counters map (a loss, or a probe's run).
     fn count_loss(&mut self, index: u32, span: Span) {
         let key = self.b.alloc(8, span);
         self.b.store(key, 0, Operand::Imm(index as i32), Size::DW, span);

@@ -10,7 +10,7 @@ mod stacks;
 
 use ntr_lang::tir::{Attach, MapKind, Program};
 
-use crate::artifact::{counters, Artifact, MapInfo, ProgramInfo};
+use crate::artifact::{counters, hit_counter, Artifact, MapInfo, ProgramInfo};
 use crate::elf::{self, MapDef, ProgramDef};
 use crate::error::CompileError;
 
@@ -73,6 +73,12 @@ fn symbol(i: usize, probe: &str) -> String {
 
 /// Compile a checked program.
 pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
+    compile_with(program, false)
+}
+
+/// Compile a checked program; with `count_hits`, each probe counts its runs
+/// in the counters map (`Artifact::hit_counters`), for the REPL.
+pub fn compile_with(program: &Program, count_hits: bool) -> Result<Artifact, CompileError> {
     let maps: Vec<MapInfo> = program
         .maps
         .iter()
@@ -101,7 +107,8 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
     let mut uses_elapsed = false;
     for (i, probe) in program.probes.iter().enumerate() {
         let sym = symbol(i, &probe.name);
-        let out = lower::lower(probe, &sym, &maps, &mut events)?;
+        let hits = count_hits.then(|| hit_counter(maps.len(), i));
+        let out = lower::lower(probe, &sym, &maps, &mut events, hits)?;
         scratch = scratch.max(out.scratch_size);
         for d in &out.stack_depths {
             if !stacks.contains(d) {
@@ -147,7 +154,8 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
     };
     let ringbuf_bytes = if events.is_empty() { IDLE_RINGBUF_BYTES } else { DEFAULT_RINGBUF_BYTES };
     defs.push(def(RINGBUF, RINGBUF_TYPE, 0, 0, ringbuf_bytes));
-    defs.push(def(COUNTERS_MAP, PERCPU_ARRAY, 4, 8, counters(maps.len())));
+    let counter_entries = if count_hits { hit_counter(maps.len(), programs.len()) } else { counters(maps.len()) };
+    defs.push(def(COUNTERS_MAP, PERCPU_ARRAY, 4, 8, counter_entries));
     if uses_elapsed {
         defs.push(def(START_MAP, ARRAY, 4, 8, 1));
     }
@@ -171,5 +179,6 @@ pub fn compile(program: &Program) -> Result<Artifact, CompileError> {
         stack_maps: stacks.iter().map(|&d| (d, stack_map(d))).collect(),
         counters: COUNTERS_MAP.into(),
         start: uses_elapsed.then(|| START_MAP.into()),
+        hit_counters: count_hits,
     })
 }

@@ -18,12 +18,8 @@ pub(crate) fn check_probe_body(cx: &mut Checker, r: Resolved, block: &ast::Probe
         Some(pred) => Some(check_cond(cx, &mut p, pred)?),
         None => None,
     };
-    let mut body = check_stmts(cx, &mut p, &block.body)?;
-    if let Some(cond) = cond {
-        let span = cond.span;
-        body = vec![Stmt { kind: StmtKind::If { cond, then: body, otherwise: Vec::new() }, span }];
-    }
-    Ok(tir::Probe { attach: r.attach, name: r.name, span: r.span, locals: p.locals, body })
+    let body = check_stmts(cx, &mut p, &block.body)?;
+    Ok(tir::Probe { attach: r.attach, name: r.name, span: r.span, locals: p.locals, cond, body })
 }
 
 pub(crate) fn check_stmts(cx: &mut Checker, p: &mut ProbeCx, stmts: &[ast::Stmt]) -> Result<Vec<Stmt>> {
