@@ -297,7 +297,8 @@ pub enum ExprKind {
         bitfield: Option<(u8, u8)>,
         access: Access,
     },
-    /// A char array at `base + offset`, copied as a string of the expr's type length.
+    /// An array at `base + offset` (a char array as a string, an integer
+    /// array, an IPv6 address), copied whole: the expr's type's size.
     LoadStr {
         base: Box<Expr>,
         offset: u32,
@@ -306,6 +307,12 @@ pub enum ExprKind {
     /// `str(ptr[, len])`: a NUL-terminated kernel string.
     ReadStr {
         ptr: Box<Expr>,
+    },
+    /// `buf(ptr, len)`: `len` bytes at `ptr` (clamped to 0..=the type's
+    /// capacity), kernel memory, else user memory.
+    ReadBuf {
+        ptr: Box<Expr>,
+        len: Box<Expr>,
     },
     Unary {
         op: UnOp,

@@ -12,7 +12,7 @@ use super::Checker;
 
 /// Builtins that are values.
 const VALUE_FNS: &[&str] =
-    &["kaddr", "strftime", "time", "sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop"];
+    &["kaddr", "strftime", "time", "sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop", "buf"];
 /// Builtins that are statements.
 const STMT_FNS: &[&str] = &["time", "printf", "emit", "print", "stack", "exit", "delete", "clear", "pcap"];
 /// Aggregations: only as the value of a map assignment.
@@ -85,6 +85,44 @@ fn time_text(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span
     Ok(Expr { ty: Type::TimeText(format), span, ..moment })
 }
 
+/// The most bytes one `buf()` reads: the value travels in event records
+/// and map keys, built in per-CPU scratch memory.
+const BUF_MAX: u64 = 4096;
+/// The capacity of `buf(ptr, len)` when `len` is not a constant.
+const BUF_DEFAULT_CAP: u64 = 64;
+
+/// `buf(ptr, len[, cap])`: `len` bytes at `ptr`, as bpftrace's: `len` may be
+/// a runtime value (a return value, a field), clamped in the probe to
+/// `cap` bytes, which must be a constant (default: `len` when it is one,
+/// else 64). The value records how many bytes were read.
+fn read_buf(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<Expr> {
+    let a = positional(name, args)?;
+    arity(name, a.len(), 2, 3, span, "buf(ptr, len[, capacity])")?;
+    let ptr = check_expr(cx, p, a[0], None)?;
+    if !matches!(ptr.ty, Type::Addr | Type::Int { .. } | Type::Ptr { .. }) {
+        return Err(Diagnostic::error(format!("`buf` needs a pointer, not a {}", type_name(&ptr.ty)), ptr.span, "not a pointer"));
+    }
+    let len = check_expr(cx, p, a[1], None)?;
+    if !matches!(len.ty, Type::Int { .. }) {
+        return Err(Diagnostic::error(format!("the length of `buf` must be an integer, not a {}", type_name(&len.ty)), len.span, "not a length"));
+    }
+    let bounded = |e: &ast::Expr, what: &str| match e.kind {
+        A::Int(n) if (1..=BUF_MAX).contains(&n) => Ok(n),
+        _ => Err(Diagnostic::error(format!("the {what} of `buf` must be a number from 1 to {BUF_MAX}"), e.span, "not a constant in range")),
+    };
+    let cap = match (a.get(2), &len.kind) {
+        (Some(e), _) => bounded(e, "capacity")?,
+        (None, T::Const(_)) => bounded(a[1], "length")?,
+        (None, _) => BUF_DEFAULT_CAP,
+    };
+    if let T::Const(n) = len.kind {
+        if n > cap {
+            return Err(Diagnostic::error(format!("`buf` cannot read {n} bytes into a capacity of {cap}"), len.span, "longer than the capacity"));
+        }
+    }
+    Ok(Expr { kind: T::ReadBuf { ptr: Box::new(ptr), len: Box::new(len) }, ty: Type::Buf { cap: cap as u16 }, span })
+}
+
 /// `has(NAME)`: whether this probe has an argument NAME on this kernel
 /// (tracepoints gain arguments over kernel versions: `tcp_send_reset`'s
 /// `reason`, `consume_skb`'s `location`).
@@ -122,10 +160,11 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             let v = check_expr(cx, p, a[0], None)?;
             match v.ty {
                 Type::Int { size: 4, .. } => Ok(Expr { ty: Type::Ip4, span, ..v }),
-                Type::Ip4 => Ok(v),
+                Type::Ip4 | Type::Ip6 => Ok(v),
+                _ if super::ktypes::address_bytes(&v).is_some() => Ok(super::ktypes::address_bytes(&v).expect("checked")),
                 _ => {
                     Err(Diagnostic::error(format!("`ntop` needs a 4-byte IPv4 address field, not a {}", type_name(&v.ty)), v.span, "not a `__be32`")
-                        .with_help("e.g. `ntop(sk.__sk_common.skc_daddr)`; for IPv6 and whole flows use `tuple(sk)` or `tuple(skb)`"))
+                        .with_help("e.g. `ntop(sk.__sk_common.skc_daddr)`, `ntop(sk.__sk_common.skc_v6_daddr)` (an `in6_addr` or a 4- or 16-byte array); for whole flows use `tuple(sk)` or `tuple(skb)`"))
                 }
             }
         }
@@ -171,6 +210,7 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             };
             Ok(Expr { kind: T::ReadStr { ptr: Box::new(v) }, ty: Type::Str { len: len.div_ceil(8) * 8 }, span })
         }
+        "buf" => read_buf(cx, p, name, args, span),
         "is_set" => {
             // Whether a parameter was given with -p: filters treat one left at
             // its default as "match anything".
@@ -415,6 +455,7 @@ fn plural(n: usize) -> &'static str {
 fn check_conversion(conv: char, v: &Expr) -> Result<()> {
     let ok = match conv {
         's' => v.ty != Type::Void,
+        'r' => matches!(v.ty, Type::Buf { .. } | Type::Str { .. } | Type::Array { elem: 1, .. }),
         'p' => matches!(v.ty, Type::Addr | Type::Sym | Type::Ptr { .. } | Type::Int { .. }),
         _ => v.ty.is_integer() || matches!(v.ty, Type::Ptr { .. }),
     };
