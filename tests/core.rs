@@ -32,6 +32,39 @@ fn counts_drops_by_site_and_reason() {
 }
 
 #[test]
+fn ipv6_addresses_of_a_socket_read_as_addresses_and_byte_lists() {
+    use std::net::{IpAddr, Ipv6Addr, TcpListener, TcpStream};
+    let _k = kernel_lock();
+    let port = 47_201;
+    // Each client socket as it connects: its peer through `in6_addr`, the
+    // same bytes as a `u8[16]` list, its own address from a `u32[4]`.
+    let script = format!(
+        "on tracepoint:sock:inet_sock_set_state if newstate == 1 && sk.__sk_common.skc_dport == htons({port}) {{
+           print(ntop(sk.__sk_common.skc_v6_daddr), sk.__sk_common.skc_v6_daddr.in6_u.u6_addr8, ntop(sk.__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32));
+         }}"
+    );
+    let listener = TcpListener::bind(("::", port)).unwrap();
+    let peers: [Ipv6Addr; 2] = [Ipv6Addr::LOCALHOST, "::ffff:127.0.0.1".parse().unwrap()];
+    let mut locals = Vec::new();
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        for peer in peers {
+            let c = TcpStream::connect((peer, port)).unwrap();
+            let _ = listener.accept().unwrap();
+            locals.push(c.local_addr().unwrap().ip());
+        }
+    });
+    run.ok();
+    for (peer, local) in peers.iter().zip(&locals) {
+        let IpAddr::V6(local) = local else { panic!("{local} is not IPv6") };
+        let bytes: Vec<String> = peer.octets().iter().map(|b| b.to_string()).collect();
+        let line = format!("{peer} [{}] {local}", bytes.join(", "));
+        assert!(run.stdout.lines().any(|l| l == line), "no line {line:?} in:\n{}", run.stdout);
+    }
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
 fn stack_then_exit() {
     let _k = kernel_lock();
     let started = Instant::now();

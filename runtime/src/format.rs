@@ -70,11 +70,12 @@ fn buf_bytes(bytes: &[u8]) -> Option<&[u8]> {
 }
 
 /// Bytes as bpftrace's `%r` shows them: printable ASCII as it is, every
-/// other byte as `\xNN`.
+/// other byte as `\xNN`; a backslash too (`\x5c`, unlike bpftrace), so the
+/// text reads back into the same bytes.
 pub fn escaped_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for b in bytes {
-        if (0x20..0x7f).contains(b) {
+        if (0x20..0x7f).contains(b) && *b != b'\\' {
             out.push(*b as char);
         } else {
             out.push_str(&format!("\\x{b:02x}"));
