@@ -136,13 +136,7 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target, cpid:
     }
 }
 
-fn build(
-    script: &Script,
-    params: &[(String, String)],
-    target: Target,
-    cpid: Option<u32>,
-    snaplen: Option<u16>,
-) -> Result<(Checked, Artifact), Failure> {
+fn build(script: &Script, params: &[(String, String)], target: Target, cpid: Option<u32>, snaplen: Option<u16>) -> Result<(Checked, Artifact), Failure> {
     let checked = front(script, params, target, cpid, snaplen)?;
     match ntr_compiler::compile(&checked.program) {
         Ok(a) => Ok((checked, a)),

@@ -23,8 +23,7 @@ fn a_rejected_instruction_maps_back_to_its_source_expression() {
     let script = ntr_lang::syntax::parse(&sources, file).expect("parses");
     let kernel = KernelBtf::from_sys().expect("kernel BTF");
     let attach = ntr_runtime::features::Features::default();
-    let program =
-        check::check(&[&script], &kernel, &CheckOptions { params: &[], attach: &attach, host: None, cpid: None, snaplen: None }).expect("checks");
+    let program = check::check(&[&script], &kernel, &CheckOptions { params: &[], attach: &attach, host: None, cpid: None, snaplen: None }).expect("checks");
     let mut artifact = ntr_compiler::compile(&program).expect("compiles");
 
     // The guard: `if rN != 0 goto <read>`, in the span of `pi_task.pid`.

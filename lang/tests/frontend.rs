@@ -30,8 +30,7 @@ fn front(text: &str, params: &[(&str, &str)]) -> Result<Program, String> {
     let kernel = KernelBtf::from_sys().expect("vmlinux BTF");
     let scripts: Vec<_> = loaded.iter().map(|m| &m.script).collect();
     let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    check(&scripts, &kernel, &CheckOptions { params: &params, attach: &NoFunctionProbes, host: None, cpid: None, snaplen: None })
-        .map_err(|d| render(&sources, d))
+    check(&scripts, &kernel, &CheckOptions { params: &params, attach: &NoFunctionProbes, host: None, cpid: None, snaplen: None }).map_err(|d| render(&sources, d))
 }
 
 #[test]

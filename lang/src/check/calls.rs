@@ -106,14 +106,19 @@ fn read_buf(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span:
     if !matches!(len.ty, Type::Int { .. }) {
         return Err(Diagnostic::error(format!("the length of `buf` must be an integer, not a {}", type_name(&len.ty)), len.span, "not a length"));
     }
-    let bounded = |e: &ast::Expr, what: &str| match e.kind {
-        A::Int(n) if (1..=BUF_MAX).contains(&n) => Ok(n),
-        _ => Err(Diagnostic::error(format!("the {what} of `buf` must be a number from 1 to {BUF_MAX}"), e.span, "not a constant in range")),
+    // A constant: a number, or a parameter (`params.len`).
+    let bounded = |e: &Expr, what: &str| match e.kind {
+        T::Const(n) if (1..=BUF_MAX).contains(&n) => Ok(n),
+        _ => Err(Diagnostic::error(format!("the {what} of `buf` must be a constant from 1 to {BUF_MAX}"), e.span, "not a constant in range")
+            .with_help("a runtime length needs a constant capacity: `buf(ptr, len, 256)`")),
     };
-    let cap = match (a.get(2), &len.kind) {
-        (Some(e), _) => bounded(e, "capacity")?,
-        (None, T::Const(_)) => bounded(a[1], "length")?,
-        (None, _) => BUF_DEFAULT_CAP,
+    let cap = match a.get(2) {
+        Some(e) => {
+            let c = check_expr(cx, p, e, None)?;
+            bounded(&c, "capacity")?
+        }
+        None if matches!(len.kind, T::Const(_)) => bounded(&len, "length")?,
+        None => BUF_DEFAULT_CAP,
     };
     if let T::Const(n) = len.kind {
         if n > cap {
