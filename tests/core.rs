@@ -65,6 +65,43 @@ fn ipv6_addresses_of_a_socket_read_as_addresses_and_byte_lists() {
 }
 
 #[test]
+fn cat_prints_a_file_as_the_event_is_printed_and_says_why_it_cannot() {
+    let _k = kernel_lock();
+    let dir = std::env::temp_dir().join(format!("ntr-cat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    std::fs::write(dir.join("known"), "first line\n\tsecond \x1b[31m line").unwrap();
+    // Past the 64 KiB that one cat prints.
+    let big: String = (0..10_000).map(|i| format!("{i:07}\n")).collect();
+    std::fs::write(dir.join("big"), &big).unwrap();
+    let script = format!("begin {{ cat(\"{d}/%s\", \"known\"); printf(\"--\\n\"); cat(\"{d}/missing-%d\", 7); cat(\"{d}/big\"); exit(); }}");
+    let run = run_until_it_ends(&["-e", &script, "--duration", "60s"], || {});
+    run.ok();
+    // The control character escaped, newlines and tabs kept, a newline added.
+    let known = "first line\n\tsecond \\x1b[31m line\n--\n";
+    assert!(run.stdout.starts_with(known), "{}", run.stdout);
+    let rest = &run.stdout[known.len()..];
+    let missing = format!("cat: {d}/missing-7: ENOENT (No such file or directory)\n");
+    assert!(rest.starts_with(&missing), "{}", run.stdout);
+    let shown = &rest[missing.len()..];
+    assert_eq!(shown, format!("{}cat: {d}/big: only its first 65536 bytes shown\n", &big[..65536]));
+
+    // JSON: the text and whether there was more, or the error.
+    let run = run_until_it_ends(&["-e", &script, "--json", "--duration", "60s"], || {});
+    run.ok();
+    let lines: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cats: Vec<&serde_json::Value> = lines.iter().filter(|v| v["type"] == "cat").collect();
+    assert_eq!(cats.len(), 3, "{}", run.stdout);
+    assert_eq!(cats[0]["text"], "first line\n\tsecond \x1b[31m line", "{}", run.stdout);
+    assert_eq!(cats[0]["truncated"], false);
+    assert_eq!(cats[1]["error"], "ENOENT (No such file or directory)", "{}", run.stdout);
+    assert_eq!(cats[1]["path"], format!("{d}/missing-7"));
+    assert_eq!((cats[2]["text"].as_str(), &cats[2]["truncated"]), (Some(&big[..65536]), &serde_json::json!(true)));
+    std::fs::remove_dir_all(&dir).ok();
+    assert_nothing_left();
+}
+
+#[test]
 fn stack_then_exit() {
     let _k = kernel_lock();
     let started = Instant::now();

@@ -62,7 +62,7 @@ fn buf_reads_the_bytes_a_uprobe_was_passed() {
     // A runtime length (12, within the capacity 16), a constant one, a
     // runtime one clamped to the capacity, and an unmapped address.
     let script = format!(
-        "on uprobe:{b}:ntr_bytes {{ printf(\"len=%d r=[%r] four=[%s] clamped=[%r]\\n\", arg1, buf(arg0, arg1, 16), buf(arg0, 4), buf(arg0, arg1, 5)); @seen[buf(arg0, arg1, 16)] = count(); }}"
+        "on uprobe:{b}:consume_buffer {{ printf(\"len=%d r=[%r] four=[%s] clamped=[%r]\\n\", arg1, buf(arg0, arg1, 16), buf(arg0, 4), buf(arg0, arg1, 5)); @seen[buf(arg0, arg1, 16)] = count(); }}"
     );
     let run = run_with(&["-e", &script, "--duration", "60s"], || run_target(&bin, &["bytes"]));
     run.ok();
@@ -86,7 +86,7 @@ fn buf_reads_the_bytes_a_uprobe_was_passed() {
     assert!(out.contains(&format!("@seen[{}]: 1", field(first, "r"))), "{out}");
 
     // JSON: the bytes as a hex string, `null` when unreadable.
-    let script = format!("on uprobe:{b}:ntr_bytes {{ print(arg1, buf(arg0, arg1, 16)); }}");
+    let script = format!("on uprobe:{b}:consume_buffer {{ print(arg1, buf(arg0, arg1, 16)); }}");
     let run = run_with(&["-e", &script, "--json", "--duration", "60s"], || run_target(&bin, &["bytes"]));
     run.ok();
     let hex: String = programs::BYTES[..12].iter().map(|x| format!("{x:02x}")).collect();
@@ -96,7 +96,7 @@ fn buf_reads_the_bytes_a_uprobe_was_passed() {
     // The same user memory as kernel structs with byte arrays: a list, an
     // IPv4 address (`u8[4]`) and IPv6 addresses (`in6_addr`, `u8[16]`).
     let script = format!(
-        "on uprobe:{b}:ntr_bytes if arg1 == 12 {{ let a = (struct boot_params *)(arg0 - 84); let six = (struct in6_addr *)arg0; print(a._pad2, ntop(a._pad2), ntop(six), ntop(six.in6_u.u6_addr8)); print(six.in6_u.u6_addr32); }}"
+        "on uprobe:{b}:consume_buffer if arg1 == 12 {{ let a = (struct boot_params *)(arg0 - 84); let six = (struct in6_addr *)arg0; print(a._pad2, ntop(a._pad2), ntop(six), ntop(six.in6_u.u6_addr8)); print(six.in6_u.u6_addr32); }}"
     );
     let run = run_with(&["-e", &script, "--duration", "60s"], || run_target(&bin, &["bytes"]));
     run.ok();

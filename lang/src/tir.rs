@@ -162,6 +162,9 @@ pub enum FmtPiece {
 pub enum Output {
     /// `printf(fmt, args…)`.
     Printf(Vec<FmtPiece>),
+    /// `cat(fmt, args…)`: the contents of the file the formatted text
+    /// names, read when the event is printed.
+    Cat(Vec<FmtPiece>),
     /// `print(a, b, …)` of plain values: printed by type, space-separated.
     Print,
     /// `emit(key=value, …)`: a record, one argument per key. JSON prints

@@ -14,7 +14,7 @@ use super::Checker;
 const VALUE_FNS: &[&str] =
     &["kaddr", "strftime", "time", "sym", "str", "kstack", "ustack", "is_set", "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop", "buf"];
 /// Builtins that are statements.
-const STMT_FNS: &[&str] = &["time", "printf", "emit", "print", "stack", "exit", "delete", "clear", "pcap"];
+const STMT_FNS: &[&str] = &["time", "printf", "emit", "print", "stack", "exit", "delete", "clear", "pcap", "cat"];
 /// Aggregations: only as the value of a map assignment.
 pub(crate) const AGG_FNS: &[&str] = &["count", "sum", "min", "max", "avg", "hist", "lhist"];
 
@@ -279,13 +279,16 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             let v = time_text(cx, p, name, args, span)?;
             output(Output::Printf(vec![FmtPiece::Arg { conv: 's', spec: String::new() }]), vec![v])
         }
-        "printf" => {
+        // `cat(FMT, args…)`: the file named by the formatted text, printed
+        // by the runtime as the event is printed.
+        "printf" | "cat" => {
             let a = positional(name, args)?;
+            let n = &name.name;
             let Some(first) = a.first() else {
-                return Err(Diagnostic::error("`printf` needs a format string", span, "no arguments").with_help("usage: printf(\"format\", args…)"));
+                return Err(Diagnostic::error(format!("`{n}` needs a format string"), span, "no arguments").with_help(format!("usage: {n}(\"format\", args…)")));
             };
             let A::Str(fmt) = &first.kind else {
-                return Err(Diagnostic::error("the first argument of `printf` must be a format string", first.span, "not a string literal"));
+                return Err(Diagnostic::error(format!("the first argument of `{n}` must be a format string"), first.span, "not a string literal"));
             };
             let pieces = super::format::parse(fmt).map_err(|e| Diagnostic::error("invalid printf format", first.span, e))?;
             let convs: Vec<char> = pieces.iter().filter_map(|p| if let FmtPiece::Arg { conv, .. } = p { Some(*conv) } else { None }).collect();
@@ -308,7 +311,7 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
                 check_conversion(*conv, &v)?;
                 values.push(v);
             }
-            output(Output::Printf(pieces), values)
+            output(if n == "cat" { Output::Cat(pieces) } else { Output::Printf(pieces) }, values)
         }
         "emit" => {
             let (emit, values) = emit(cx, p, args, span)?;
