@@ -110,7 +110,7 @@ fn read_buf(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span:
     let bounded = |e: &Expr, what: &str| match e.kind {
         T::Const(n) if (1..=BUF_MAX).contains(&n) => Ok(n),
         _ => Err(Diagnostic::error(format!("the {what} of `buf` must be a constant from 1 to {BUF_MAX}"), e.span, "not a constant in range")
-            .with_help("a runtime length needs a constant capacity: `buf(ptr, len, 256)`")),
+            .with_note(format!("a `buf` is copied whole into each event or map entry: at most {BUF_MAX} bytes"))),
     };
     let cap = match a.get(2) {
         Some(e) => {
