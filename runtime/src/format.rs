@@ -431,6 +431,23 @@ mod tests {
     }
 
     #[test]
+    fn buffers_and_arrays() {
+        let mut p = printer();
+        let mut buf = 3u64.to_ne_bytes().to_vec();
+        buf.extend(b"a\\\xffzz");
+        let ty = Type::Buf { cap: 8 };
+        assert_eq!(p.text(&ty, &buf), "a\\x5c\\xff");
+        assert_eq!(p.json(&ty, &buf), json!("615cff"));
+        let unreadable = u64::MAX.to_ne_bytes();
+        assert_eq!((p.text(&ty, &unreadable), p.json(&ty, &unreadable)), ("(unreadable)".into(), Value::Null));
+        let signed = Type::Array { elem: 2, signed: true, len: 2 };
+        let bytes = [0xff, 0xff, 0x02, 0x00];
+        assert_eq!((p.text(&signed, &bytes), p.json(&signed, &bytes)), ("[-1, 2]".into(), json!([-1, 2])));
+        let unsigned = Type::Array { elem: 2, signed: false, len: 2 };
+        assert_eq!(p.text(&unsigned, &bytes), "[65535, 2]");
+    }
+
+    #[test]
     fn control_characters_are_escaped_in_text_not_in_json() {
         let mut p = printer();
         let comm = (Type::Str { len: 16 }, b"a\x1b[31mb\n\0\0\0\0\0\0\0\0\0".to_vec());

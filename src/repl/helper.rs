@@ -16,8 +16,8 @@ use rustyline::{Context, Helper};
 const WORDS: &[&str] = &[
     "on", "if", "else", "let", "return", "fn", "param", "use", "begin", "end", "every", "params", "pid", "tid", "uid", "gid", "comm", "cpu", "nsecs",
     "elapsed", "time", "strftime", "curtask", "cgroup", "cpid", "func", "kaddr", "walltime", "kstack", "ustack", "probe", "sym", "str", "is_set",
-    "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop", "buf", "printf", "cat", "emit", "print", "stack", "exit", "delete", "clear", "pcap", "count", "sum", "min",
-    "max", "avg", "hist", "lhist", "tuple", "flow", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule",
+    "has", "ntohs", "htons", "ntohl", "htonl", "bswap", "ntop", "buf", "printf", "cat", "emit", "print", "stack", "exit", "delete", "clear", "pcap",
+    "count", "sum", "min", "max", "avg", "hist", "lhist", "tuple", "flow", "ct", "ifname", "ifindex", "netns", "nfhook", "nfrule",
 ];
 
 pub struct ReplHelper {

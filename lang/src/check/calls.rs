@@ -285,7 +285,8 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             let a = positional(name, args)?;
             let n = &name.name;
             let Some(first) = a.first() else {
-                return Err(Diagnostic::error(format!("`{n}` needs a format string"), span, "no arguments").with_help(format!("usage: {n}(\"format\", args…)")));
+                return Err(Diagnostic::error(format!("`{n}` needs a format string"), span, "no arguments")
+                    .with_help(format!("usage: {n}(\"format\", args…)")));
             };
             let A::Str(fmt) = &first.kind else {
                 return Err(Diagnostic::error(format!("the first argument of `{n}` must be a format string"), first.span, "not a string literal"));
