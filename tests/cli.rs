@@ -402,7 +402,8 @@ fn info_reason_explains_and_suggests() {
 fn dash_c_runs_the_command_traced_from_its_exec_and_stops_when_it_exits() {
     let _k = kernel_lock();
     let file = std::env::temp_dir().join(format!("ntr-cpid-{}", std::process::id()));
-    let command = format!("sh -c 'echo $$ > {}; exec sleep 0.2; exit 9'", file.display());
+    let helper = programs::toolbox_helper();
+    let command = format!("sh -c 'echo $$ > {}; exec {} getppid 1; exit 9'", file.display(), helper.display());
     let script = r#"on sched_process_exec if pid == cpid { printf("exec %d %d %s\n", pid, cpid, comm); }"#;
     let started = std::time::Instant::now();
     let run = Run::from(ntr().args(["-c", &command, "--duration", "60s", "-e", script]).output().unwrap());
@@ -410,9 +411,9 @@ fn dash_c_runs_the_command_traced_from_its_exec_and_stops_when_it_exits() {
     run.ok();
     let pid = std::fs::read_to_string(&file).unwrap().trim().to_string();
     std::fs::remove_file(&file).ok();
-    // sh's exec, then sleep's, in the same process.
+    // sh's exec, then the helper's, in the same process.
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines, [format!("exec {pid} {pid} sh"), format!("exec {pid} {pid} sleep")], "{}", run.stderr);
+    assert_eq!(lines, [format!("exec {pid} {pid} sh"), format!("exec {pid} {pid} ntr_toolbox")], "{}", run.stderr);
     assert!(took < std::time::Duration::from_secs(20), "ended with the command, not the 60 s cap: {took:?}");
     assert!(!run.stderr.contains("exited with status"), "status 0 is not news: {}", run.stderr);
     // A failing command's status is said.

@@ -32,6 +32,76 @@ fn counts_drops_by_site_and_reason() {
 }
 
 #[test]
+fn ipv6_addresses_of_a_socket_read_as_addresses_and_byte_lists() {
+    use std::net::{IpAddr, Ipv6Addr, TcpListener, TcpStream};
+    let _k = kernel_lock();
+    let port = 47_201;
+    // Each client socket as it connects: its peer through `in6_addr`, the
+    // same bytes as a `u8[16]` list, its own address from a `u32[4]`.
+    let script = format!(
+        "on tracepoint:sock:inet_sock_set_state if newstate == 1 && sk.__sk_common.skc_dport == htons({port}) {{
+           print(ntop(sk.__sk_common.skc_v6_daddr), sk.__sk_common.skc_v6_daddr.in6_u.u6_addr8, ntop(sk.__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32));
+         }}"
+    );
+    let listener = TcpListener::bind(("::", port)).unwrap();
+    let peers: [Ipv6Addr; 2] = [Ipv6Addr::LOCALHOST, "::ffff:127.0.0.1".parse().unwrap()];
+    let mut locals = Vec::new();
+    let run = run_with(&["-e", &script, "--duration", "60s"], || {
+        for peer in peers {
+            let c = TcpStream::connect((peer, port)).unwrap();
+            let _ = listener.accept().unwrap();
+            locals.push(c.local_addr().unwrap().ip());
+        }
+    });
+    run.ok();
+    for (peer, local) in peers.iter().zip(&locals) {
+        let IpAddr::V6(local) = local else { panic!("{local} is not IPv6") };
+        let bytes: Vec<String> = peer.octets().iter().map(|b| b.to_string()).collect();
+        let line = format!("{peer} [{}] {local}", bytes.join(", "));
+        assert!(run.stdout.lines().any(|l| l == line), "no line {line:?} in:\n{}", run.stdout);
+    }
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    assert_nothing_left();
+}
+
+#[test]
+fn cat_prints_a_file_as_the_event_is_printed_and_says_why_it_cannot() {
+    let _k = kernel_lock();
+    let dir = std::env::temp_dir().join(format!("ntr-cat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    std::fs::write(dir.join("known"), "first line\n\tsecond \x1b[31m line").unwrap();
+    // Past the 64 KiB that one cat prints.
+    let big: String = (0..10_000).map(|i| format!("{i:07}\n")).collect();
+    std::fs::write(dir.join("big"), &big).unwrap();
+    let script = format!("begin {{ cat(\"{d}/%s\", \"known\"); printf(\"--\\n\"); cat(\"{d}/missing-%d\", 7); cat(\"{d}/big\"); exit(); }}");
+    let run = run_until_it_ends(&["-e", &script, "--duration", "60s"], || {});
+    run.ok();
+    // The control character escaped, newlines and tabs kept, a newline added.
+    let known = "first line\n\tsecond \\x1b[31m line\n--\n";
+    assert!(run.stdout.starts_with(known), "{}", run.stdout);
+    let rest = &run.stdout[known.len()..];
+    let missing = format!("cat: {d}/missing-7: ENOENT (No such file or directory)\n");
+    assert!(rest.starts_with(&missing), "{}", run.stdout);
+    let shown = &rest[missing.len()..];
+    assert_eq!(shown, format!("{}cat: {d}/big: only its first 65536 bytes shown\n", &big[..65536]));
+
+    // JSON: the text and whether there was more, or the error.
+    let run = run_until_it_ends(&["-e", &script, "--json", "--duration", "60s"], || {});
+    run.ok();
+    let lines: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cats: Vec<&serde_json::Value> = lines.iter().filter(|v| v["type"] == "cat").collect();
+    assert_eq!(cats.len(), 3, "{}", run.stdout);
+    assert_eq!(cats[0]["text"], "first line\n\tsecond \x1b[31m line", "{}", run.stdout);
+    assert_eq!(cats[0]["truncated"], false);
+    assert_eq!(cats[1]["error"], "ENOENT (No such file or directory)", "{}", run.stdout);
+    assert_eq!(cats[1]["path"], format!("{d}/missing-7"));
+    assert_eq!((cats[2]["text"].as_str(), &cats[2]["truncated"]), (Some(&big[..65536]), &serde_json::json!(true)));
+    std::fs::remove_dir_all(&dir).ok();
+    assert_nothing_left();
+}
+
+#[test]
 fn stack_then_exit() {
     let _k = kernel_lock();
     let started = Instant::now();

@@ -37,6 +37,80 @@ fn uprobes_count_calls_and_read_arguments_and_return_values() {
     assert_nothing_left();
 }
 
+/// `%r` text read back into bytes: `\xNN` is one byte, anything else itself.
+fn unescape(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
+            out.push(u8::from_str_radix(&text[i + 2..i + 4], 16).unwrap());
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn buf_reads_the_bytes_a_uprobe_was_passed() {
+    let _k = kernel_lock();
+    let bin = programs::probe_target();
+    let b = bin.display();
+    // A runtime length (12, within the capacity 16), a constant one, a
+    // runtime one clamped to the capacity, and an unmapped address.
+    let script = format!(
+        "on uprobe:{b}:consume_buffer {{ printf(\"len=%d r=[%r] four=[%s] clamped=[%r]\\n\", arg1, buf(arg0, arg1, 16), buf(arg0, 4), buf(arg0, arg1, 5)); @seen[buf(arg0, arg1, 16)] = count(); }}"
+    );
+    let run = run_with(&["-e", &script, "--duration", "60s"], || run_target(&bin, &["bytes"]));
+    run.ok();
+    let out = &run.stdout;
+    let field = |line: &str, name: &str| -> String {
+        let start = line.find(&format!("{name}=[")).unwrap() + name.len() + 2;
+        let end = start + line[start..].find(']').unwrap();
+        line[start..end].to_string()
+    };
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("len=")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let first = lines.iter().find(|l| l.starts_with("len=12 ")).expect(out);
+    assert_eq!(unescape(&field(first, "r")), programs::BYTES[..12], "{out}");
+    assert_eq!(unescape(&field(first, "four")), programs::BYTES[..4], "{out}");
+    assert_eq!(unescape(&field(first, "clamped")), programs::BYTES[..5], "{out}");
+    // Every byte outside printable ASCII, and the backslash, is escaped.
+    assert!(field(first, "r").starts_with("hi\\x00\\x01\\x7f\\xff\\x5c\"\\x0a ok"), "{out}");
+    let unmapped = lines.iter().find(|l| l.starts_with("len=4 ")).expect(out);
+    assert_eq!(field(unmapped, "r"), "(unreadable)", "{out}");
+    // As a map key, in its natural form.
+    assert!(out.contains(&format!("@seen[{}]: 1", field(first, "r"))), "{out}");
+
+    // JSON: the bytes as a hex string, `null` when unreadable.
+    let script = format!("on uprobe:{b}:consume_buffer {{ print(arg1, buf(arg0, arg1, 16)); }}");
+    let run = run_with(&["-e", &script, "--json", "--duration", "60s"], || run_target(&bin, &["bytes"]));
+    run.ok();
+    let hex: String = programs::BYTES[..12].iter().map(|x| format!("{x:02x}")).collect();
+    assert!(run.stdout.contains(&format!(r#"{{"type":"print","values":[12,"{hex}"]}}"#)), "{}", run.stdout);
+    assert!(run.stdout.contains(r#"{"type":"print","values":[4,null]}"#), "{}", run.stdout);
+
+    // The same user memory as kernel structs with byte arrays: a list, an
+    // IPv4 address (`u8[4]`) and IPv6 addresses (`in6_addr`, `u8[16]`).
+    let script = format!(
+        "on uprobe:{b}:consume_buffer if arg1 == 12 {{ let a = (struct boot_params *)(arg0 - 84); let six = (struct in6_addr *)arg0; print(a._pad2, ntop(a._pad2), ntop(six), ntop(six.in6_u.u6_addr8)); print(six.in6_u.u6_addr32); }}"
+    );
+    let run = run_with(&["-e", &script, "--duration", "60s"], || run_target(&bin, &["bytes"]));
+    run.ok();
+    // boot_params (x86's, always in its BTF) has `__u8 _pad2[4]` at byte 84.
+    let ip_src = &programs::BYTES[..4];
+    let list = format!("[{}]", ip_src.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "));
+    let v4 = std::net::Ipv4Addr::new(ip_src[0], ip_src[1], ip_src[2], ip_src[3]);
+    let v6 = std::net::Ipv6Addr::from(programs::BYTES);
+    assert!(run.stdout.contains(&format!("{list} {v4} {v6} {v6}\n")), "{}", run.stdout);
+    let words: Vec<String> = programs::BYTES.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()).to_string()).collect();
+    assert!(run.stdout.contains(&format!("[{}]\n", words.join(", "))), "{}", run.stdout);
+    assert_nothing_left();
+}
+
 #[test]
 fn a_uprobe_on_libc_resolved_by_name() {
     let _k = kernel_lock();

@@ -746,3 +746,114 @@ fn biosnoop_shows_each_request_with_its_submitter() {
     assert_eq!(recs.len(), 32, "{}", run.stdout);
     assert_nothing_left();
 }
+
+/// A child process killed and reaped when the test ends, passing or not.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether something listens on 127.0.0.1:`port` (TCP).
+fn listening(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 3 && f[1] == format!("0100007F:{port:04X}") && f[3] == "0A"
+    })
+}
+
+#[test]
+fn sslsnoop_shows_the_plaintext_a_tls_client_writes_and_the_server_reads() {
+    use std::io::{Read, Write};
+    let _k = kernel_lock();
+    let port = 47_204;
+    let dir = std::env::temp_dir().join(format!("ntr-sslsnoop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=ntr", "-days", "1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl req");
+    assert!(made.success(), "a test certificate");
+    let mut server = Reaped(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server"),
+    );
+    let server_pid = server.0.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !listening(port) {
+        assert!(std::time::Instant::now() < deadline, "s_server does not listen on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut server_out = server.0.stdout.take().unwrap();
+    // A line with bytes that are not printable, as the client sends it;
+    // the server prints what it read: the ground truth for its side.
+    let line = b"ntr sslsnoop\t\x01\xfe 47204\n";
+    let mut exchange = || {
+        let mut client = Reaped(
+            Command::new("openssl")
+                .args(["s_client", "-quiet", "-no_ign_eof", "-connect", &format!("127.0.0.1:{port}")])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("openssl s_client"),
+        );
+        let mut stdin = client.0.stdin.take().unwrap();
+        stdin.write_all(line).unwrap();
+        drop(stdin);
+        client.0.wait().unwrap();
+        let (mut received, mut byte) = (Vec::new(), [0u8; 1]);
+        while !received.ends_with(b"\n") && server_out.read(&mut byte).unwrap_or(0) == 1 {
+            received.push(byte[0]);
+        }
+        assert_eq!(received, line, "the server read the line");
+        client.0.id()
+    };
+    let mut client_pid = 0;
+    let run = run_with(&["run", "sslsnoop", "--json", "--duration", "60s"], || client_pid = exchange());
+    run.ok();
+    let hex: String = line.iter().map(|b| format!("{b:02x}")).collect();
+    let recs = records(&run);
+    for (pid, func) in [(client_pid, "SSL_write"), (server_pid, "SSL_read")] {
+        let calls: Vec<&Value> = of_pid(&recs, pid).into_iter().filter(|r| r["func"] == func).collect();
+        assert_eq!(calls.len(), 1, "one {func} by {pid}:\n{}", run.stdout);
+        let r = calls[0];
+        assert_eq!(
+            (r["comm"].as_str(), r["bytes"].as_u64(), r["data"].as_str()),
+            (Some("openssl"), Some(line.len() as u64), Some(hex.as_str())),
+            "{r}"
+        );
+        assert_eq!(r["tid"], pid, "{r}");
+        assert!(r["lat_us"].as_u64().is_some(), "{r}");
+    }
+
+    // As text, the first `len` bytes: printable ASCII as it is, the rest escaped.
+    let run = run_with(&["run", "sslsnoop", "-p", "len=14", "-p", "comm=openssl", "--duration", "60s"], || client_pid = exchange());
+    run.ok();
+    std::fs::remove_dir_all(&dir).ok();
+    let fields = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let writes: Vec<Vec<String>> = run.stdout.lines().map(fields).filter(|f| f.len() >= 8 && f[1] == client_pid.to_string()).collect();
+    assert_eq!(writes.len(), 1, "{}", run.stdout);
+    let len = line.len().to_string();
+    assert_eq!(writes[0][2..6], [client_pid.to_string().as_str(), "openssl", "SSL_write", len.as_str()], "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("SSL_write {len:<6} {:<8} ntr sslsnoop\\x09\\x01\n", writes[0][6])), "{}", run.stdout);
+    assert_nothing_left();
+}

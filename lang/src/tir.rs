@@ -166,6 +166,9 @@ pub enum FmtPiece {
 pub enum Output {
     /// `printf(fmt, args…)`.
     Printf(Vec<FmtPiece>),
+    /// `cat(fmt, args…)`: the contents of the file the formatted text
+    /// names, read when the event is printed.
+    Cat(Vec<FmtPiece>),
     /// `print(a, b, …)` of plain values: printed by type, space-separated.
     Print,
     /// `emit(key=value, …)`: a record, one argument per key. JSON prints
@@ -301,7 +304,8 @@ pub enum ExprKind {
         bitfield: Option<(u8, u8)>,
         access: Access,
     },
-    /// A char array at `base + offset`, copied as a string of the expr's type length.
+    /// An array at `base + offset` (a char array as a string, an integer
+    /// array, an IPv6 address), copied whole: the expr's type's size.
     LoadStr {
         base: Box<Expr>,
         offset: u32,
@@ -310,6 +314,12 @@ pub enum ExprKind {
     /// `str(ptr[, len])`: a NUL-terminated kernel string.
     ReadStr {
         ptr: Box<Expr>,
+    },
+    /// `buf(ptr, len)`: `len` bytes at `ptr` (clamped to 0..=the type's
+    /// capacity), kernel memory, else user memory.
+    ReadBuf {
+        ptr: Box<Expr>,
+        len: Box<Expr>,
     },
     Unary {
         op: UnOp,

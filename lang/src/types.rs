@@ -19,6 +19,20 @@ pub enum Type {
     Str {
         len: u16,
     },
+    /// `buf(ptr, len)`: up to `cap` bytes read from memory, laid out as
+    /// the number of bytes read (a u64: `BUF_UNREADABLE` when neither the
+    /// kernel's nor user memory could be read) then the bytes. Printed with
+    /// printable ASCII as it is and other bytes as `\xNN`.
+    Buf {
+        cap: u16,
+    },
+    /// A fixed-size array of integers read from a kernel field (`u8[16]`,
+    /// `__be32[4]`): `len` elements of `elem` bytes, printed as a list.
+    Array {
+        elem: u8,
+        signed: bool,
+        len: u16,
+    },
     /// A kernel address printed in hex.
     Addr,
     /// A kernel address printed as `symbol+0xoff` (from `sym(addr)`).
@@ -77,6 +91,11 @@ pub enum Type {
     Void,
 }
 
+/// Bytes before a `buf` value's data: the number of bytes read.
+pub const BUF_HEADER: u32 = 8;
+/// The length a `buf` value holds when its memory could not be read.
+pub const BUF_UNREADABLE: u64 = u64::MAX;
+
 impl Type {
     pub const U64: Type = Type::Int { size: 8, signed: false };
     pub const S64: Type = Type::Int { size: 8, signed: true };
@@ -86,6 +105,8 @@ impl Type {
     pub fn size(&self) -> u32 {
         match self {
             Type::Str { len } => *len as u32,
+            Type::Buf { cap } => BUF_HEADER + *cap as u32,
+            Type::Array { elem, len, .. } => *elem as u32 * *len as u32,
             Type::Ip4 => 4,
             Type::Ip6 => 16,
             Type::Tuple | Type::Flow => crate::net::TUPLE_SIZE,
@@ -100,7 +121,18 @@ impl Type {
     /// Values that live in memory (a pointer to them is passed around)
     /// rather than in a register.
     pub fn is_memory(&self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Ip6 | Type::Tuple | Type::Flow | Type::Ct | Type::NfRule(_) | Type::Cause { .. })
+        matches!(
+            self,
+            Type::Str { .. }
+                | Type::Buf { .. }
+                | Type::Array { .. }
+                | Type::Ip6
+                | Type::Tuple
+                | Type::Flow
+                | Type::Ct
+                | Type::NfRule(_)
+                | Type::Cause { .. }
+        )
     }
 
     pub fn is_integer(&self) -> bool {

@@ -57,6 +57,64 @@ fn c_string(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
+/// The bytes of a `buf` value (its header says how many were read), or
+/// `None` when its memory could not be read.
+fn buf_bytes(bytes: &[u8]) -> Option<&[u8]> {
+    let header = ntr_lang::types::BUF_HEADER as usize;
+    let n = u64_at(bytes, 0);
+    if n == ntr_lang::types::BUF_UNREADABLE {
+        return None;
+    }
+    let data = bytes.get(header..).unwrap_or(&[]);
+    Some(&data[..(n as usize).min(data.len())])
+}
+
+/// Bytes as bpftrace's `%r` shows them: printable ASCII as it is, every
+/// other byte as `\xNN`; a backslash too (`\x5c`, unlike bpftrace), so the
+/// text reads back into the same bytes.
+pub fn escaped_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for b in bytes {
+        if (0x20..0x7f).contains(b) && *b != b'\\' {
+            out.push(*b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The bytes `%r` shows of a value: a buffer's, a string's up to its NUL,
+/// a byte array's.
+fn raw_bytes<'b>(ty: &Type, bytes: &'b [u8]) -> Option<&'b [u8]> {
+    match ty {
+        Type::Buf { .. } => buf_bytes(bytes),
+        Type::Str { .. } => Some(&bytes[..bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len())]),
+        _ => Some(bytes.get(..ty.size() as usize).unwrap_or(bytes)),
+    }
+}
+
+/// The elements of an integer array value.
+fn array_elems(elem: u8, signed: bool, len: u16, bytes: &[u8]) -> Vec<i128> {
+    bytes
+        .chunks_exact(elem.max(1) as usize)
+        .take(len as usize)
+        .map(|c| {
+            let mut word = [0u8; 8];
+            word[..c.len()].copy_from_slice(c);
+            let raw = u64::from_le_bytes(word);
+            let shift = 64 - 8 * c.len() as u32;
+            if signed {
+                i128::from(((raw << shift) as i64) >> shift)
+            } else {
+                i128::from(raw)
+            }
+        })
+        .collect()
+}
+
+const UNREADABLE: &str = "(unreadable)";
+
 impl Printer {
     pub fn new(enums: Vec<EnumDef>, stacks: Vec<(u8, StackTraceMap<MapData>)>, rules: Option<RuleWatch>, clock: WallClock) -> Printer {
         Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules, facts: Facts::default(), clock, malformed: 0 }
@@ -215,6 +273,11 @@ impl Printer {
             Type::Int { .. } => raw.to_string(),
             Type::Bool => (raw != 0).to_string(),
             Type::Str { .. } => c_string(bytes),
+            Type::Buf { .. } => buf_bytes(bytes).map(escaped_bytes).unwrap_or_else(|| UNREADABLE.into()),
+            Type::Array { elem, signed, len } => {
+                let elems: Vec<String> = array_elems(*elem, *signed, *len, bytes).iter().map(|v| v.to_string()).collect();
+                format!("[{}]", elems.join(", "))
+            }
             Type::Addr | Type::Ptr { .. } => format!("{raw:#x}"),
             Type::Sym => self.syms.name(raw),
             Type::Enum(id) => self.enum_name(*id, raw as i64).map(String::from).unwrap_or_else(|| (raw as i64).to_string()),
@@ -250,11 +313,17 @@ impl Printer {
             Type::Ct => Conntrack::parse(bytes, &self.enums).json(),
             Type::Flags(id) => json!(net::flags(self.enums.get(*id), raw)),
             Type::Time => json!(self.clock.json(raw)),
+            // A buffer as a hex string (`null` when unreadable).
+            Type::Buf { .. } => buf_bytes(bytes).map(|b| json!(b.iter().map(|x| format!("{x:02x}")).collect::<String>())).unwrap_or(Value::Null),
+            Type::Array { elem, signed, len } => json!(array_elems(*elem, *signed, *len, bytes)
+                .iter()
+                .map(|v| if *signed { json!(*v as i64) } else { json!(*v as u64) })
+                .collect::<Vec<_>>()),
             _ => json!(self.plain(ty, bytes)),
         }
     }
 
-    /// printf with `%d %i %u %x %X %s %p %c`, flags, width and precision.
+    /// printf with `%d %i %u %x %X %s %p %c %r`, flags, width and precision.
     pub fn printf(&mut self, pieces: &[FmtPiece], args: &[(Type, Vec<u8>)]) -> String {
         let mut out = String::new();
         let mut args = args.iter();
@@ -270,6 +339,7 @@ impl Printer {
                         'x' => format!("{raw:x}"),
                         'X' => format!("{raw:X}"),
                         'p' => format!("{raw:#x}"),
+                        'r' => raw_bytes(ty, bytes).map(escaped_bytes).unwrap_or_else(|| UNREADABLE.into()),
                         'c' => char::from_u32(raw as u32).map(|c| visible::escape(&String::from(c), &[]).into_owned()).unwrap_or_default(),
                         _ => self.text(ty, bytes),
                     };
@@ -358,6 +428,23 @@ mod tests {
         let t = 1_795_701_923_500_000_000u64.to_ne_bytes();
         assert_eq!(p.text(&Type::Time, &t), "14:05:23.500000");
         assert_eq!(p.json(&Type::Time, &t), json!("2026-11-26T14:05:23.500000+00:00"));
+    }
+
+    #[test]
+    fn buffers_and_arrays() {
+        let mut p = printer();
+        let mut buf = 3u64.to_ne_bytes().to_vec();
+        buf.extend(b"a\\\xffzz");
+        let ty = Type::Buf { cap: 8 };
+        assert_eq!(p.text(&ty, &buf), "a\\x5c\\xff");
+        assert_eq!(p.json(&ty, &buf), json!("615cff"));
+        let unreadable = u64::MAX.to_ne_bytes();
+        assert_eq!((p.text(&ty, &unreadable), p.json(&ty, &unreadable)), ("(unreadable)".into(), Value::Null));
+        let signed = Type::Array { elem: 2, signed: true, len: 2 };
+        let bytes = [0xff, 0xff, 0x02, 0x00];
+        assert_eq!((p.text(&signed, &bytes), p.json(&signed, &bytes)), ("[-1, 2]".into(), json!([-1, 2])));
+        let unsigned = Type::Array { elem: 2, signed: false, len: 2 };
+        assert_eq!(p.text(&unsigned, &bytes), "[65535, 2]");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! leave nothing attached on any exit path.
 
 mod attach;
+mod cat;
 mod cause;
 mod clock;
 pub mod command;
@@ -224,6 +225,10 @@ impl Session {
                 } else {
                     write!(out, "{text}")?;
                 }
+            }
+            Output::Cat(pieces) => {
+                let path = self.printer.printf(pieces, &args);
+                cat::print(&path, self.json, out)?;
             }
             Output::Emit { keys, format } => {
                 if self.json {

@@ -24,6 +24,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("biosnoop", include_str!("../scripts/biosnoop.ntr")),
     ("tcpretrans", include_str!("../scripts/tcpretrans.ntr")),
     ("tcplife", include_str!("../scripts/tcplife.ntr")),
+    ("sslsnoop", include_str!("../scripts/sslsnoop.ntr")),
 ];
 
 /// Library modules for `use NAME`: (name, source).

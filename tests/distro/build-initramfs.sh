@@ -5,7 +5,7 @@
 #   build-initramfs.sh KERNEL_DIR OUT.cpio NTR_BIN FILE... -- TEST_BIN...
 #
 # KERNEL_DIR is the unpacked linux-image package. The guest gets busybox,
-# the host's iproute2 (ip, ss), iptables (nft), conntrack, bpftool and python3 with the
+# the host's iproute2 (ip, ss), iptables (nft), conntrack, bpftool, python3 and openssl with the
 # libraries they link, the kernel's network modules, ntr at NTR_BIN's own path
 # (test binaries look for it there), each FILE at its own path, and each
 # TEST_BIN in /suite, where the guest's init runs them in turn.
@@ -40,7 +40,7 @@ put() {
 
 # Host tools the tests drive, under the names the tests call them by (real
 # files, so busybox's applets of the same name do not shadow them).
-for tool in ip ss iptables iptables-save conntrack bpftool python3 taskset nft losetup; do
+for tool in ip ss iptables iptables-save conntrack bpftool python3 taskset nft losetup openssl; do
     path=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$tool")
     real=$(readlink -f "$path")
     for link in /usr/bin /usr/sbin /bin /sbin; do rm -f "$root$link/$tool"; done
@@ -89,6 +89,11 @@ printf 'hosts: files\n' > "$root/etc/nsswitch.conf"
 # Libraries by name (a uprobe on `libc`), as the dynamic linker finds them.
 cp /etc/ld.so.cache "$root/etc/"
 cp /etc/protocols /etc/services "$root/etc/" 2>/dev/null || true
+# openssl's configuration (sslsnoop's test makes a certificate and runs s_server).
+if [ -e /usr/lib/ssl/openssl.cnf ]; then
+    mkdir -p "$root/usr/lib/ssl"
+    cp -L /usr/lib/ssl/openssl.cnf "$root/usr/lib/ssl/"
+fi
 install -m 0755 "$here/init" "$root/init"
 
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) > "$out"

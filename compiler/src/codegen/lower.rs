@@ -3,7 +3,7 @@
 use ntr_lang::ast::{BinOp, UnOp};
 use ntr_lang::source::Span;
 use ntr_lang::tir::{Access, AggFunc, Attach, Builtin, Expr, ExprKind, MapKind, MapUpdate, Output, Probe, Stmt, StmtKind};
-use ntr_lang::types::Type;
+use ntr_lang::types::{Type, BUF_HEADER};
 
 use super::builder::{Builder, Mem};
 use super::layout;
@@ -298,6 +298,7 @@ impl Lower<'_> {
             ExprKind::Bytes(_) | ExprKind::LoadStr { .. } | ExprKind::ReadStr { .. } | ExprKind::CtxDataLocStr { .. } => {
                 return self.unsupported(span, "a string used as a number")
             }
+            ExprKind::ReadBuf { .. } => return self.unsupported(span, "a buffer used as a number"),
             ExprKind::SkbTuple { .. } | ExprKind::SockTuple { .. } | ExprKind::SkbCt { .. } | ExprKind::Pack(_) => {
                 return self.unsupported(span, "a composite value used as a number")
             }
@@ -600,7 +601,7 @@ impl Lower<'_> {
                 let ptr = self.scalar(base)?;
                 let m = self.b.alloc(len, span);
                 self.b.zero(m, 0, len, span);
-                let Type::Str { len: n } = e.ty else { return self.unsupported(span, "this field") };
+                let n = e.ty.size();
                 match access {
                     Access::Direct => {
                         let dst = self.b.ptr(m, 0, span);
@@ -608,7 +609,7 @@ impl Lower<'_> {
                         self.b.alu(AluOp::Add, src, Operand::Imm(*offset as i32), span);
                         self.b.call(h::PROBE_READ_KERNEL, vec![Operand::Reg(dst), Operand::Imm(n as i32), Operand::Reg(src)], span);
                     }
-                    Access::ProbeRead => self.probe_read(m, n.into(), ptr, *offset, span),
+                    Access::ProbeRead => self.probe_read(m, n, ptr, *offset, span),
                 }
                 m
             }
@@ -626,6 +627,47 @@ impl Lower<'_> {
                 let dst = self.b.ptr(m, 0, span);
                 self.b.call(h::PROBE_READ_USER_STR, vec![Operand::Reg(dst), Operand::Imm(len as i32), Operand::Reg(p)], span);
                 self.b.jump(join, span, join);
+                m
+            }
+            ExprKind::ReadBuf { ptr, len: n } => {
+                let Type::Buf { cap } = e.ty else { return self.unsupported(span, "this buffer") };
+                let p = self.scalar(ptr)?;
+                let want = self.scalar(n)?;
+                let m = self.b.alloc(len, span);
+                self.b.zero(m, 0, len, span);
+                // The length clamped to 0..=cap on every path, so the
+                // verifier sees the read stay inside the buffer.
+                let count = self.b.imm(0, span);
+                let (positive, join) = (self.b.block(), self.b.block());
+                self.b.branch(Cond::Sle, want, Operand::Imm(0), join, positive, span);
+                self.b.cur = positive;
+                let (within, over) = (self.b.block(), self.b.block());
+                self.b.branch(Cond::Sgt, want, Operand::Imm(cap as i32), over, within, span);
+                self.b.cur = over;
+                self.b.emit(Inst::Mov { dst: count, src: Operand::Imm(cap as i32) }, span);
+                self.b.jump(join, span, within);
+                self.b.emit(Inst::Mov { dst: count, src: Operand::Reg(want) }, span);
+                self.b.jump(join, span, join);
+                let read = |this: &mut Self, helper: u32| {
+                    let dst = this.b.ptr(m, BUF_HEADER, span);
+                    let src = this.b.copy(p, span);
+                    let size = this.b.copy(count, span);
+                    this.b.call(helper, vec![Operand::Reg(dst), Operand::Reg(size), Operand::Reg(src)], span)
+                };
+                // Kernel memory first, then user memory (a uprobe's or a
+                // syscall's buffer); neither readable: the length says so.
+                let (user, failed, done) = (self.b.block(), self.b.block(), self.b.block());
+                let r = read(self, h::PROBE_READ_KERNEL);
+                self.b.branch(Cond::Slt, r, Operand::Imm(0), user, done, span);
+                self.b.cur = user;
+                let r = read(self, h::PROBE_READ_USER);
+                let store_count = self.b.block();
+                self.b.branch(Cond::Slt, r, Operand::Imm(0), failed, store_count, span);
+                self.b.cur = failed;
+                self.b.emit(Inst::Mov { dst: count, src: Operand::Imm(-1) }, span);
+                self.b.jump(done, span, store_count);
+                self.b.jump(done, span, done);
+                self.b.store(m, 0, Operand::Reg(count), Size::DW, span);
                 m
             }
             ExprKind::MapRead { map, keys } => {

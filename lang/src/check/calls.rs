@@ -98,6 +98,49 @@ fn time_text(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span
     Ok(Expr { ty: Type::TimeText(format), span, ..moment })
 }
 
+/// The most bytes one `buf()` reads: the value travels in event records
+/// and map keys, built in per-CPU scratch memory.
+const BUF_MAX: u64 = 4096;
+/// The capacity of `buf(ptr, len)` when `len` is not a constant.
+const BUF_DEFAULT_CAP: u64 = 64;
+
+/// `buf(ptr, len[, cap])`: `len` bytes at `ptr`, as bpftrace's: `len` may be
+/// a runtime value (a return value, a field), clamped in the probe to
+/// `cap` bytes, which must be a constant (default: `len` when it is one,
+/// else 64). The value records how many bytes were read.
+fn read_buf(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span: Span) -> Result<Expr> {
+    let a = positional(name, args)?;
+    arity(name, a.len(), 2, 3, span, "buf(ptr, len[, capacity])")?;
+    let ptr = check_expr(cx, p, a[0], None)?;
+    if !matches!(ptr.ty, Type::Addr | Type::Int { .. } | Type::Ptr { .. }) {
+        return Err(Diagnostic::error(format!("`buf` needs a pointer, not a {}", type_name(&ptr.ty)), ptr.span, "not a pointer"));
+    }
+    let len = check_expr(cx, p, a[1], None)?;
+    if !matches!(len.ty, Type::Int { .. }) {
+        return Err(Diagnostic::error(format!("the length of `buf` must be an integer, not a {}", type_name(&len.ty)), len.span, "not a length"));
+    }
+    // A constant: a number, or a parameter (`params.len`).
+    let bounded = |e: &Expr, what: &str| match e.kind {
+        T::Const(n) if (1..=BUF_MAX).contains(&n) => Ok(n),
+        _ => Err(Diagnostic::error(format!("the {what} of `buf` must be a constant from 1 to {BUF_MAX}"), e.span, "not a constant in range")
+            .with_note(format!("a `buf` is copied whole into each event or map entry: at most {BUF_MAX} bytes"))),
+    };
+    let cap = match a.get(2) {
+        Some(e) => {
+            let c = check_expr(cx, p, e, None)?;
+            bounded(&c, "capacity")?
+        }
+        None if matches!(len.kind, T::Const(_)) => bounded(&len, "length")?,
+        None => BUF_DEFAULT_CAP,
+    };
+    if let T::Const(n) = len.kind {
+        if n > cap {
+            return Err(Diagnostic::error(format!("`buf` cannot read {n} bytes into a capacity of {cap}"), len.span, "longer than the capacity"));
+        }
+    }
+    Ok(Expr { kind: T::ReadBuf { ptr: Box::new(ptr), len: Box::new(len) }, ty: Type::Buf { cap: cap as u16 }, span })
+}
+
 /// `has(NAME)`: whether this probe has an argument NAME on this kernel
 /// (tracepoints gain arguments over kernel versions: `tcp_send_reset`'s
 /// `reason`, `consume_skb`'s `location`).
@@ -133,10 +176,11 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             let v = check_expr(cx, p, a[0], None)?;
             match v.ty {
                 Type::Int { size: 4, .. } => Ok(Expr { ty: Type::Ip4, span, ..v }),
-                Type::Ip4 => Ok(v),
+                Type::Ip4 | Type::Ip6 => Ok(v),
+                _ if super::ktypes::address_bytes(&v).is_some() => Ok(super::ktypes::address_bytes(&v).expect("checked")),
                 _ => {
                     Err(Diagnostic::error(format!("`ntop` needs a 4-byte IPv4 address field, not a {}", type_name(&v.ty)), v.span, "not a `__be32`")
-                        .with_help("e.g. `ntop(sk.__sk_common.skc_daddr)`; for IPv6 and whole flows use `tuple(sk)` or `tuple(skb)`"))
+                        .with_help("e.g. `ntop(sk.__sk_common.skc_daddr)`, `ntop(sk.__sk_common.skc_v6_daddr)` (an `in6_addr` or a 4- or 16-byte array); for whole flows use `tuple(sk)` or `tuple(skb)`"))
                 }
             }
         }
@@ -182,6 +226,7 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             };
             Ok(Expr { kind: T::ReadStr { ptr: Box::new(v) }, ty: Type::Str { len: len.div_ceil(8) * 8 }, span })
         }
+        "buf" => read_buf(cx, p, name, args, span),
         "is_set" => {
             // Whether a parameter was given with -p: filters treat one left at
             // its default as "match anything".
@@ -246,13 +291,17 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             let v = time_text(cx, p, name, args, span)?;
             output(Output::Printf(vec![FmtPiece::Arg { conv: 's', spec: String::new() }]), vec![v])
         }
-        "printf" => {
+        // `cat(FMT, args…)`: the file named by the formatted text, printed
+        // by the runtime as the event is printed.
+        "printf" | "cat" => {
             let a = positional(name, args)?;
+            let n = &name.name;
             let Some(first) = a.first() else {
-                return Err(Diagnostic::error("`printf` needs a format string", span, "no arguments").with_help("usage: printf(\"format\", args…)"));
+                return Err(Diagnostic::error(format!("`{n}` needs a format string"), span, "no arguments")
+                    .with_help(format!("usage: {n}(\"format\", args…)")));
             };
             let A::Str(fmt) = &first.kind else {
-                return Err(Diagnostic::error("the first argument of `printf` must be a format string", first.span, "not a string literal"));
+                return Err(Diagnostic::error(format!("the first argument of `{n}` must be a format string"), first.span, "not a string literal"));
             };
             let pieces = super::format::parse(fmt).map_err(|e| Diagnostic::error("invalid printf format", first.span, e))?;
             let convs: Vec<char> = pieces.iter().filter_map(|p| if let FmtPiece::Arg { conv, .. } = p { Some(*conv) } else { None }).collect();
@@ -275,7 +324,7 @@ pub(crate) fn check_call_stmt(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
                 check_conversion(*conv, &v)?;
                 values.push(v);
             }
-            output(Output::Printf(pieces), values)
+            output(if n == "cat" { Output::Cat(pieces) } else { Output::Printf(pieces) }, values)
         }
         "emit" => {
             let (emit, values) = emit(cx, p, args, span)?;
@@ -427,6 +476,7 @@ fn plural(n: usize) -> &'static str {
 fn check_conversion(conv: char, v: &Expr) -> Result<()> {
     let ok = match conv {
         's' => v.ty != Type::Void,
+        'r' => matches!(v.ty, Type::Buf { .. } | Type::Str { .. } | Type::Array { elem: 1, .. }),
         'p' => matches!(v.ty, Type::Addr | Type::Sym | Type::Ptr { .. } | Type::Int { .. }),
         _ => v.ty.is_integer() || matches!(v.ty, Type::Ptr { .. }),
     };

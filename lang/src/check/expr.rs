@@ -18,6 +18,8 @@ pub(crate) fn type_name(t: &Type) -> String {
         Type::Int { size, signed } => format!("{}{}", if *signed { 's' } else { 'u' }, *size as u32 * 8),
         Type::Bool => "bool".into(),
         Type::Str { .. } => "str".into(),
+        Type::Buf { .. } => "buf".into(),
+        Type::Array { elem, signed, len } => format!("{}{}[{len}]", if *signed { 's' } else { 'u' }, *elem as u32 * 8),
         Type::Addr => "addr".into(),
         Type::Sym => "sym".into(),
         Type::Ptr { target, .. } => match &**target {
@@ -439,11 +441,11 @@ pub(crate) fn field_access(cx: &mut Checker, base: Expr, field: &ast::Ident) -> 
             Ok(mk(T::Binary { op: BinOp::Add, lhs: Box::new(root), rhs: Box::new(off), signed: false }, ty, span))
         }
         KType::Array { .. } => match super::ktypes::value_type(cx, &m.ty, trusted) {
-            Some(ty @ Type::Str { .. }) => Ok(mk(T::LoadStr { base: Box::new(root), offset, access }, ty, span)),
+            Some(ty @ (Type::Str { .. } | Type::Array { .. })) => Ok(mk(T::LoadStr { base: Box::new(root), offset, access }, ty, span)),
             _ => Err(Diagnostic::error(
                 format!("field `{}` is an array of {}", field.name, cx.kernel.type_name(&m.ty)),
                 field.span,
-                "arrays other than char arrays cannot be read yet",
+                "only arrays of integers (up to 4096 bytes) can be read",
             )),
         },
         KType::Int { .. } | KType::Enum { .. } | KType::Ptr { .. } => {

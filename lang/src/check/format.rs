@@ -1,5 +1,5 @@
-//! printf format strings: `%d %i %u %x %X %s %p %c` with flags, width and
-//! precision, `%%`.
+//! printf format strings: `%d %i %u %x %X %s %p %c %r` with flags, width
+//! and precision, `%%`.
 
 use crate::tir::FmtPiece;
 
@@ -33,8 +33,8 @@ pub(crate) fn parse(fmt: &str) -> Result<Vec<FmtPiece>, String> {
             chars.next();
         }
         let conv = match chars.next() {
-            Some(c @ ('d' | 'i' | 'u' | 'x' | 'X' | 's' | 'p' | 'c')) => c,
-            Some(other) => return Err(format!("unknown conversion `%{spec}{other}`: use %d %u %x %s %p %c")),
+            Some(c @ ('d' | 'i' | 'u' | 'x' | 'X' | 's' | 'p' | 'c' | 'r')) => c,
+            Some(other) => return Err(format!("unknown conversion `%{spec}{other}`: use %d %u %x %s %p %c %r")),
             None => return Err("the format ends in the middle of a conversion".into()),
         };
         if !lit.is_empty() {

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
+use crate::ast::BinOp;
 use crate::kernel::{KType, TypeId};
+use crate::tir::{Access, Expr, ExprKind as T};
 use crate::types::{EnumDef, EnumId, Type};
 
 use super::Checker;
@@ -25,6 +27,44 @@ pub(crate) fn value_type(cx: &mut Checker, k: &KType, trusted: bool) -> Option<T
         }
         KType::Array { elem, len } if matches!(**elem, KType::Int { is_char: true, .. }) => {
             Some(Type::Str { len: (*len).clamp(1, u16::MAX as u32) as u16 })
+        }
+        // Integer arrays (`u8[16]`, `__be32[4]`), as a list; bounded as
+        // `buf()` is, since the value is copied whole into records.
+        KType::Array { elem, len } => match **elem {
+            KType::Int { size, signed, is_bool: false, .. } if *len >= 1 && u32::from(size) * *len <= 4096 => {
+                Some(Type::Array { elem: size, signed, len: *len as u16 })
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `ntop(x)` of an address kept as bytes: an `in6_addr` (a pointer to the
+/// struct in a field) or an integer array of 16 bytes as an IPv6 address,
+/// one of 4 bytes as IPv4. `None` for anything else.
+pub(crate) fn address_bytes(v: &Expr) -> Option<Expr> {
+    let span = v.span;
+    match (&v.kind, &v.ty) {
+        (T::LoadStr { base, offset, access }, Type::Array { .. }) => match v.ty.size() {
+            16 => Some(Expr { ty: Type::Ip6, ..v.clone() }),
+            4 => Some(Expr {
+                kind: T::Load { base: base.clone(), offset: *offset, size: 4, signed: false, bitfield: None, access: *access },
+                ty: Type::Ip4,
+                span,
+            }),
+            _ => None,
+        },
+        (_, Type::Ptr { target, trusted }) if matches!(&**target, KType::Struct { name, .. } if name == "in6_addr") => {
+            let (base, offset) = match &v.kind {
+                T::Binary { op: BinOp::Add, lhs, rhs, .. } => match rhs.kind {
+                    T::Const(off) => (lhs.clone(), off as u32),
+                    _ => return None,
+                },
+                _ => (Box::new(v.clone()), 0),
+            };
+            let access = if *trusted { Access::Direct } else { Access::ProbeRead };
+            Some(Expr { kind: T::LoadStr { base, offset, access }, ty: Type::Ip6, span })
         }
         _ => None,
     }

@@ -199,8 +199,10 @@ impl KernelBtf {
         match self.by_id(id) {
             None | Some(Type::Void) => KType::Void,
             // pahole does not set the CHAR encoding: recognise `char` by name.
+            // `unsigned char` and `signed char` (`__u8`, `__s8`) hold bytes,
+            // not text: their arrays read as lists (`in6_addr.u6_addr8`).
             Some(Type::Int(i)) => {
-                let is_char = i.is_char() || (i.size() == 1 && self.name_of(&i).ends_with("char"));
+                let is_char = i.is_char() || (i.size() == 1 && self.name_of(&i) == "char");
                 KType::Int { size: i.size() as u8, signed: i.is_signed(), is_char, is_bool: i.is_bool() }
             }
             Some(Type::Ptr(p)) => KType::Ptr { target: self.strip(p.get_type_id().unwrap_or(0)) },
