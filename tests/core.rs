@@ -543,6 +543,31 @@ fn a_lone_event_is_printed_within_the_poll_tick() {
     assert_nothing_left();
 }
 
+/// `const` and the stdlib's socket module: a TCP connection the test makes
+/// over ::1 is AF_INET6 and IPPROTO_TCP by its sockets' own fields, and
+/// only its states are seen (the ports are the test's).
+#[test]
+fn socket_constants_name_a_connection_s_family_and_protocol() {
+    let _k = kernel_lock();
+    let script = "use socket
+        const PORT = 47301
+        on inet_sock_set_state if sk.__sk_common.skc_num == PORT || sk.__sk_common.skc_dport == htons(PORT) {
+            @[afname(sk.__sk_common.skc_family), ipproto(sk.sk_protocol), sk.__sk_common.skc_family == AF_INET6 && sk.sk_protocol == IPPROTO_TCP] = count();
+        }";
+    let run = run_with(&["-e", script, "--duration", "60s"], || {
+        let listener = std::net::TcpListener::bind("[::1]:47301").unwrap();
+        let client = std::net::TcpStream::connect("[::1]:47301").unwrap();
+        let (server, _) = listener.accept().unwrap();
+        drop((client, server));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    });
+    run.ok();
+    let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('@')).collect();
+    assert!(!rows.is_empty(), "{}", run.stdout);
+    assert!(rows.iter().all(|r| r.starts_with("@[AF_INET6, IPPROTO_TCP, true]: ")), "{}", run.stdout);
+    assert_nothing_left();
+}
+
 #[test]
 fn nested_fields_nullable_pointers_and_bitfields() {
     let _k = kernel_lock();

@@ -79,3 +79,84 @@ fn the_capabilities_module_names_every_capability() {
     let table: Vec<&str> = module.lines().filter(|l| l.starts_with("    if n == ")).collect();
     assert_eq!(table, expected);
 }
+
+/// The value of each `const NAME = V` of a module (hex or decimal).
+fn consts(module: &str) -> Vec<(String, u64)> {
+    module
+        .lines()
+        .filter_map(|l| {
+            let (name, v) = l.strip_prefix("const ")?.split_once(" = ")?;
+            let v = match v.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+                None => v.parse().ok()?,
+            };
+            Some((name.to_string(), v))
+        })
+        .collect()
+}
+
+/// `#define NAME VALUE` (C integer syntax: a leading 0 is octal) and
+/// `NAME = VALUE,` enumerators of a header, with the prefix given.
+fn header_numbers(path: &str, prefix: &str) -> Vec<(String, u64)> {
+    let c_int = |v: &str| {
+        let v = v.trim_end_matches(',');
+        if v.len() > 1 && v.starts_with('0') {
+            u64::from_str_radix(&v[1..], 8).ok()
+        } else {
+            v.parse().ok()
+        }
+    };
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            ["#define", name, v, ..] if name.starts_with(prefix) => Some((name.to_string(), c_int(v)?)),
+            [name, "=", v, ..] if name.starts_with(prefix) => Some((name.to_string(), c_int(v)?)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The socket module's constants and names are the C library's headers':
+/// address families (each AF_ as its PF_), socket types, IP protocols.
+#[test]
+fn the_socket_module_is_the_headers_numbers() {
+    let module = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/modules/socket.ntr")).unwrap();
+    let pf = header_numbers("/usr/include/x86_64-linux-gnu/bits/socket.h", "PF_");
+    let af: Vec<(String, u64)> = std::fs::read_to_string("/usr/include/x86_64-linux-gnu/bits/socket.h")
+        .unwrap()
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            ["#define", name, v] if name.starts_with("AF_") => Some((name.to_string(), pf.iter().find(|(p, _)| p == v)?.1)),
+            _ => None,
+        })
+        .collect();
+    let sock = header_numbers("/usr/include/x86_64-linux-gnu/bits/socket_type.h", "SOCK_");
+    let proto = header_numbers("/usr/include/netinet/in.h", "IPPROTO_");
+    let expected: Vec<(String, u64)> = af.iter().chain(&sock).chain(&proto).cloned().collect();
+    assert!(expected.len() > 80, "{expected:?}");
+    assert_eq!(consts(&module), expected);
+    // Each name function: the first name of each number, in header order.
+    let table = |fname: &str| -> Vec<(u64, String)> {
+        let body = module.split(&format!("fn {fname}(n) {{\n")).nth(1).unwrap().split("\n}").next().unwrap();
+        body.lines()
+            .filter_map(|l| {
+                let (n, rest) = l.trim().strip_prefix("if n == ")?.split_once(" { return \"")?;
+                Some((n.parse().unwrap(), rest.strip_suffix("\"; }")?.to_string()))
+            })
+            .collect()
+    };
+    let firsts = |items: &[(String, u64)]| -> Vec<(u64, String)> {
+        let mut out: Vec<(u64, String)> = Vec::new();
+        for (name, v) in items {
+            if !out.iter().any(|(n, _)| n == v) {
+                out.push((*v, name.clone()));
+            }
+        }
+        out
+    };
+    assert_eq!(table("afname"), firsts(&af));
+    assert_eq!(table("ipproto"), firsts(&proto));
+    let types: Vec<(String, u64)> = sock.iter().filter(|(_, v)| *v < 0x800).cloned().collect();
+    assert_eq!(table("socktype"), firsts(&types));
+}

@@ -14,6 +14,7 @@ pub struct Script {
 pub enum Item {
     Probe(ProbeBlock),
     Param(ParamDecl),
+    Const(ConstDecl),
     Fn(FnDecl),
     Use(UseDecl),
 }
@@ -52,6 +53,15 @@ pub struct ParamDecl {
     pub name: Ident,
     pub ty: TypeName,
     pub default: Expr,
+    pub span: Span,
+}
+
+/// `const NAME = VALUE`: a name for a number (`const AF_INET6 = 10`), as
+/// C headers' `#define`s, which BTF does not carry.
+#[derive(Clone, Debug)]
+pub struct ConstDecl {
+    pub name: Ident,
+    pub value: Expr,
     pub span: Span,
 }
 

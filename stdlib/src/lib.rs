@@ -33,6 +33,7 @@ const MODULES: &[(&str, &str)] = &[
     ("signals", include_str!("../modules/signals.ntr")),
     ("syscalls", include_str!("../modules/syscalls.ntr")),
     ("capabilities", include_str!("../modules/capabilities.ntr")),
+    ("socket", include_str!("../modules/socket.ntr")),
 ];
 
 /// The source of a stdlib script or module by name.

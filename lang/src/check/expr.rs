@@ -326,6 +326,9 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
     if let Some(v) = cx.params.get(name) {
         return Ok(param_value(v, span));
     }
+    if let Some(&(value, _)) = cx.consts.get(name) {
+        return Ok(mk(T::Const(value as u64), Type::S64, span));
+    }
     if let Some(b) = builtin_var(cx, p, name, span) {
         return Ok(b);
     }
@@ -358,6 +361,7 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
     }
     let mut candidates = p.visible_names();
     candidates.extend(cx.params.keys().cloned());
+    candidates.extend(cx.consts.keys().cloned());
     candidates.extend(builtin_vars().iter().map(|s| s.to_string()));
     let near = near_misses(name, &candidates);
     let mut d = Diagnostic::error(format!("unknown name `{name}`"), span, "not a local, parameter, probe argument or builtin");

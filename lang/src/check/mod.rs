@@ -18,9 +18,10 @@ mod wildcards;
 
 use std::collections::HashMap;
 
-use crate::ast::{FnDecl, Item, ProbeBlock, ProbeSpec, ProbeSpecKind, Script};
+use crate::ast::{self, FnDecl, Item, ProbeBlock, ProbeSpec, ProbeSpecKind, Script};
 use crate::diag::Diagnostic;
 use crate::kernel::{AttachSupport, KernelTypes};
+use crate::source::Span;
 use crate::tir;
 use crate::types::EnumDef;
 
@@ -97,6 +98,8 @@ pub(crate) struct Checker<'a> {
     pub(crate) host: Option<&'a dyn crate::host::Host>,
     pub(crate) cpid: Option<u32>,
     pub(crate) params: HashMap<String, ParamValue>,
+    /// `const NAME = VALUE` of the script and its modules, with where each was declared.
+    pub(crate) consts: HashMap<String, (i64, Span)>,
     pub(crate) fns: HashMap<String, &'a FnDecl>,
     pub(crate) maps: maps::MapTable,
     pub(crate) enums: Vec<EnumDef>,
@@ -125,6 +128,7 @@ impl<'a> Checker<'a> {
             host,
             cpid: None,
             params: HashMap::new(),
+            consts: HashMap::new(),
             fns: HashMap::new(),
             maps: maps::MapTable::default(),
             enums: Vec::new(),
@@ -153,6 +157,7 @@ impl<'a> Checker<'a> {
                         }
                     }
                     Item::Param(p) => decls.push(p),
+                    Item::Const(c) => self.declare_const(c),
                     Item::Probe(_) | Item::Use(_) => {}
                 }
             }
@@ -160,6 +165,21 @@ impl<'a> Checker<'a> {
         match params::resolve(self, &decls, given) {
             Ok(values) => self.params = values,
             Err(d) => self.diags.push(d),
+        }
+    }
+
+    fn declare_const(&mut self, c: &ast::ConstDecl) {
+        let Some(value) = stmt::const_int(&c.value) else {
+            self.diags.push(
+                Diagnostic::error("a const is a number", c.value.span, "not a number").with_help("e.g. `const AF_INET6 = 10`, `const MASK = 0xff`"),
+            );
+            return;
+        };
+        if let Some((_, prev)) = self.consts.insert(c.name.name.clone(), (value, c.name.span)) {
+            self.diags.push(
+                Diagnostic::error(format!("const `{}` is defined twice", c.name.name), c.name.span, "second definition")
+                    .with_secondary(prev, "first definition"),
+            );
         }
     }
 

@@ -313,7 +313,7 @@ fn aggregation(cx: &mut Checker, p: &mut ProbeCx, name: &str, args: &[Arg], span
     Ok((func, Some(v)))
 }
 
-fn const_int(e: &ast::Expr) -> Option<i64> {
+pub(crate) fn const_int(e: &ast::Expr) -> Option<i64> {
     match &e.kind {
         A::Int(n) => i64::try_from(*n).ok(),
         A::Duration(ns) => i64::try_from(*ns).ok(),

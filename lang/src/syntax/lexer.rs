@@ -12,6 +12,7 @@ pub enum Tok {
     Else,
     Let,
     Param,
+    Const,
     Fn,
     Use,
     Return,
@@ -105,6 +106,8 @@ enum Raw {
     Let,
     #[token("param")]
     Param,
+    #[token("const")]
+    Const,
     #[token("fn")]
     Fn,
     #[token("use")]
@@ -309,6 +312,7 @@ impl Raw {
             Raw::Else => Tok::Else,
             Raw::Let => Tok::Let,
             Raw::Param => Tok::Param,
+            Raw::Const => Tok::Const,
             Raw::Fn => Tok::Fn,
             Raw::Use => Tok::Use,
             Raw::Return => Tok::Return,

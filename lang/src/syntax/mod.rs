@@ -114,6 +114,7 @@ fn punct(tok: &Tok) -> &'static str {
         Tok::Else => "else",
         Tok::Let => "let",
         Tok::Param => "param",
+        Tok::Const => "const",
         Tok::Fn => "fn",
         Tok::Use => "use",
         Tok::Return => "return",
