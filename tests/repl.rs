@@ -108,6 +108,20 @@ fn a_hunt_in_the_repl_becomes_a_script() {
     let screen = t.wait_for("ll_node");
     assert!(screen.split_whitespace().any(|w| w == "len"), "{screen}");
     t.keys(&["C-u"]);
+    // Enum values after a comparison with an enum argument, the fields of
+    // network values, and `:` commands, each completed by one tab.
+    t.keys(&["-l", "on kfree_skb if reason != NO_SOC"]);
+    t.keys(&["Tab"]);
+    t.wait_for("reason != NO_SOCKET");
+    t.keys(&["C-u"]);
+    t.keys(&["-l", "on kfree_skb { print(tuple(skb).dp"]);
+    t.keys(&["Tab"]);
+    t.wait_for("tuple(skb).dport");
+    t.keys(&["C-u"]);
+    t.keys(&["-l", ":deta"]);
+    t.keys(&["Tab"]);
+    t.wait_for(":detach");
+    t.keys(&["C-u"]);
 
     // A syntax error is a diagnostic; the session goes on.
     t.line("on kfree_skb { @x = ; }");

@@ -31,7 +31,11 @@ impl ReplHelper {
 
     /// The probe of the block being typed: the spec after the last `on`.
     fn current_probe<'a>(&self, before: &'a str) -> Option<&'a str> {
-        let at = before.rfind("on ")?;
+        // `on` as a word, not the end of `reason `.
+        let at = before
+            .rmatch_indices("on ")
+            .map(|(i, _)| i)
+            .find(|&i| i == 0 || before[..i].ends_with(|c: char| c.is_whitespace() || c == '}' || c == ';'))?;
         before[at + 3..].split(|c: char| c.is_whitespace() || c == '{' || c == ',').find(|s| !s.is_empty())
     }
 
@@ -60,6 +64,18 @@ impl ReplHelper {
         }
     }
 
+    /// The values of the enum the word is compared with: `reason == NO_S`
+    /// after a probe argument of an enum type.
+    fn enum_values_compared(&self, before: &str, start: usize) -> Option<Vec<String>> {
+        let lhs = before[..start].trim_end();
+        let lhs = lhs.strip_suffix("==").or_else(|| lhs.strip_suffix("!="))?.trim_end();
+        let name = lhs.rsplit(|c: char| !(c.is_alphanumeric() || c == '_')).next()?;
+        let probe = self.current_probe(before)?;
+        let (_, ty) = self.probe_args(probe).into_iter().find(|(n, _)| n == name)?;
+        let KType::Enum { id, .. } = ty else { return None };
+        Some(ntr_lang::check::printed_names(&self.kernel.enum_values(id)))
+    }
+
     /// The struct a value of type `ty` has fields of (through one pointer).
     fn struct_id(&self, ty: &KType) -> Option<TypeId> {
         match ty {
@@ -70,6 +86,19 @@ impl ReplHelper {
             },
             _ => None,
         }
+    }
+}
+
+/// The fields of the network value a call right before a `.` makes:
+/// `tuple(skb).`, `flow(skb).`, `ct(skb).`.
+fn value_fields(before: &str) -> Option<&'static [&'static str]> {
+    let call = before.strip_suffix(')')?;
+    let open = call.rfind('(')?;
+    let name = call[..open].rsplit(|c: char| !(c.is_alphanumeric() || c == '_')).next()?;
+    match name {
+        "tuple" | "flow" => Some(ntr_lang::check::TUPLE_FIELDS),
+        "ct" => Some(ntr_lang::check::CT_FIELDS),
+        _ => None,
     }
 }
 
@@ -89,6 +118,15 @@ impl Completer for ReplHelper {
         let start = before.rfind(|c: char| !(c.is_alphanumeric() || "_:.@*".contains(c))).map(|i| i + 1).unwrap_or(0);
         let word = &before[start..];
         let pair = |s: &str| Pair { display: s.to_string(), replacement: s.to_string() };
+        if before.starts_with(':') && !before.contains(char::is_whitespace) {
+            return Ok((0, super::COMMANDS.iter().filter(|c| c.starts_with(before)).map(|c| pair(c)).collect()));
+        }
+        if let Some(values) = self.enum_values_compared(before, start) {
+            return Ok((start, values.iter().filter(|v| v.starts_with(word)).map(|v| pair(v)).collect()));
+        }
+        if let Some(fields) = word.strip_prefix('.').and_then(|_| value_fields(&before[..start])) {
+            return Ok((start + 1, fields.iter().filter(|f| f.starts_with(&word[1..])).map(|f| pair(f)).collect()));
+        }
         if in_probe_position(&before[..start]) {
             let mut names: Vec<String> = Vec::new();
             for tp in &self.tracepoints {
@@ -175,6 +213,20 @@ mod tests {
         assert_eq!(open_delimiters("on kfree_skb {"), 1);
         assert_eq!(open_delimiters("on kfree_skb { printf(\"}\"); }"), 0);
         assert_eq!(open_delimiters("on kfree_skb { # }\n"), 1);
+    }
+
+    #[test]
+    fn fields_of_network_values() {
+        assert_eq!(value_fields("print(tuple(skb)"), Some(ntr_lang::check::TUPLE_FIELDS));
+        assert_eq!(value_fields("if ct(skb)"), Some(ntr_lang::check::CT_FIELDS));
+        assert_eq!(value_fields("if sym(x)"), None);
+    }
+
+    #[test]
+    fn every_command_is_in_the_help() {
+        for c in super::super::COMMANDS {
+            assert!(super::super::HELP.contains(c), "{c}");
+        }
     }
 
     #[test]

@@ -23,6 +23,9 @@ use crate::report;
 use engine::Request;
 use helper::ReplHelper;
 
+/// The `:` commands, for completion (each is in HELP).
+pub(crate) const COMMANDS: &[&str] = &[":list", ":detach", ":maps", ":print", ":clear", ":load", ":save", ":info", ":help", ":quit"];
+
 const HELP: &str = "\
 Type a probe block to attach it:   on kfree_skb { @drops[reason] = count(); }
 param/fn/use lines apply to the blocks typed after them.

@@ -93,6 +93,13 @@ pub(crate) fn register_enum(cx: &mut Checker, id: TypeId) -> EnumId {
 /// common prefix (`SKB_DROP_REASON_` in
 /// skb_drop_reason, whose first values are `SKB_NOT_DROPPED_YET` and
 /// `SKB_CONSUMED`). Values without it keep their full name.
+/// The names ntr prints (and accepts) for an enum's values: without the
+/// prefix most share (`NO_SOCKET` for `SKB_DROP_REASON_NO_SOCKET`).
+pub fn printed_names(values: &[(String, i64)]) -> Vec<String> {
+    let prefix = common_prefix(values);
+    values.iter().map(|(n, _)| n.strip_prefix(prefix.as_str()).unwrap_or(n).to_string()).collect()
+}
+
 fn common_prefix(values: &[(String, i64)]) -> String {
     if values.len() < 2 {
         return String::new();

@@ -26,6 +26,8 @@ use crate::tir;
 use crate::types::EnumDef;
 
 pub use expr::near_misses;
+pub use ktypes::printed_names;
+pub use net::{CT_FIELDS, TUPLE_FIELDS};
 pub use params::{parse_duration, DurationError, ParamValue};
 pub(crate) use probes::quote_list;
 pub use probes::{parse_probe, ProbeTarget};

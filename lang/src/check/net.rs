@@ -255,6 +255,10 @@ fn ct_layout(cx: &Checker) -> Option<CtLayout> {
     })
 }
 
+/// The fields of a `tuple` or `flow` value, and of a `ct` value.
+pub const TUPLE_FIELDS: &[&str] = &["family", "proto", "sport", "dport"];
+pub const CT_FIELDS: &[&str] = &["state", "tcp", "status", "mark", "zone", "orig"];
+
 /// `.field` of a tuple or conntrack value.
 pub(crate) fn field(cx: &mut Checker, base: Expr, field: &Ident) -> Result<Expr> {
     let span = base.span.to(field.span);
@@ -274,7 +278,7 @@ pub(crate) fn field(cx: &mut Checker, base: Expr, field: &Ident) -> Result<Expr>
         (Type::Ct, "status") => (layout::CT_STATUS, 8, Type::Flags(ct_status_enum(cx))),
         (Type::Ct, "orig") => (layout::CT_ORIG, layout::TUPLE_SIZE as u8, Type::Tuple),
         (ty, _) => {
-            let names = if *ty != Type::Ct { "family, proto, sport, dport" } else { "state, tcp, status, mark, zone, orig" };
+            let names = if *ty != Type::Ct { TUPLE_FIELDS.join(", ") } else { CT_FIELDS.join(", ") };
             return Err(Diagnostic::error(format!("a {} has no field `{}`", type_name(ty), field.name), field.span, "unknown field")
                 .with_help(format!("its fields: {names}")));
         }
