@@ -284,8 +284,13 @@ fn probe_info(kernel: &KernelBtf, probe: &str) -> u8 {
     if let Some(f) = probe.strip_prefix("function:") {
         return function_info(kernel, f);
     }
+    let mut record = false;
     let (category, name) = match parse_probe(probe) {
         Ok(ProbeTarget::Tracepoint { category, name }) => (category, name),
+        Ok(ProbeTarget::TracefsRecord { category, name }) => {
+            record = true;
+            (category, name)
+        }
         Ok(ProbeTarget::RawTracepoint(name)) => (None, name),
         Ok(
             ProbeTarget::Kprobe { function, .. } | ProbeTarget::Kretprobe(function) | ProbeTarget::Fentry(function) | ProbeTarget::Fexit(function),
@@ -295,9 +300,10 @@ fn probe_info(kernel: &KernelBtf, probe: &str) -> u8 {
     };
     match kernel.tracepoint(category.as_deref(), &name) {
         Ok(tp) => {
-            let method = if tp.btf_args.is_some() { "tp_btf" } else { "tracepoint, arguments from tracefs" };
-            println!("tracepoint:{}:{} ({method})", tp.category, tp.name);
-            if let Some(args) = &tp.btf_args {
+            let btf = tp.btf_args.as_ref().filter(|_| !record);
+            let method = if btf.is_some() { "tp_btf" } else { "tracepoint, arguments from tracefs" };
+            println!("{}:{}:{} ({method})", if record { "tracefs" } else { "tracepoint" }, tp.category, tp.name);
+            if let Some(args) = btf {
                 for a in args {
                     println!("  {}: {}", a.name, kernel.type_name(&a.ty));
                 }

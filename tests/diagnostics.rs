@@ -208,6 +208,12 @@ const CASES: &[Case] = &[
     Case { name: "wildcard_with_offset", script: "on kprobe:tcp_v4_*+4 { exit(); }\n", args: &[], expect: &["cannot take an offset"] },
     Case { name: "wildcard_too_wide", script: "on kprobe:* { exit(); }\n", args: &[], expect: &["more than 512"] },
     Case { name: "func_outside_a_function", script: "begin { printf(\"%s\", func); }\n", args: &[], expect: &["`begin` has none"] },
+    Case {
+        name: "record_field_of_a_tp_btf_probe",
+        script: "on net_dev_xmit { @[len] = count(); }\n",
+        args: &[],
+        expect: &["unknown name `len`", "a field of the tracepoint's tracefs record", "`on tracefs:net:net_dev_xmit`"],
+    },
     // Habits from bpftrace, SystemTap and C get the ntr spelling.
     Case {
         name: "habit_probe_without_on",

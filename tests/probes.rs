@@ -512,3 +512,23 @@ fn stats_are_the_count_average_and_total_of_the_values() {
     assert_eq!(row["value"], serde_json::json!({"count": 7, "average": 43, "total": 301}), "{row}");
     assert_nothing_left();
 }
+
+/// `tracefs:` reads a tracepoint's record fields, `__data_loc` strings
+/// included, where the tp_btf form has the tracepoint's own arguments: the
+/// 5 datagrams of 100 bytes a python process sends in its own namespace
+/// leave on `lo` as 142 bytes each (100 + UDP 8 + IP 20 + Ethernet 14).
+#[test]
+fn tracefs_probes_read_the_record_fields() {
+    let _k = kernel_lock();
+    let ns = common::topology::Netns::new("ntrtfs");
+    // `ip netns exec` execs python in the same process: cpid is its pid.
+    let command = format!(
+        r#"ip netns exec {} python3 -c "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); [s.sendto(b'x' * 100, ('127.0.0.1', 47311)) for _ in range(5)]""#,
+        ns.name
+    );
+    let script = "on tracefs:net:net_dev_xmit if pid == cpid && len == 142 { @[name, len, rc] = count(); }";
+    let run = Run::from(ntr().args(["-c", &command, "--duration", "60s", "-e", script]).output().unwrap());
+    run.ok();
+    assert_eq!(row_value(&run.stdout, &["@[lo, 142, 0]:"]), Some(5), "{}{}", run.stdout, run.stderr);
+    assert_nothing_left();
+}

@@ -744,7 +744,21 @@ impl Lower<'_> {
                 self.b.jump(join, span, join);
                 m
             }
-            ExprKind::CtxDataLocStr { .. } => return self.unsupported(span, "reading a `__data_loc` string of a classic tracepoint"),
+            ExprKind::CtxDataLocStr { offset } => {
+                // A `__data_loc` field: the string's offset in the record in
+                // its low 16 bits (its length in the high ones).
+                let ctx = self.b.ctx;
+                let loc = self.b.vreg();
+                self.b.emit(Inst::Load { dst: loc, base: ctx, off: *offset as i16, size: Size::W }, span);
+                self.b.alu(AluOp::And, loc, Operand::Imm(0xffff), span);
+                let src = self.b.copy(ctx, span);
+                self.b.alu(AluOp::Add, src, Operand::Reg(loc), span);
+                let m = self.b.alloc(len, span);
+                self.b.zero(m, 0, len, span);
+                let dst = self.b.ptr(m, 0, span);
+                self.b.call(h::PROBE_READ_KERNEL_STR, vec![Operand::Reg(dst), Operand::Imm(len as i32), Operand::Reg(src)], span);
+                m
+            }
             _ => return self.unsupported(span, "this string expression"),
         })
     }

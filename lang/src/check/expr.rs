@@ -242,9 +242,25 @@ fn arg_ref(p: &ProbeCx, base: &ast::Expr, field: &ast::Ident) -> Result<Option<E
             let mut names: Vec<String> = p.args.iter().map(|a| a.name.clone()).collect();
             names.dedup();
             let d = Diagnostic::error(format!("`{}` has no argument `{}`", p.name, field.name), field.span, "no such argument");
-            Err(if names.is_empty() { d } else { d.with_help(format!("its arguments: {}", names.join(", "))) })
+            let d = if names.is_empty() { d } else { d.with_help(format!("its arguments: {}", names.join(", "))) };
+            Err(record_field_note(p, &field.name, d))
         }
     }
+}
+
+/// Where `name` is a field of the tracepoint's tracefs record (what
+/// bpftrace's `args.NAME` reads), how to reach it: the probe attaches as
+/// tp_btf, whose arguments are the tracepoint's own.
+fn record_field_note(p: &ProbeCx, name: &str, d: Diagnostic) -> Diagnostic {
+    if !p.record_fields.iter().any(|f| f == name) {
+        return d;
+    }
+    let tracefs = p.name.replacen("tracepoint:", "tracefs:", 1);
+    d.with_note(format!(
+        "`{name}` is a field of the tracepoint's tracefs record; `{}` attaches as tp_btf, whose arguments are the tracepoint's own",
+        p.name
+    ))
+    .with_help(format!("`on {tracefs}` reads the record's fields instead"))
 }
 
 /// A probe argument's value, read from where the context holds it.
@@ -373,6 +389,7 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
         args.dedup();
         d = d.with_note(format!("`{}` has arguments: {}", p.name, args.join(", ")));
     }
+    d = record_field_note(p, name, d);
     if let Some(since) = p.name.strip_prefix("tracepoint:").and_then(|tp| crate::kernel::history::argument_since(tp, name)) {
         d = d
             .with_note(format!("`{name}` is an argument of `{}` since Linux {since}; this kernel's tracepoint predates it", p.name))

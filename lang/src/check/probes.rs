@@ -23,6 +23,12 @@ pub enum ProbeTarget {
         name: String,
     },
     RawTracepoint(String),
+    /// `tracefs:CAT:NAME`: a tracepoint as a classic one, its arguments the
+    /// fields of its tracefs record, even where BTF describes it.
+    TracefsRecord {
+        category: Option<String>,
+        name: String,
+    },
     Kprobe {
         function: String,
         offset: u64,
@@ -60,6 +66,13 @@ pub fn parse_probe(text: &str) -> Result<ProbeTarget, String> {
             match rest.split_once(':') {
                 Some((c, n)) if !c.is_empty() && !n.is_empty() => Ok(ProbeTarget::Tracepoint { category: Some(c.into()), name: n.into() }),
                 _ => Ok(ProbeTarget::Tracepoint { category: None, name: rest.into() }),
+            }
+        }
+        "tracefs" => {
+            need("`CATEGORY:NAME`")?;
+            match rest.split_once(':') {
+                Some((c, n)) if !c.is_empty() && !n.is_empty() => Ok(ProbeTarget::TracefsRecord { category: Some(c.into()), name: n.into() }),
+                _ => Ok(ProbeTarget::TracefsRecord { category: None, name: rest.into() }),
             }
         }
         "raw_tracepoint" | "raw_tp" | "rawtracepoint" => {
@@ -138,6 +151,8 @@ pub(crate) struct Resolved {
     pub name: String,
     pub span: Span,
     pub args: Vec<Arg>,
+    /// A tp_btf probe's tracefs record fields (reachable with `tracefs:`).
+    pub record_fields: Vec<String>,
 }
 
 /// x86-64 `struct pt_regs` offsets of the argument registers and the return value.
@@ -146,7 +161,7 @@ const PT_REGS_RET: u16 = 80;
 
 pub(crate) fn resolve(cx: &mut Checker, spec: &ProbeSpec) -> Result<Resolved, Diagnostic> {
     let span = spec.span;
-    let simple = |attach: Attach, name: String| Resolved { attach, name, span, args: Vec::new() };
+    let simple = |attach: Attach, name: String| Resolved { attach, name, span, args: Vec::new(), record_fields: Vec::new() };
     let text = match &spec.kind {
         ProbeSpecKind::Begin => return Ok(simple(Attach::Begin, "begin".into())),
         ProbeSpecKind::End => return Ok(simple(Attach::End, "end".into())),
@@ -161,7 +176,8 @@ pub(crate) fn resolve(cx: &mut Checker, spec: &ProbeSpec) -> Result<Resolved, Di
     let target = parse_probe(text).map_err(|e| Diagnostic::error(format!("invalid probe `{text}`"), span, e))?;
     match target {
         ProbeTarget::Begin | ProbeTarget::End | ProbeTarget::Every(_) => unreachable_spec(span),
-        ProbeTarget::Tracepoint { category, name } => tracepoint(cx, category.as_deref(), &name, span),
+        ProbeTarget::Tracepoint { category, name } => tracepoint(cx, category.as_deref(), &name, false, span),
+        ProbeTarget::TracefsRecord { category, name } => tracepoint(cx, category.as_deref(), &name, true, span),
         ProbeTarget::RawTracepoint(name) => raw_tracepoint(cx, &name, span),
         ProbeTarget::Fentry(f) => function_probe(cx, &f, FnKind::Fentry, span),
         ProbeTarget::Fexit(f) => function_probe(cx, &f, FnKind::Fexit, span),
@@ -172,7 +188,7 @@ pub(crate) fn resolve(cx: &mut Checker, spec: &ProbeSpec) -> Result<Resolved, Di
             crate::kernel::elf_symbols::check_uprobe(&file, &symbol, offset).map_err(|r| refusal(r, span))?;
             let name = format!("{}:{path}:{symbol}", if ret { "uretprobe" } else { "uprobe" });
             let args = if ret { vec![retval_arg()] } else { pt_regs_args(None) };
-            Ok(Resolved { attach: Attach::Uprobe { path, symbol, offset, ret }, name, span, args })
+            Ok(Resolved { attach: Attach::Uprobe { path, symbol, offset, ret }, name, span, args, record_fields: Vec::new() })
         }
         ProbeTarget::Profile { hz } => {
             if let Some(max) = crate::kernel::max_sample_rate().filter(|max| hz > *max) {
@@ -232,7 +248,8 @@ fn fmt_ns(ns: u64) -> String {
     format!("{ns}ns")
 }
 
-fn tracepoint(cx: &mut Checker, category: Option<&str>, name: &str, span: Span) -> Result<Resolved, Diagnostic> {
+/// `record`: as a classic tracepoint, whatever BTF has.
+fn tracepoint(cx: &mut Checker, category: Option<&str>, name: &str, record: bool, span: Span) -> Result<Resolved, Diagnostic> {
     let tp = match cx.kernel.tracepoint(category, name) {
         Ok(tp) => tp,
         Err(LookupError::NotFound { suggestions }) => {
@@ -258,8 +275,11 @@ fn tracepoint(cx: &mut Checker, category: Option<&str>, name: &str, span: Span) 
             return Err(Diagnostic::error("cannot look up tracepoints", span, why));
         }
     };
-    let shown = if tp.category.is_empty() { tp.name.clone() } else { format!("tracepoint:{}:{}", tp.category, tp.name) };
-    if let (Some(btf_args), Some(btf_id)) = (&tp.btf_args, tp.btf_id) {
+    let kind = if record { "tracefs" } else { "tracepoint" };
+    let shown = if tp.category.is_empty() { tp.name.clone() } else { format!("{kind}:{}:{}", tp.category, tp.name) };
+    // The record's fields, named where a tp_btf probe's body reaches for one.
+    let record_fields: Vec<String> = tp.format.iter().flatten().filter(|f| !f.name.starts_with("common_")).map(|f| f.name.clone()).collect();
+    if let (Some(btf_args), Some(btf_id), false) = (&tp.btf_args, tp.btf_id, record) {
         let mut args = Vec::new();
         for (i, a) in btf_args.iter().enumerate() {
             if let Some(ty) = cx.arg_type(&a.ty, true) {
@@ -267,7 +287,7 @@ fn tracepoint(cx: &mut Checker, category: Option<&str>, name: &str, span: Span) 
             }
         }
         let attach = Attach::TpBtf { category: tp.category.clone(), name: tp.name.clone(), btf_id };
-        return Ok(Resolved { attach, name: shown, span, args });
+        return Ok(Resolved { attach, name: shown, span, args, record_fields });
     }
     let Some(format) = &tp.format else {
         return Err(Diagnostic::error(format!("tracepoint `{name}` has neither BTF nor a tracefs format"), span, "cannot read its arguments"));
@@ -293,7 +313,7 @@ fn tracepoint(cx: &mut Checker, category: Option<&str>, name: &str, span: Span) 
         args.push(Arg { name: f.name.clone(), source, ty });
     }
     let attach = Attach::Tracepoint { category: tp.category.clone(), name: tp.name.clone() };
-    Ok(Resolved { attach, name: shown, span, args })
+    Ok(Resolved { attach, name: shown, span, args, record_fields: Vec::new() })
 }
 
 /// A record field declared `[const] struct NAME *`: a pointer to that BTF
@@ -334,7 +354,13 @@ fn raw_tracepoint(cx: &mut Checker, name: &str, span: Span) -> Result<Resolved, 
             args.push(Arg { name: a.name.clone(), source: ArgSource::Slot(i as u16), ty });
         }
     }
-    Ok(Resolved { attach: Attach::RawTracepoint { name: tp.name.clone() }, name: format!("raw_tracepoint:{}", tp.name), span, args })
+    Ok(Resolved {
+        attach: Attach::RawTracepoint { name: tp.name.clone() },
+        name: format!("raw_tracepoint:{}", tp.name),
+        span,
+        args,
+        record_fields: Vec::new(),
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -422,7 +448,7 @@ fn function_probe(cx: &mut Checker, function: &str, kind: FnKind, span: Span) ->
             (Attach::Kretprobe { function: function.into() }, format!("kretprobe:{function}"))
         }
     };
-    let resolved = Resolved { attach, name, span, args };
+    let resolved = Resolved { attach, name, span, args, record_fields: Vec::new() };
     match refused {
         Some(d) => {
             cx.unattachable = Some(resolved);

@@ -22,6 +22,9 @@ pub(crate) struct InlineFrame {
 pub(crate) struct ProbeCx {
     pub name: String,
     pub args: Vec<Arg>,
+    /// A tp_btf probe's tracefs record fields: named in the diagnostic for
+    /// a name that is one of them.
+    pub record_fields: Vec<String>,
     pub locals: Vec<Local>,
     scopes: Vec<HashMap<String, LocalId>>,
     pub inlining: Vec<InlineFrame>,
@@ -33,7 +36,16 @@ pub(crate) struct ProbeCx {
 
 impl ProbeCx {
     pub fn new(name: String, args: Vec<Arg>) -> ProbeCx {
-        ProbeCx { name, args, locals: Vec::new(), scopes: vec![HashMap::new()], inlining: Vec::new(), inlined_bytes: 0, depth: 0 }
+        ProbeCx {
+            name,
+            args,
+            record_fields: Vec::new(),
+            locals: Vec::new(),
+            scopes: vec![HashMap::new()],
+            inlining: Vec::new(),
+            inlined_bytes: 0,
+            depth: 0,
+        }
     }
 
     /// Check `f` one level deeper. The parser keeps each body within

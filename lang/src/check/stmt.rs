@@ -14,6 +14,7 @@ use super::Checker;
 
 pub(crate) fn check_probe_body(cx: &mut Checker, r: Resolved, block: &ast::ProbeBlock) -> Result<tir::Probe> {
     let mut p = ProbeCx::new(r.name.clone(), r.args);
+    p.record_fields = r.record_fields;
     let cond = match &block.predicate {
         Some(pred) => Some(check_cond(cx, &mut p, pred)?),
         None => None,
