@@ -214,6 +214,7 @@ const CASES: &[Case] = &[
         args: &[],
         expect: &["unknown name `len`", "a field of the tracepoint's tracefs record", "`on tracefs:net:net_dev_xmit`"],
     },
+    Case { name: "habit_signal", script: "on kfree_skb { signal(9); }\n", args: &[], expect: &["ntr has no `signal()`: it only watches"] },
     // Habits from bpftrace, SystemTap and C get the ntr spelling.
     Case {
         name: "habit_probe_without_on",

@@ -154,6 +154,10 @@ pub(super) fn probe_has(p: &ProbeCx, name: &Ident, args: &[Arg], span: Span) -> 
 }
 
 fn unknown_fn(cx: &Checker, name: &Ident) -> Diagnostic {
+    if matches!(name.name.as_str(), "signal" | "system" | "override") {
+        return Diagnostic::error(format!("ntr has no `{}()`: it only watches", name.name), name.span, "an action on the traced system")
+            .with_note("by design, no builtin changes what is traced: a hunt during an incident must not cause another");
+    }
     let mut candidates: Vec<String> = cx.fns.keys().cloned().collect();
     candidates.extend(crate::builtins::BUILTINS.iter().filter(|b| b.kind != Kind::Variable).map(|b| b.name.to_string()));
     let near = near_misses(&name.name, &candidates);
