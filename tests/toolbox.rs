@@ -41,7 +41,7 @@ fn execsnoop_shows_each_exec_with_its_result() {
     let bin = bin.to_str().unwrap();
     let mut ran = Vec::new();
     let run = run_with(&["run", "execsnoop", "--json", "--duration", "60s"], || {
-        ran.push(helper(&["exec", "/bin/true", "ntr-argv0", "two", "three"]));
+        ran.push(helper(&["exec", "/bin/true", "ntr-argv0", "two", "three four"]));
         ran.push(helper(&["exec", "/nonexistent/ntr-exec", "x"]));
     });
     run.ok();
@@ -56,6 +56,8 @@ fn execsnoop_shows_each_exec_with_its_result() {
     assert_eq!((first["ppid"].as_u64(), first["ret"].as_i64()), (Some(me as u64), Some(0)), "{first}");
     assert_eq!((first["comm"].as_str(), first["file"].as_str(), first["arg0"].as_str()), (Some("ntr_toolbox"), Some(bin), Some(bin)), "{first}");
     assert_eq!(first["argc"], 6, "{first}");
+    // The arguments the test and the helper passed, each whole.
+    assert_eq!(first["args"], serde_json::json!([bin, "exec", "/bin/true", "ntr-argv0", "two", "three four"]), "{first}");
     let second = execs[1];
     assert_eq!((second["ppid"].as_u64(), second["ret"].as_i64(), second["argc"].as_u64()), (Some(me as u64), Some(0), Some(3)), "{second}");
     assert_eq!(
@@ -63,6 +65,7 @@ fn execsnoop_shows_each_exec_with_its_result() {
         (Some("true"), Some("/bin/true"), Some("ntr-argv0")),
         "{second}"
     );
+    assert_eq!(second["args"], serde_json::json!(["ntr-argv0", "two", "three four"]), "{second}");
     // The exec that failed: the helper's errno, its path, its parent (the
     // test), and nothing it cannot know.
     let (bad_pid, errno) = &ran[1];
@@ -73,7 +76,7 @@ fn execsnoop_shows_each_exec_with_its_result() {
     assert_eq!(failed["ret"].as_i64(), Some(-2), "{failed}");
     assert_eq!((failed["comm"].as_str(), failed["file"].as_str()), (Some("ntr_toolbox"), Some("/nonexistent/ntr-exec")), "{failed}");
     assert_eq!(failed["ppid"].as_u64(), Some(me as u64), "{failed}");
-    for unknown in ["argc", "arg0"] {
+    for unknown in ["argc", "arg0", "args"] {
         assert!(failed.get(unknown).is_none(), "{unknown} is unknown: {failed}");
     }
     assert_nothing_left();
@@ -99,7 +102,8 @@ fn execsnoop_says_unknown_as_text_and_filters_failures() {
     assert!(line(ran[0].0).is_empty(), "successful execs are left out:\n{}", run.stdout);
     let failed = line(ran[1].0);
     let me = std::process::id().to_string();
-    let expected = [ran[1].0.to_string().as_str(), me.as_str(), "ntr_toolbox", "-2", "unknown", "/nonexistent/ntr-exec", "unknown"].map(String::from);
+    let expected =
+        [ran[1].0.to_string().as_str(), me.as_str(), "ntr_toolbox", "-2", "unknown", "/nonexistent/ntr-exec", "unknown", "unknown"].map(String::from);
     assert_eq!(failed, [expected], "{}", run.stdout);
     assert_nothing_left();
 }

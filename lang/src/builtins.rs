@@ -159,6 +159,13 @@ pub const BUILTINS: &[Builtin] = &[
         "`len` bytes at `ptr` (kernel memory, else user memory, as `str()` reads), printed with `%r` or `%s`: printable ASCII as it is, other bytes (and `\\`) as `\\xNN`; JSON a hex string. `len` may be a runtime value, clamped in the probe to 0…`cap` (a constant up to 4096; by default `len` when constant, else 64); memory neither address space can read prints `(unreadable)`",
         "printf(\"%r\\n\", buf(arg1, retval, 256))",
     ),
+    b(
+        "join",
+        Function,
+        "join(ptr, len[, cap])",
+        "NUL-separated strings at `ptr` read as `buf` reads (a process's arguments, `mm.arg_start` to `mm.arg_end`), printed joined by spaces (JSON: an array of strings); a string cut off by `cap` (default 64 when `len` is not constant) keeps what was read",
+        "join(p.mm.arg_start, p.mm.arg_end - p.mm.arg_start, 256)",
+    ),
     b("is_set", Function, "is_set(params.NAME)", "whether `-p NAME=…` was given (a constant)", "if !is_set(params.port) || dport == params.port { … }"),
     b("has", Function, "has(ARG)", "whether this probe has an argument `ARG` on the running kernel (a constant)", "if has(reason) { … }"),
     b(

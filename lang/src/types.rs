@@ -25,6 +25,9 @@ pub enum Type {
     /// printable ASCII as it is and other bytes as `\xNN`.
     Buf {
         cap: u16,
+        /// `join(ptr, len)`: the bytes are NUL-separated strings (a
+        /// process's arguments), printed joined by spaces.
+        joined: bool,
     },
     /// A fixed-size array of integers read from a kernel field (`u8[16]`,
     /// `__be32[4]`): `len` elements of `elem` bytes, printed as a list.
@@ -105,7 +108,7 @@ impl Type {
     pub fn size(&self) -> u32 {
         match self {
             Type::Str { len } => *len as u32,
-            Type::Buf { cap } => BUF_HEADER + *cap as u32,
+            Type::Buf { cap, .. } => BUF_HEADER + *cap as u32,
             Type::Array { elem, len, .. } => *elem as u32 * *len as u32,
             Type::Ip4 => 4,
             Type::Ip6 => 16,

@@ -69,6 +69,13 @@ fn buf_bytes(bytes: &[u8]) -> Option<&[u8]> {
     Some(&data[..(n as usize).min(data.len())])
 }
 
+/// NUL-separated strings (a process's arguments as its memory holds them),
+/// each escaped as `%r` does; a last one cut off by the capacity is kept.
+fn joined(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    bytes.split(|b| *b == 0).map(escaped_bytes).collect()
+}
+
 /// Bytes as bpftrace's `%r` shows them: printable ASCII as it is, every
 /// other byte as `\xNN`; a backslash too (`\x5c`, unlike bpftrace), so the
 /// text reads back into the same bytes.
@@ -273,6 +280,7 @@ impl Printer {
             Type::Int { .. } => raw.to_string(),
             Type::Bool => (raw != 0).to_string(),
             Type::Str { .. } => c_string(bytes),
+            Type::Buf { joined: true, .. } => buf_bytes(bytes).map(|b| joined(b).join(" ")).unwrap_or_else(|| UNREADABLE.into()),
             Type::Buf { .. } => buf_bytes(bytes).map(escaped_bytes).unwrap_or_else(|| UNREADABLE.into()),
             Type::Array { elem, signed, len } => {
                 let elems: Vec<String> = array_elems(*elem, *signed, *len, bytes).iter().map(|v| v.to_string()).collect();
@@ -313,7 +321,9 @@ impl Printer {
             Type::Ct => Conntrack::parse(bytes, &self.enums).json(),
             Type::Flags(id) => json!(net::flags(self.enums.get(*id), raw)),
             Type::Time => json!(self.clock.json(raw)),
-            // A buffer as a hex string (`null` when unreadable).
+            // Strings as an array of them; a buffer as a hex string (`null`
+            // when unreadable).
+            Type::Buf { joined: true, .. } => buf_bytes(bytes).map(|b| json!(joined(b))).unwrap_or(Value::Null),
             Type::Buf { .. } => buf_bytes(bytes).map(|b| json!(b.iter().map(|x| format!("{x:02x}")).collect::<String>())).unwrap_or(Value::Null),
             Type::Array { elem, signed, len } => json!(array_elems(*elem, *signed, *len, bytes)
                 .iter()
@@ -435,7 +445,7 @@ mod tests {
         let mut p = printer();
         let mut buf = 3u64.to_ne_bytes().to_vec();
         buf.extend(b"a\\\xffzz");
-        let ty = Type::Buf { cap: 8 };
+        let ty = Type::Buf { cap: 8, joined: false };
         assert_eq!(p.text(&ty, &buf), "a\\x5c\\xff");
         assert_eq!(p.json(&ty, &buf), json!("615cff"));
         let unreadable = u64::MAX.to_ne_bytes();

@@ -630,7 +630,7 @@ impl Lower<'_> {
                 m
             }
             ExprKind::ReadBuf { ptr, len: n } => {
-                let Type::Buf { cap } = e.ty else { return self.unsupported(span, "this buffer") };
+                let Type::Buf { cap, .. } = e.ty else { return self.unsupported(span, "this buffer") };
                 let p = self.scalar(ptr)?;
                 let want = self.scalar(n)?;
                 let m = self.b.alloc(len, span);

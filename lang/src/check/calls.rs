@@ -138,7 +138,8 @@ fn read_buf(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, args: &[Arg], span:
             return Err(Diagnostic::error(format!("`buf` cannot read {n} bytes into a capacity of {cap}"), len.span, "longer than the capacity"));
         }
     }
-    Ok(Expr { kind: T::ReadBuf { ptr: Box::new(ptr), len: Box::new(len) }, ty: Type::Buf { cap: cap as u16 }, span })
+    let joined = name.name == "join";
+    Ok(Expr { kind: T::ReadBuf { ptr: Box::new(ptr), len: Box::new(len) }, ty: Type::Buf { cap: cap as u16, joined }, span })
 }
 
 /// `has(NAME)`: whether this probe has an argument NAME on this kernel
@@ -230,7 +231,7 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             };
             Ok(Expr { kind: T::ReadStr { ptr: Box::new(v) }, ty: Type::Str { len: len.div_ceil(8) * 8 }, span })
         }
-        "buf" => read_buf(cx, p, name, args, span),
+        "buf" | "join" => read_buf(cx, p, name, args, span),
         "is_set" => {
             // Whether a parameter was given with -p: filters treat one left at
             // its default as "match anything".
