@@ -163,7 +163,7 @@ pub const BUILTINS: &[Builtin] = &[
         "join",
         Function,
         "join(ptr, len[, cap])",
-        "NUL-separated strings at `ptr` read as `buf` reads (a process's arguments, `mm.arg_start` to `mm.arg_end`), printed joined by spaces (JSON: an array of strings); a string cut off by `cap` (default 64 when `len` is not constant) keeps what was read",
+        "NUL-separated strings at `ptr` read as `buf` reads (a process's arguments, `mm.arg_start` to `mm.arg_end`), printed joined by spaces, `…` after a last string that `cap` cut off (default 64 when `len` is not constant); JSON: an array of strings",
         "join(p.mm.arg_start, p.mm.arg_end - p.mm.arg_start, 256)",
     ),
     b("is_set", Function, "is_set(params.NAME)", "whether `-p NAME=…` was given (a constant)", "if !is_set(params.port) || dport == params.port { … }"),

@@ -280,7 +280,10 @@ impl Printer {
             Type::Int { .. } => raw.to_string(),
             Type::Bool => (raw != 0).to_string(),
             Type::Str { .. } => c_string(bytes),
-            Type::Buf { joined: true, .. } => buf_bytes(bytes).map(|b| joined(b).join(" ")).unwrap_or_else(|| UNREADABLE.into()),
+            // A last string without its NUL was cut off by the capacity: `…` says so.
+            Type::Buf { joined: true, .. } => buf_bytes(bytes)
+                .map(|b| joined(b).join(" ") + if b.last().is_some_and(|x| *x != 0) { "…" } else { "" })
+                .unwrap_or_else(|| UNREADABLE.into()),
             Type::Buf { .. } => buf_bytes(bytes).map(escaped_bytes).unwrap_or_else(|| UNREADABLE.into()),
             Type::Array { elem, signed, len } => {
                 let elems: Vec<String> = array_elems(*elem, *signed, *len, bytes).iter().map(|v| v.to_string()).collect();
@@ -455,6 +458,14 @@ mod tests {
         assert_eq!((p.text(&signed, &bytes), p.json(&signed, &bytes)), ("[-1, 2]".into(), json!([-1, 2])));
         let unsigned = Type::Array { elem: 2, signed: false, len: 2 };
         assert_eq!(p.text(&unsigned, &bytes), "[65535, 2]");
+        // Joined strings: whole, or the last one cut off by the capacity.
+        let joined = Type::Buf { cap: 16, joined: true };
+        let mut whole = 10u64.to_ne_bytes().to_vec();
+        whole.extend(b"ls\0-l\0a b\0\0\0\0\0\0\0");
+        assert_eq!((p.text(&joined, &whole), p.json(&joined, &whole)), ("ls -l a b".into(), json!(["ls", "-l", "a b"])));
+        let mut cut = 5u64.to_ne_bytes().to_vec();
+        cut.extend(b"ls\0-lah");
+        assert_eq!(p.text(&joined, &cut), "ls -l…");
     }
 
     #[test]
