@@ -532,3 +532,24 @@ fn tracefs_probes_read_the_record_fields() {
     assert_eq!(row_value(&run.stdout, &["@[lo, 142, 0]:"]), Some(5), "{}{}", run.stdout, run.stderr);
     assert_nothing_left();
 }
+
+/// `usym(addr)`: a function pointer a program passes (`qsort`'s comparator,
+/// `cmp_ints` of the test program) named in that program's symbols.
+#[test]
+fn usym_names_a_user_address_in_its_process() {
+    let _k = kernel_lock();
+    let bin = programs::probe_target();
+    let command = format!("{} sort", bin.display());
+    let script = r#"on uprobe:libc:qsort if pid == cpid { printf("%s\n", usym(arg3)); @[usym(arg3)] = count(); }"#;
+    let run = Run::from(ntr().args(["-c", &command, "--duration", "60s", "-e", script]).output().unwrap());
+    run.ok();
+    let name = format!("cmp_ints+0x0 ({})", bin.file_name().unwrap().to_string_lossy());
+    assert_eq!(run.stdout.lines().next(), Some(name.as_str()), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(&format!("@[{name}]: 1\n")), "{}", run.stdout);
+    // Printed after the process is gone: what is known, and why no more.
+    let script = r#"on uprobe:libc:qsort if pid == cpid { @[usym(arg3)] = count(); }"#;
+    let run = Run::from(ntr().args(["-c", &command, "--duration", "60s", "-e", script]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.contains(&format!("@[{name}]: 1\n")), "a map keeps the process's mappings while it runs: {}", run.stdout);
+    assert_nothing_left();
+}

@@ -134,6 +134,13 @@ pub const BUILTINS: &[Builtin] = &[
     ),
     b("sym", Function, "sym(addr)", "the address, shown as `symbol+0xoff`", "@[sym(location)] = count()"),
     b(
+        "usym",
+        Function,
+        "usym(addr)",
+        "a user-space address of the current process, shown as `function+0xoff (binary)` from that process's mappings (read while it runs), `[unknown] 0xaddr` where no symbol covers it",
+        "@[usym(arg0)] = count()",
+    ),
+    b(
         "str",
         Function,
         "str(ptr[, len])",

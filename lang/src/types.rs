@@ -40,6 +40,9 @@ pub enum Type {
     Addr,
     /// A kernel address printed as `symbol+0xoff` (from `sym(addr)`).
     Sym,
+    /// `usym(addr)`: a user address and the process it is in (pid, then
+    /// the address), printed as `function+0xoff (binary)`.
+    USym,
     /// A kernel pointer whose target is known from BTF. `trusted` pointers
     /// (tp_btf/fentry arguments and struct pointers read from them) can be
     /// dereferenced directly; others go through bpf_probe_read_kernel.
@@ -114,7 +117,7 @@ impl Type {
             Type::Ip6 => 16,
             Type::Tuple | Type::Flow => crate::net::TUPLE_SIZE,
             Type::Ct => crate::net::CT_SIZE,
-            Type::NfRule(_) => 16,
+            Type::NfRule(_) | Type::USym => 16,
             Type::Cause { .. } => crate::net::CAUSE_SIZE,
             Type::Void => 0,
             _ => 8,
@@ -134,6 +137,7 @@ impl Type {
                 | Type::Flow
                 | Type::Ct
                 | Type::NfRule(_)
+                | Type::USym
                 | Type::Cause { .. }
         )
     }

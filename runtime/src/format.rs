@@ -291,6 +291,7 @@ impl Printer {
             }
             Type::Addr | Type::Ptr { .. } => format!("{raw:#x}"),
             Type::Sym => self.syms.name(raw),
+            Type::USym => self.syms.user_names(raw as u32, &[u64_at(bytes, 8)]).into_iter().next().unwrap_or_default(),
             Type::Enum(id) => self.enum_name(*id, raw as i64).map(String::from).unwrap_or_else(|| (raw as i64).to_string()),
             Type::Duration => duration(raw),
             Type::Time => self.clock.text(raw),

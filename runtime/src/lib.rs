@@ -478,9 +478,11 @@ impl Live {
         self.session.drain(&mut self.ringbuf, out, until_exit)?;
         let Session { maps, printer, .. } = &mut self.session;
         for m in maps.iter() {
-            for f in m.info.key.iter().filter(|f| f.ty == Type::UStack) {
+            for f in m.info.key.iter().filter(|f| matches!(f.ty, Type::UStack | Type::USym)) {
+                // A user stack's pid is its upper half; a usym's, its first word.
+                let at = f.offset as usize + if f.ty == Type::UStack { 4 } else { 0 };
                 for key in m.raw.keys() {
-                    let pid = key.get(f.offset as usize + 4..f.offset as usize + 8).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                    let pid = key.get(at..at + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
                     if let Some(pid) = pid.filter(|p| *p != 0) {
                         printer.syms.remember(pid);
                     }

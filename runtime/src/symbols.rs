@@ -98,6 +98,11 @@ impl KernelSymbols {
                 })
                 .collect();
         }
+        // A process gone before its mappings were read: its addresses
+        // cannot be named, and the reason is said.
+        if std::fs::metadata(format!("/proc/{pid}/maps")).is_err() {
+            return addrs.iter().map(|a| format!("[pid {pid} exited] {a:#x}")).collect();
+        }
         let symbolizer = self.symbolizer.get_or_insert_with(Symbolizer::new);
         let src = Source::Process(Process::new(Pid::from(pid)));
         let results = symbolizer.symbolize(&src, Input::AbsAddr(addrs)).unwrap_or_default();
@@ -119,5 +124,16 @@ impl KernelSymbols {
                     .unwrap_or_else(|| format!("[unknown] {addr:#x}"))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A process gone before its mappings were read: the address, and why
+    /// it has no name (a pid above any pid_max, which no process has).
+    #[test]
+    fn an_exited_process_s_addresses_say_so() {
+        let mut syms = super::KernelSymbols::default();
+        assert_eq!(syms.user_names(4_194_400, &[0x1234]), ["[pid 4194400 exited] 0x1234"]);
     }
 }

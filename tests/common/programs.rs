@@ -11,7 +11,8 @@ use std::process::Command;
 /// one whose instructions are known (`ntr_insns`: a 5-byte `mov`, a 1-byte
 /// `nop`, a 1-byte `ret`, at offsets 0, 5 and 6); `bytes` calls
 /// `consume_buffer(p, n)` with `BYTES` and 12, then with the unmapped address 16
-/// and 4.
+/// and 4; `sort` calls libc's `qsort` with the comparator `cmp_ints`, then
+/// sleeps a second.
 /// The bytes `consume_buffer` is called with (its first 12).
 pub const BYTES: [u8; 16] = [b'h', b'i', 0, 1, 0x7f, 0xff, b'\\', b'"', b'\n', b' ', b'o', b'k', b'~', 0x80, b'A', b'B'];
 const PROBE_TARGET: &str = r#"
@@ -23,6 +24,7 @@ const PROBE_TARGET: &str = r#"
 __attribute__((noinline)) int ntr_target(int x, const char *s) { __asm__ volatile(""); return x * 2 + (int)strlen(s); }
 __attribute__((noinline)) int consume_buffer(const unsigned char *p, int n) { __asm__ volatile(""); return n + (int)((long)p & 1); }
 static const unsigned char bytes[16] = {'h', 'i', 0, 1, 0x7f, 0xff, '\\', '"', '\n', ' ', 'o', 'k', '~', 0x80, 'A', 'B'};
+__attribute__((noinline)) int cmp_ints(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 __attribute__((noinline)) unsigned long ntr_spin(unsigned long n) { unsigned long x = 0; for (unsigned long i = 0; i < n; i++) x += i * i ^ (x >> 3); return x; }
 __asm__(".text\n.globl ntr_unsized\n.type ntr_unsized,@function\nntr_unsized:\n ret\n");
 __asm__(".text\n.globl ntr_insns\n.type ntr_insns,@function\nntr_insns:\n .byte 0xb8, 0x78, 0x56, 0x34, 0x12\n nop\n ret\n.size ntr_insns, 7\n");
@@ -32,6 +34,13 @@ int main(int argc, char **argv) {
         time_t end = time(0) + atoi(argv[2]); unsigned long s = 0;
         while (time(0) < end) s += ntr_spin(1000000);
         return (int)(s & 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "sort") == 0) {
+        int v[3] = {3, 1, 2};
+        qsort(v, 3, sizeof v[0], cmp_ints);
+        /* Alive a while: its addresses are named from its mappings. */
+        sleep(1);
+        return v[0] - 1;
     }
     if (argc > 1 && strcmp(argv[1], "bytes") == 0) {
         printf("%d\n", bytes[0]); /* the page is in memory before the probe reads it */

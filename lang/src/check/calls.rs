@@ -190,6 +190,18 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             }
         }
         "strftime" | "time" => time_text(cx, p, name, args, span),
+        "usym" => {
+            // The address with the process it belongs to: symbolized in
+            // that process's mappings when printed.
+            let a = positional(name, args)?;
+            arity(name, a.len(), 1, 1, span, "usym(addr)")?;
+            let v = check_expr(cx, p, a[0], None)?;
+            if !matches!(v.ty, Type::Addr | Type::Int { .. } | Type::Ptr { .. }) {
+                return Err(Diagnostic::error(format!("`usym` needs a user address, not a {}", type_name(&v.ty)), v.span, "not an address"));
+            }
+            let pid = Expr { kind: T::Builtin(Builtin::Pid), ty: Type::U32, span };
+            Ok(Expr { kind: T::Pack(vec![pid, v]), ty: Type::USym, span })
+        }
         "kaddr" => {
             // A kernel symbol's address, looked up when the script is compiled.
             let a = positional(name, args)?;

@@ -23,6 +23,7 @@ pub(crate) fn type_name(t: &Type) -> String {
         Type::Array { elem, signed, len } => format!("{}{}[{len}]", if *signed { 's' } else { 'u' }, *elem as u32 * 8),
         Type::Addr => "addr".into(),
         Type::Sym => "sym".into(),
+        Type::USym => "usym".into(),
         Type::Ptr { target, .. } => match &**target {
             KType::Struct { name, .. } => format!("struct {name} *"),
             KType::Union { name, .. } => format!("union {name} *"),
