@@ -153,6 +153,11 @@ pub enum Command {
         /// Print the instructions annotated with source lines
         #[arg(long)]
         dump: bool,
+        /// Compile against another kernel's BTF (its /sys/kernel/btf/vmlinux,
+        /// copied): struct layouts and function prototypes come from it, and
+        /// tracepoints must be ones it describes (tp_btf)
+        #[arg(long, value_name = "FILE")]
+        btf: Option<PathBuf>,
         #[command(flatten)]
         params: ParamArgs,
     },
@@ -265,8 +270,8 @@ pub fn dispatch(cli: Cli) -> u8 {
             Ok(s) => pipeline::check(s, &params.all()),
             Err(d) => report::global(&d),
         },
-        Some(Command::Compile { script, output, dump, params }) => match pipeline::locate(&script) {
-            Ok(s) => pipeline::compile(s, &params.all(), output.as_deref(), dump),
+        Some(Command::Compile { script, output, dump, params, btf }) => match pipeline::locate(&script) {
+            Ok(s) => pipeline::compile(s, &params.all(), output.as_deref(), dump, btf.as_deref()),
             Err(d) => report::global(&d),
         },
         Some(Command::List { pattern }) => crate::discover::list(pattern.as_deref()),

@@ -81,11 +81,12 @@ fn read(script: &Script, sources: &mut Sources) -> Result<(usize, Option<PathBuf
 }
 
 /// Which attach methods the checker may use: this kernel's, or any (an
-/// object compiled to be loaded elsewhere).
+/// object compiled to be loaded elsewhere, typed by this kernel's BTF or
+/// by another's, `ntr compile --btf FILE`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub enum Target<'a> {
     ThisKernel,
-    AnyKernel,
+    AnyKernel(Option<&'a Path>),
 }
 
 /// Every attach method, for `ntr compile`: the object is not loaded here.
@@ -102,7 +103,7 @@ impl ntr_lang::kernel::AttachSupport for AnyKernel {
 
 /// `cpid`: the pid of the `-c` command, for the `cpid` builtin; `snaplen`:
 /// what `pcap()` statements capture (`None` leaves them out).
-pub fn front(script: &Script, params: &[(String, String)], target: Target, cpid: Option<u32>, snaplen: Option<u16>) -> Result<Checked, Failure> {
+pub fn front(script: &Script, params: &[(String, String)], target: Target<'_>, cpid: Option<u32>, snaplen: Option<u16>) -> Result<Checked, Failure> {
     let mut sources = Sources::new();
     let fail = |sources, diags, code| Failure { sources, diags, code };
     let (root, base) = match read(script, &mut sources) {
@@ -113,16 +114,22 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target, cpid:
         Ok(m) => m,
         Err(d) => return Err(fail(sources, vec![d], 2)),
     };
-    let kernel = match KernelBtf::from_sys() {
+    let kernel = match target {
+        Target::AnyKernel(Some(path)) => KernelBtf::from_foreign_file(path).map_err(|e| {
+            Diagnostic::global(format!("cannot read the BTF of `{}`: {e}", path.display()))
+                .with_help("give a kernel's BTF as raw BTF (another machine's /sys/kernel/btf/vmlinux, copied)")
+        }),
+        _ => KernelBtf::from_sys().map_err(|e| {
+            Diagnostic::global(format!("cannot read this kernel's types: {e}"))
+                .with_help("ntr needs a kernel with BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y)")
+        }),
+    };
+    let kernel = match kernel {
         Ok(k) => k,
-        Err(e) => {
-            let d = Diagnostic::global(format!("cannot read this kernel's types: {e}"))
-                .with_help("ntr needs a kernel with BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y)");
-            return Err(fail(sources, vec![d], 1));
-        }
+        Err(d) => return Err(fail(sources, vec![d], 1)),
     };
     let features = ntr_runtime::features::Features::default();
-    let attach: &dyn ntr_lang::kernel::AttachSupport = if target == Target::AnyKernel { &AnyKernel } else { &features };
+    let attach: &dyn ntr_lang::kernel::AttachSupport = if target == Target::ThisKernel { &features } else { &AnyKernel };
     let scripts: Vec<&ntr_lang::ast::Script> = loaded.iter().map(|m| &m.script).collect();
     let checked = check::check(&scripts, &kernel, &CheckOptions { params, attach, host: Some(&ntr_runtime::netns::Namespaces), cpid, snaplen });
     match checked {
@@ -138,7 +145,7 @@ pub fn front(script: &Script, params: &[(String, String)], target: Target, cpid:
 fn build(
     script: &Script,
     params: &[(String, String)],
-    target: Target,
+    target: Target<'_>,
     cpid: Option<u32>,
     snaplen: Option<u16>,
 ) -> Result<(Checked, Artifact), Failure> {
@@ -238,9 +245,10 @@ pub fn check(script: Script, params: &[(String, String)]) -> u8 {
     }
 }
 
-pub fn compile(script: Script, params: &[(String, String)], output: Option<&Path>, dump: bool) -> u8 {
+/// `btf`: another kernel's BTF to compile against (`--btf FILE`).
+pub fn compile(script: Script, params: &[(String, String)], output: Option<&Path>, dump: bool, btf: Option<&Path>) -> u8 {
     // The object may be loaded on another kernel: any attach method goes.
-    let (checked, artifact) = match build(&script, params, Target::AnyKernel, None, Some(ntr_runtime::pcap::DEFAULT_SNAPLEN)) {
+    let (checked, artifact) = match build(&script, params, Target::AnyKernel(btf), None, Some(ntr_runtime::pcap::DEFAULT_SNAPLEN)) {
         Ok(b) => b,
         Err(f) => return f.report(),
     };

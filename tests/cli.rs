@@ -527,3 +527,40 @@ fn every_catalogued_builtin_is_known_to_the_checker() {
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert!(run.stderr.contains("no builtin `walltim`") && run.stderr.contains("walltime"), "{}", run.stderr);
 }
+
+/// `ntr compile --btf FILE` types the script by that BTF (here a copy of
+/// this kernel's: `skb.len` is read at the offset bpftool's dump of the
+/// file gives), resolves tracepoints from it alone, and refuses what only
+/// the running kernel can say (a classic tracepoint's record, `kaddr`).
+#[test]
+fn compile_against_another_kernel_s_btf() {
+    let dir = std::env::temp_dir().join(format!("ntr-btf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let btf = dir.join("vmlinux.btf");
+    std::fs::copy("/sys/kernel/btf/vmlinux", &btf).unwrap();
+    let dump = std::process::Command::new("bpftool").args(["btf", "dump", "file"]).arg(&btf).output().unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    let sk_buff = dump.split("STRUCT 'sk_buff' size").nth(1).unwrap();
+    let bits: u32 =
+        sk_buff.lines().find(|l| l.trim_start().starts_with("'len' ")).unwrap().split("bits_offset=").nth(1).unwrap().trim().parse().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let ok = write("len.ntr", "on kfree_skb { @[skb.len] = count(); }\n");
+    let out = dir.join("len.o");
+    let run = Run::from(ntr().args(["compile", &ok, "--btf", btf.to_str().unwrap(), "-o", out.to_str().unwrap(), "--dump"]).output().unwrap());
+    run.ok();
+    assert!(run.stdout.contains(&format!("= *(u32 *)(r1 +{})", bits / 8)), "skb.len at byte {}:\n{}", bits / 8, run.stdout);
+    assert!(std::fs::read(&out).unwrap().starts_with(b"\x7fELF"));
+    let classic = write("classic.ntr", "on syscalls:sys_enter_openat { @ = count(); }\n");
+    let run = Run::from(ntr().args(["compile", &classic, "--btf", btf.to_str().unwrap()]).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("not a tracepoint the given BTF describes"), "{}", run.stderr);
+    let kaddr = write("kaddr.ntr", "begin { printf(\"%x\\n\", kaddr(\"tcp_v4_rcv\")); }\n");
+    let run = Run::from(ntr().args(["compile", &kaddr, "--btf", btf.to_str().unwrap()]).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("`kaddr` needs the running kernel's addresses"), "{}", run.stderr);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -184,6 +184,11 @@ pub trait KernelTypes {
     fn function_names(&self) -> Vec<String>;
     /// Display name of a type (`struct sk_buff *`, `enum skb_drop_reason`, `u32`).
     fn type_name(&self, ty: &KType) -> String;
+    /// Whether these types are another kernel's (`ntr compile --btf FILE`),
+    /// which this machine's tracefs and symbols do not describe.
+    fn other_kernel(&self) -> bool {
+        false
+    }
     /// The running kernel's address of each of `names` that it has.
     fn symbol_addresses(&self, names: &[&str]) -> std::collections::HashMap<String, u64>;
 }

@@ -209,6 +209,10 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             let A::Str(symbol) = &a[0].kind else {
                 return Err(Diagnostic::error("`kaddr` takes a symbol's name as a string", a[0].span, "not a string literal"));
             };
+            if cx.kernel.other_kernel() {
+                return Err(Diagnostic::error("`kaddr` needs the running kernel's addresses", a[0].span, "not known for another kernel")
+                    .with_note("with --btf the object is for another kernel, whose symbols this machine cannot read"));
+            }
             match cx.kernel.symbol_addresses(&[symbol]).get(symbol.as_str()) {
                 Some(&addr) => Ok(Expr { kind: T::Const(addr), ty: Type::Addr, span }),
                 None => Err(Diagnostic::error(format!("no kernel symbol `{symbol}` with a readable address"), a[0].span, "not in /proc/kallsyms")

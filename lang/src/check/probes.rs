@@ -261,6 +261,11 @@ fn tracepoint(cx: &mut Checker, category: Option<&str>, name: &str, record: bool
                 Some(c) => format!("{c}:{name}"),
                 None => name.to_string(),
             };
+            if cx.kernel.other_kernel() {
+                return Err(Diagnostic::error(format!("unknown probe `{shown}`"), span, "not a tracepoint the given BTF describes")
+                    .with_note("with --btf, tracepoints resolve from that BTF alone (as tp_btf): a classic tracepoint's record is described by its own kernel's tracefs, which this machine cannot read")
+                    .with_help("compile it on that kernel, or probe a tracepoint BTF describes (`btf_trace_NAME` in its BTF)"));
+            }
             let mut d = Diagnostic::error(format!("unknown probe `{shown}`"), span, "no such tracepoint in this kernel");
             if !suggestions.is_empty() {
                 d = d.with_help(format!("did you mean {}?", quote_list(&suggestions)));

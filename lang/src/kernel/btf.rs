@@ -17,6 +17,9 @@ type TracepointKey = (Option<String>, String);
 
 pub struct KernelBtf {
     btf: Btf,
+    /// Another kernel's BTF (`ntr compile --btf FILE`): nothing of this
+    /// machine (tracefs, /proc/kallsyms, loaded modules) describes it.
+    foreign: bool,
     source: BtfSource,
     /// The BTF bytes, and type ids by name built from them on first use
     /// (`None`: bytes the index cannot read; btf-rs's scan serves).
@@ -48,6 +51,21 @@ pub struct KernelBtf {
 }
 
 impl KernelBtf {
+    /// The tracepoints BTF describes (`btf_trace_NAME` typedefs), by name.
+    fn btf_tracepoint_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut id = 1;
+        while let Ok(t) = self.btf.resolve_type_by_id(id) {
+            if let Type::Typedef(t) = &t {
+                if let Some(n) = self.name_of(t).strip_prefix("btf_trace_") {
+                    names.push(n.to_string());
+                }
+            }
+            id += 1;
+        }
+        names
+    }
+
     /// Whether tracepoint `name` has a BTF prototype (attachable as tp_btf).
     pub fn has_btf_tracepoint(&self, name: &str) -> bool {
         !self.ids_by_name(&format!("btf_trace_{name}")).is_empty()
@@ -76,10 +94,18 @@ impl KernelBtf {
         KernelBtf::from_file(Path::new("/sys/kernel/btf/vmlinux"))
     }
 
+    /// Another kernel's BTF, for objects to load there: its tracepoints
+    /// resolve from BTF alone, and this machine's tracefs, symbols and
+    /// modules are left out.
+    pub fn from_foreign_file(path: &Path) -> Result<KernelBtf, String> {
+        Ok(KernelBtf { foreign: true, ..KernelBtf::from_file(path)? })
+    }
+
     pub fn from_file(path: &Path) -> Result<KernelBtf, String> {
         let (btf, source, bytes) = btf_open::open(path)?;
         Ok(KernelBtf {
             btf,
+            foreign: false,
             source,
             bytes,
             names: OnceCell::new(),
@@ -165,6 +191,9 @@ impl KernelBtf {
     }
 
     fn tracefs_events(&self) -> Vec<String> {
+        if self.foreign {
+            return self.btf_tracepoint_names();
+        }
         tracefs::root().map(|r| tracefs::events(&r)).unwrap_or_default()
     }
 
@@ -219,7 +248,7 @@ impl KernelBtf {
 
     /// Resolve a tracepoint from tracefs and BTF.
     fn lookup_tracepoint(&self, category: Option<&str>, name: &str) -> Result<Tracepoint, LookupError> {
-        let root = tracefs::root();
+        let root = if self.foreign { Err("another kernel's BTF: this machine's tracefs does not describe it".to_string()) } else { tracefs::root() };
         let category = match (category, &root) {
             (Some(c), _) => Some(c.to_string()),
             (None, Ok(root)) => {
@@ -311,6 +340,10 @@ impl KernelTypes for KernelBtf {
         self.tracefs_events()
     }
 
+    fn other_kernel(&self) -> bool {
+        self.foreign
+    }
+
     fn function_names(&self) -> Vec<String> {
         self.functions()
     }
@@ -382,12 +415,19 @@ impl KernelTypes for KernelBtf {
         if let Some(f) = self.module_functions.borrow().get(name) {
             return f.clone();
         }
+        if self.foreign {
+            return None;
+        }
         let f = super::kallsyms::module_of(name).and_then(|module| super::modules::function(self, &self.btf, &module, name));
         self.module_functions.borrow_mut().insert(name.to_string(), f.clone());
         f
     }
 
     fn symbol_addresses(&self, names: &[&str]) -> HashMap<String, u64> {
+        // This machine's addresses are not another kernel's.
+        if self.foreign {
+            return HashMap::new();
+        }
         let mut known = self.symbols.borrow_mut();
         let missing: Vec<&str> = names.iter().copied().filter(|n| !known.contains_key(*n)).collect();
         if !missing.is_empty() {
