@@ -562,5 +562,9 @@ fn compile_against_another_kernel_s_btf() {
     let run = Run::from(ntr().args(["compile", &kaddr, "--btf", btf.to_str().unwrap()]).output().unwrap());
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert!(run.stderr.contains("`kaddr` needs the running kernel's addresses"), "{}", run.stderr);
+    let ct = write("ct.ntr", "on kfree_skb { @[ct(skb).state] = count(); }\n");
+    let run = Run::from(ntr().args(["compile", &ct, "--btf", btf.to_str().unwrap()]).output().unwrap());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("`ct` needs the running kernel's conntrack hook addresses"), "{}", run.stderr);
     std::fs::remove_dir_all(&dir).ok();
 }

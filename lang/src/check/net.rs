@@ -135,6 +135,13 @@ fn skb_value(cx: &mut Checker, name: &str, skb: Expr, span: Span) -> Result<Expr
             Ok(mk(T::SkbTuple { skb: Box::new(skb), layout, canonical }, ty, span))
         }
         "ct" => {
+            if cx.kernel.other_kernel() {
+                // A packet without an entry is NO_ENTRY or NO_CONNTRACK by
+                // the addresses of conntrack's hooks, which only the running
+                // kernel can give.
+                return Err(Diagnostic::error("`ct` needs the running kernel's conntrack hook addresses", span, "not known for another kernel")
+                    .with_help("compile scripts that use `ct()` on the kernel they run on"));
+            }
             let layout = ct_layout(cx).ok_or_else(|| missing("struct nf_conn (conntrack)"))?;
             // The runtime prints entries with these names.
             ct_state_enum(cx);
