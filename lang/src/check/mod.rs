@@ -7,6 +7,7 @@ mod expr;
 mod format;
 mod ktypes;
 mod labels;
+mod libpcap;
 mod maps;
 mod net;
 mod params;

@@ -64,6 +64,7 @@ pub(crate) fn resolve(cx: &mut Checker, decls: &[&ParamDecl], given: &[(String, 
         let value = value.and_then(|v| match is_pcap(decl) && !v.display.is_empty() {
             true => match super::pcap_filter::compile(&v.display) {
                 Ok(_) => Ok(v),
+                Err(e) if super::libpcap::missing(&e) => Err(e),
                 Err(e) => Err(format!("libpcap: {}; {}", super::pcap_filter::message(&e), super::pcap_filter::hint(&v.display, &e))),
             },
             false => Ok(v),

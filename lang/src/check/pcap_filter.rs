@@ -4,8 +4,6 @@
 //! header, which every probe's skb has set, where the MAC header may not be.
 //! The compiler translates the instructions to eBPF (`lower/cbpf.rs`).
 
-use pcap::{Capture, Linktype};
-
 use crate::ast::{self, Arg, ExprKind as A, Ident};
 use crate::diag::Diagnostic;
 use crate::source::Span;
@@ -18,9 +16,9 @@ use super::scope::ProbeCx;
 use super::Checker;
 
 /// Packets that start at the IPv4 or IPv6 header. `pcap_open_dead` takes
-/// the DLT value, 12 on Linux (the crate's `Linktype::RAW` is the savefile's
-/// LINKTYPE_RAW, 101, which libpcap refuses there).
-const DLT_RAW: Linktype = Linktype(12);
+/// the DLT value, 12 on Linux (LINKTYPE_RAW, 101, is the savefile's number,
+/// which libpcap refuses there).
+const DLT_RAW: std::ffi::c_int = 12;
 
 const USAGE: &str = "filter(skb, \"tcp port 80\")";
 
@@ -82,22 +80,7 @@ fn filter_text(cx: &Checker, p: &ProbeCx, e: &ast::Expr) -> Result<Option<(Strin
 
 /// libpcap's classic BPF for `text`, or its error message.
 pub(crate) fn compile(text: &str) -> std::result::Result<Vec<CbpfInsn>, String> {
-    let dead = Capture::dead(DLT_RAW).map_err(|e| e.to_string())?;
-    let prog = dead.compile(text, true).map_err(|e| e.to_string())?;
-    // The crate keeps the fields private; its Display prints them as
-    // `code jt jf k`, as `tcpdump -ddd` does.
-    prog.get_instructions()
-        .iter()
-        .map(|i| parse_insn(&i.to_string()).ok_or_else(|| format!("libpcap printed an instruction ntr cannot read: `{i}`")))
-        .collect()
-}
-
-fn parse_insn(printed: &str) -> Option<CbpfInsn> {
-    let f: Vec<&str> = printed.split(' ').collect();
-    match f.as_slice() {
-        [code, jt, jf, k] => Some(CbpfInsn { code: code.parse().ok()?, jt: jt.parse().ok()?, jf: jf.parse().ok()?, k: k.parse().ok()? }),
-        _ => None,
-    }
+    super::libpcap::compile(text, DLT_RAW)
 }
 
 /// libpcap's message without the crate's and libpcap's prefixes.
@@ -108,6 +91,9 @@ pub(crate) fn message(msg: &str) -> &str {
 /// libpcap's message as a diagnostic: on the word it names when the string
 /// literal holds it once, else on the whole string.
 fn error(text: &str, msg: &str, span: Span, literal: bool) -> Diagnostic {
+    if super::libpcap::missing(msg) {
+        return Diagnostic::error("tcpdump filters need libpcap", span, "cannot compile this expression here").with_note(msg.to_string());
+    }
     let msg = message(msg);
     let link = link_word(text, msg);
     let quoted = msg.split('\'').nth(1).filter(|q| !q.is_empty());
