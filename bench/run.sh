@@ -104,5 +104,17 @@ lookups = next(r["fact_lookups"] for r in recs if r.get("type") == "summary")
 print(f"{drops} drops ({sys.argv[2]} pkt/s), {causes} cause lines printed, {rows} cause row(s) in the summary, {lookups} fact lookup(s): {lookups / max(rows, 1):.1f} per distinct cause")
 PY
 
+echo "== front end: 500 distinct tracepoints in one block, ntr check against bpftrace's compile (goal <= 0.2 s and <= 0.5 of bpftrace)"
+grep -v '^syscalls:' /sys/kernel/tracing/available_events | head -500 | sed 's/^/tracepoint:/' | paste -sd, > "$work/tp500.list"
+{ printf 'on '; cat "$work/tp500.list"; echo ' { @[probe] = count(); }'; } > "$work/tp500.ntr"
+{ cat "$work/tp500.list"; echo ' { @[probe] = count(); }'; } > "$work/tp500.bt"
+hyperfine -N --style none --warmup 1 --runs 5 --export-json "$work/fe.json" \
+    -n ntr "$NTR check $work/tp500.ntr" -n bpftrace "bpftrace --emit-elf $work/tp500.o $work/tp500.bt" >/dev/null
+python3 - "$work/fe.json" <<'PY'
+import json, sys
+res = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+print(f"ntr check {res['ntr']*1000:.0f} ms, bpftrace --emit-elf {res['bpftrace']*1000:.0f} ms, ratio = {res['ntr']/res['bpftrace']:.3f}")
+PY
+
 echo "== compile time and peak RSS of large scripts (ntr check)"
 bash bench/compile.sh "$NTR"
