@@ -105,7 +105,7 @@ print(f"{drops} drops ({sys.argv[2]} pkt/s), {causes} cause lines printed, {rows
 PY
 
 echo "== front end: 500 distinct tracepoints in one block, ntr check against bpftrace's compile (goal <= 0.2 s and <= 0.5 of bpftrace)"
-grep -v '^syscalls:' /sys/kernel/tracing/available_events | head -500 | sed 's/^/tracepoint:/' | paste -sd, > "$work/tp500.list"
+grep -v '^syscalls:' /sys/kernel/tracing/available_events | awk 'NR <= 500 { print "tracepoint:" $0 }' | paste -sd, > "$work/tp500.list"
 { printf 'on '; cat "$work/tp500.list"; echo ' { @[probe] = count(); }'; } > "$work/tp500.ntr"
 { cat "$work/tp500.list"; echo ' { @[probe] = count(); }'; } > "$work/tp500.bt"
 hyperfine -N --style none --warmup 1 --runs 5 --export-json "$work/fe.json" \
