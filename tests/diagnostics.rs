@@ -215,6 +215,12 @@ const CASES: &[Case] = &[
         expect: &["unknown name `len`", "a field of the tracepoint's tracefs record", "`on tracefs:net:net_dev_xmit`"],
     },
     Case { name: "habit_signal", script: "on kfree_skb { signal(9); }\n", args: &[], expect: &["ntr has no `signal()`: it only watches"] },
+    Case {
+        name: "uaddr_outside_a_uprobe",
+        script: "on kfree_skb { @[uaddr(\"main\")] = count(); }\n",
+        args: &[],
+        expect: &["`uaddr` is only known in a uprobe"],
+    },
     // Habits from bpftrace, SystemTap and C get the ntr spelling.
     Case {
         name: "habit_probe_without_on",

@@ -553,3 +553,23 @@ fn usym_names_a_user_address_in_its_process() {
     assert!(run.stdout.contains(&format!("@[{name}]: 1\n")), "a map keeps the process's mappings while it runs: {}", run.stdout);
     assert_nothing_left();
 }
+
+/// `uaddr("sym")` in a uprobe: symbols of the probed file where the process
+/// has them (this PIE program loads anywhere), named back by `usym` as the
+/// symbols the test program defines.
+#[test]
+fn uaddr_places_the_probed_file_s_symbols() {
+    let _k = kernel_lock();
+    let bin = programs::probe_target();
+    let file = bin.file_name().unwrap().to_string_lossy().into_owned();
+    let command = format!("{} sort", bin.display());
+    let script = format!(
+        r#"on uprobe:{}:cmp_ints {{ printf("%s|%s|%s\n", usym(uaddr("ntr_target")), usym(uaddr("ntr_spin")), usym(uaddr("main"))); exit(); }}"#,
+        bin.display()
+    );
+    let run = Run::from(ntr().args(["-c", &command, "--duration", "60s", "-e", &script]).output().unwrap());
+    run.ok();
+    let expected = format!("ntr_target+0x0 ({file})|ntr_spin+0x0 ({file})|main+0x0 ({file})");
+    assert_eq!(run.stdout.lines().next(), Some(expected.as_str()), "{}{}", run.stdout, run.stderr);
+    assert_nothing_left();
+}

@@ -134,6 +134,13 @@ pub const BUILTINS: &[Builtin] = &[
     ),
     b("sym", Function, "sym(addr)", "the address, shown as `symbol+0xoff`", "@[sym(location)] = count()"),
     b(
+        "uaddr",
+        Function,
+        "uaddr(\"symbol\")",
+        "the run-time address of a symbol of the probed file, in a uprobe: where the probe fired, moved by the two symbols' distance in the file (PIE and libraries included)",
+        "usym(uaddr(\"main\"))",
+    ),
+    b(
         "usym",
         Function,
         "usym(addr)",

@@ -100,7 +100,8 @@ impl KernelSymbols {
         }
         // A process gone before its mappings were read: its addresses
         // cannot be named, and the reason is said.
-        if std::fs::metadata(format!("/proc/{pid}/maps")).is_err() {
+        // (A zombie's maps are empty.)
+        if std::fs::read_to_string(format!("/proc/{pid}/maps")).map_or(true, |m| m.is_empty()) {
             return addrs.iter().map(|a| format!("[pid {pid} exited] {a:#x}")).collect();
         }
         let symbolizer = self.symbolizer.get_or_insert_with(Symbolizer::new);

@@ -190,6 +190,29 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             }
         }
         "strftime" | "time" => time_text(cx, p, name, args, span),
+        "uaddr" => {
+            // Where `symbol` is in the probed process: the probed
+            // instruction's run-time address (the uprobe's `ip`) moved by
+            // the symbols' distance in the file, so PIE and shared
+            // libraries load anywhere.
+            let a = positional(name, args)?;
+            arity(name, a.len(), 1, 1, span, "uaddr(\"symbol\")")?;
+            let A::Str(symbol) = &a[0].kind else {
+                return Err(Diagnostic::error("`uaddr` takes a symbol's name as a string", a[0].span, "not a string literal"));
+            };
+            let Some((file, site)) = p.uprobe_site.clone() else {
+                return Err(Diagnostic::error("`uaddr` is only known in a uprobe", span, "not a uprobe here")
+                    .with_note("the symbol is looked up in the probed file, and placed by where the probe fired (uretprobes fire elsewhere)"));
+            };
+            let Some(value) = crate::kernel::elf_symbols::symbol_value(&file, symbol) else {
+                return Err(Diagnostic::error(format!("no symbol `{symbol}` in `{}`", file.display()), a[0].span, "not in its symbol tables"));
+            };
+            let konst = |v: u64| Box::new(Expr { kind: T::Const(v), ty: Type::U64, span });
+            // pt_regs' `ip` on x86-64.
+            let ip = Box::new(Expr { kind: T::CtxField { offset: 128, size: 8, signed: false }, ty: Type::U64, span });
+            let base = Expr { kind: T::Binary { op: crate::ast::BinOp::Sub, lhs: ip, rhs: konst(site), signed: false }, ty: Type::U64, span };
+            Ok(Expr { kind: T::Binary { op: crate::ast::BinOp::Add, lhs: Box::new(base), rhs: konst(value), signed: false }, ty: Type::Addr, span })
+        }
         "usym" => {
             // The address with the process it belongs to: symbolized in
             // that process's mappings when printed.

@@ -49,6 +49,19 @@ pub fn function_names(path: &Path) -> Result<Vec<String>, Refusal> {
     Ok(names)
 }
 
+/// The link-time address (`st_value`) of function or object `symbol` in
+/// the file at `path` (`.symtab`, else `.dynsym`).
+pub fn symbol_value(path: &Path, symbol: &str) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    let file = object::File::parse(&*bytes).ok()?;
+    let name = |s: &object::Symbol| s.name().ok().map(|n| n.split('@').next().unwrap_or(n).to_string());
+    file.symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| s.is_definition() && matches!(s.kind(), SymbolKind::Text | SymbolKind::Data))
+        .find(|s| name(s).as_deref() == Some(symbol))
+        .map(|s| s.address())
+}
+
 /// Whether `symbol + offset` is a place a uprobe can attach to in the file
 /// at `path`.
 pub fn check_uprobe(path: &Path, symbol: &str, offset: u64) -> Result<(), Refusal> {
