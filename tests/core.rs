@@ -568,6 +568,23 @@ fn socket_constants_name_a_connection_s_family_and_protocol() {
     assert_nothing_left();
 }
 
+/// `*p` reads what a typed pointer points to, in user memory too: glibc
+/// gives the kernel the address of the thread's own tid word
+/// (`set_tid_address`), so `*curtask.clear_child_tid` is the tid.
+#[test]
+fn a_pointer_dereference_reads_the_pointed_value() {
+    let _k = kernel_lock();
+    let command = format!("{} getppid 1", common::programs::toolbox_helper().display());
+    let script = r#"on sys_enter_getppid if pid == cpid { printf("%d %d\n", *curtask.clear_child_tid, tid); }"#;
+    let run = Run::from(ntr().args(["-c", &command, "--duration", "60s", "-e", script]).output().unwrap());
+    run.ok();
+    let line = run.stdout.lines().next().unwrap_or_else(|| panic!("{}", run.stderr));
+    let (read, tid) = line.split_once(' ').unwrap();
+    assert_eq!(read, tid, "{line}");
+    assert!(tid.parse::<u32>().is_ok_and(|t| t > 0), "{line}");
+    assert_nothing_left();
+}
+
 #[test]
 fn nested_fields_nullable_pointers_and_bitfields() {
     let _k = kernel_lock();

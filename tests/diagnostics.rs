@@ -221,6 +221,8 @@ const CASES: &[Case] = &[
         args: &[],
         expect: &["`uaddr` is only known in a uprobe"],
     },
+    Case { name: "deref_of_a_struct", script: "on kfree_skb { @[*skb] = count(); }\n", args: &[], expect: &["`*` of a struct pointer", "p.field"] },
+    Case { name: "deref_of_an_address", script: "on kfree_skb { @[*location] = count(); }\n", args: &[], expect: &["`*` needs a typed pointer"] },
     // Habits from bpftrace, SystemTap and C get the ntr spelling.
     Case {
         name: "habit_probe_without_on",

@@ -195,6 +195,8 @@ pub enum UnOp {
     Neg,
     Not,
     BitNot,
+    /// `*p`: the value a typed pointer points to.
+    Deref,
 }
 
 #[derive(Clone, Debug)]

@@ -223,6 +223,8 @@ impl Lower<'_> {
                     self.b.alu(AluOp::Xor, t, Operand::Imm(-1), span);
                     t
                 }
+                // The checker turns `*p` into a load.
+                UnOp::Deref => return self.unsupported(span, "a dereference"),
             },
             ExprKind::Binary { op, lhs, rhs, signed } => match op {
                 BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::And | BinOp::Or => self.materialize(e)?,

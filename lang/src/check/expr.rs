@@ -494,6 +494,7 @@ fn unreachable_embedded(span: Span) -> Result<(Expr, u32)> {
 
 fn unary(cx: &mut Checker, p: &mut ProbeCx, op: UnOp, operand: &ast::Expr, span: Span) -> Result<Expr> {
     match op {
+        UnOp::Deref => deref(cx, p, operand, span),
         UnOp::Not => {
             let v = check_cond(cx, p, operand)?;
             Ok(mk(T::Unary { op, operand: Box::new(v) }, Type::Bool, span))
@@ -511,6 +512,27 @@ fn unary(cx: &mut Checker, p: &mut ProbeCx, op: UnOp, operand: &ast::Expr, span:
             Ok(mk(T::Unary { op, operand: Box::new(v) }, ty, span))
         }
     }
+}
+
+/// `*p`: the integer, enum or pointer a typed pointer points to, read from
+/// kernel memory, else user memory (a syscall's `int *`). A struct is read
+/// field by field (`p.f`), and an address has no type to read.
+fn deref(cx: &mut Checker, p: &mut ProbeCx, operand: &ast::Expr, span: Span) -> Result<Expr> {
+    let v = check_expr(cx, p, operand, None)?;
+    let Type::Ptr { target, .. } = &v.ty else {
+        return Err(Diagnostic::error(format!("`*` needs a typed pointer; this is of type {}", type_name(&v.ty)), v.span, "nothing to read through")
+            .with_help("a struct's pointer fields have a type (`*curtask.clear_child_tid`); an address needs one: `((struct sk_buff *)addr).len`"));
+    };
+    let (size, signed) = match &**target {
+        KType::Int { size, signed, .. } | KType::Enum { size, signed, .. } => (*size, *signed),
+        KType::Ptr { .. } => (8, false),
+        KType::Struct { .. } | KType::Union { .. } => {
+            return Err(Diagnostic::error("`*` of a struct pointer", span, "a struct is not one value").with_help("read its fields: `p.field`"))
+        }
+        other => return Err(Diagnostic::error(format!("`*` cannot read a {}", cx.kernel.type_name(other)), span, "unreadable")),
+    };
+    let ty = super::ktypes::value_type(cx, target, false).unwrap_or(Type::U64);
+    Ok(mk(T::Load { base: Box::new(v), offset: 0, size, signed, bitfield: None, access: Access::ProbeRead }, ty, span))
 }
 
 /// A literal on one side takes the type of the other side.
