@@ -239,6 +239,19 @@ pub fn check(script: Script, params: &[(String, String)]) -> u8 {
                 named.join(", "),
                 artifact.maps.len()
             );
+            // A library named by its name: the file the dynamic linker's
+            // cache gives, as the uprobe attaches to it.
+            let mut libraries: Vec<&str> = Vec::new();
+            for p in probes {
+                if let ntr_lang::tir::Attach::Uprobe { path, .. } = &p.attach {
+                    if !path.contains('/') && !libraries.contains(&path.as_str()) {
+                        libraries.push(path);
+                        if let Ok(Some(file)) = ntr_lang::kernel::ld_cache::find(path) {
+                            println!("  {path}: {} (from {})", file.display(), ntr_lang::kernel::ld_cache::PATH);
+                        }
+                    }
+                }
+            }
             0
         }
         Err(f) => f.report(),

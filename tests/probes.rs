@@ -123,6 +123,18 @@ fn a_uprobe_on_libc_resolved_by_name() {
     });
     run.ok();
     assert_eq!(row_value(&run.stdout, &["@lookups[localhost]:"]), Some(3), "{}", run.stdout);
+    // `ntr check` says which file `libc` is: the one this test process maps.
+    let path = std::env::temp_dir().join(format!("ntr-libc-{}.ntr", std::process::id()));
+    std::fs::write(&path, script).unwrap();
+    let check = Run::from(ntr().args(["check", path.to_str().unwrap()]).output().unwrap());
+    std::fs::remove_file(&path).ok();
+    check.ok();
+    let shown = check.stdout.lines().find_map(|l| l.trim().strip_prefix("libc: ")).unwrap_or_else(|| panic!("{}", check.stdout));
+    let (file, from) = shown.split_once(" (from ").unwrap();
+    assert_eq!(from, "/etc/ld.so.cache)");
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let mapped = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.contains("/libc.so")).expect("this process maps libc");
+    assert_eq!(std::fs::canonicalize(file).unwrap(), std::fs::canonicalize(mapped).unwrap(), "{shown}");
     assert_nothing_left();
 }
 
