@@ -76,7 +76,9 @@ fn execsnoop_shows_each_exec_with_its_result() {
     assert_eq!(failed["ret"].as_i64(), Some(-2), "{failed}");
     assert_eq!((failed["comm"].as_str(), failed["file"].as_str()), (Some("ntr_toolbox"), Some("/nonexistent/ntr-exec")), "{failed}");
     assert_eq!(failed["ppid"].as_u64(), Some(me as u64), "{failed}");
-    for unknown in ["argc", "arg0", "args"] {
+    // The argv it passed (`execv(path, ["x"])`), read from its char **.
+    assert_eq!(failed["args"], serde_json::json!(["x"]), "{failed}");
+    for unknown in ["argc", "arg0"] {
         assert!(failed.get(unknown).is_none(), "{unknown} is unknown: {failed}");
     }
     assert_nothing_left();
@@ -103,7 +105,7 @@ fn execsnoop_says_unknown_as_text_and_filters_failures() {
     let failed = line(ran[1].0);
     let me = std::process::id().to_string();
     let expected =
-        [ran[1].0.to_string().as_str(), me.as_str(), "ntr_toolbox", "-2", "unknown", "/nonexistent/ntr-exec", "unknown", "unknown"].map(String::from);
+        [ran[1].0.to_string().as_str(), me.as_str(), "ntr_toolbox", "-2", "unknown", "/nonexistent/ntr-exec", "unknown", "x"].map(String::from);
     assert_eq!(failed, [expected], "{}", run.stdout);
     assert_nothing_left();
 }

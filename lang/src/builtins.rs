@@ -176,9 +176,9 @@ pub const BUILTINS: &[Builtin] = &[
     b(
         "join",
         Function,
-        "join(ptr, len[, cap])",
-        "NUL-separated strings at `ptr` read as `buf` reads (a process's arguments, `mm.arg_start` to `mm.arg_end`), printed joined by spaces, `…` after a last string that `cap` cut off (default 64 when `len` is not constant); JSON: an array of strings",
-        "join(p.mm.arg_start, p.mm.arg_end - p.mm.arg_start, 256)",
+        "join(argv) / join(ptr, len[, cap])",
+        "the strings of a user `char **` ending in NULL (execve's `argv`; at most 16, of 127 bytes each), or the NUL-separated strings at `ptr` read as `buf` reads (a process's arguments, `mm.arg_start` to `mm.arg_end`), printed joined by spaces, `…` after a last string that `cap` cut off (default 64 when `len` is not constant); JSON: an array of strings",
+        "on sys_enter_execve { printf(\"%s\\n\", join(argv)); }",
     ),
     b("is_set", Function, "is_set(params.NAME)", "whether `-p NAME=…` was given (a constant)", "if !is_set(params.port) || dport == params.port { … }"),
     b("has", Function, "has(ARG)", "whether this probe has an argument `ARG` on the running kernel (a constant)", "if has(reason) { … }"),

@@ -321,6 +321,12 @@ pub enum ExprKind {
         ptr: Box<Expr>,
         len: Box<Expr>,
     },
+    /// `join(argv)`: the strings of a NULL-terminated `char **` in user
+    /// memory (a syscall's argv), at most `JOIN_ARGS` of `JOIN_ARG_LEN`
+    /// bytes each, laid out as `buf` (the bytes: NUL-terminated strings).
+    JoinArgv {
+        argv: Box<Expr>,
+    },
     Unary {
         op: UnOp,
         operand: Box<Expr>,

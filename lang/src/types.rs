@@ -99,6 +99,10 @@ pub enum Type {
 
 /// Bytes before a `buf` value's data: the number of bytes read.
 pub const BUF_HEADER: u32 = 8;
+/// `join(argv)`: the most strings read, and the most bytes of each (its
+/// NUL included), as bpftrace's join.
+pub const JOIN_ARGS: u32 = 16;
+pub const JOIN_ARG_LEN: u32 = 128;
 /// The length a `buf` value holds when its memory could not be read.
 pub const BUF_UNREADABLE: u64 = u64::MAX;
 

@@ -3,7 +3,7 @@
 use ntr_lang::ast::{BinOp, UnOp};
 use ntr_lang::source::Span;
 use ntr_lang::tir::{Access, AggFunc, Attach, Builtin, Expr, ExprKind, MapKind, MapUpdate, Output, Probe, Stmt, StmtKind};
-use ntr_lang::types::{Type, BUF_HEADER};
+use ntr_lang::types::{Type, BUF_HEADER, JOIN_ARGS, JOIN_ARG_LEN};
 
 use super::builder::{Builder, Mem};
 use super::layout;
@@ -300,7 +300,7 @@ impl Lower<'_> {
             ExprKind::Bytes(_) | ExprKind::LoadStr { .. } | ExprKind::ReadStr { .. } | ExprKind::CtxDataLocStr { .. } => {
                 return self.unsupported(span, "a string used as a number")
             }
-            ExprKind::ReadBuf { .. } => return self.unsupported(span, "a buffer used as a number"),
+            ExprKind::ReadBuf { .. } | ExprKind::JoinArgv { .. } => return self.unsupported(span, "a buffer used as a number"),
             ExprKind::SkbTuple { .. } | ExprKind::SockTuple { .. } | ExprKind::SkbCt { .. } | ExprKind::Pack(_) => {
                 return self.unsupported(span, "a composite value used as a number")
             }
@@ -670,6 +670,43 @@ impl Lower<'_> {
                 self.b.jump(done, span, store_count);
                 self.b.jump(done, span, done);
                 self.b.store(m, 0, Operand::Reg(count), Size::DW, span);
+                m
+            }
+            ExprKind::JoinArgv { argv } => {
+                // Each pointer of the array, then its string after the last,
+                // until a NULL pointer, a fault, JOIN_ARGS strings or no room
+                // for a whole one; the count of bytes read goes in the header.
+                let argv = self.scalar(argv)?;
+                let m = self.b.alloc(len, span);
+                self.b.zero(m, 0, len, span);
+                let slot = self.b.alloc(8, span);
+                let used = self.b.imm(0, span);
+                let done = self.b.block();
+                let room = len - BUF_HEADER - JOIN_ARG_LEN;
+                for i in 0..JOIN_ARGS {
+                    let dst = self.b.ptr(slot, 0, span);
+                    let src = self.b.copy(argv, span);
+                    self.b.alu(AluOp::Add, src, Operand::Imm((i * 8) as i32), span);
+                    let r = self.b.call(h::PROBE_READ_USER, vec![Operand::Reg(dst), Operand::Imm(8), Operand::Reg(src)], span);
+                    let read = self.b.block();
+                    self.b.branch(Cond::Ne, r, Operand::Imm(0), done, read, span);
+                    self.b.cur = read;
+                    let s = self.b.load(slot, 0, Size::DW, span);
+                    let (nonnull, fits) = (self.b.block(), self.b.block());
+                    self.b.branch(Cond::Eq, s, Operand::Imm(0), done, nonnull, span);
+                    self.b.cur = nonnull;
+                    self.b.branch(Cond::Gt, used, Operand::Imm(room as i32), done, fits, span);
+                    self.b.cur = fits;
+                    let at = self.b.ptr(m, BUF_HEADER, span);
+                    self.b.alu(AluOp::Add, at, Operand::Reg(used), span);
+                    let n = self.b.call(h::PROBE_READ_USER_STR, vec![Operand::Reg(at), Operand::Imm(JOIN_ARG_LEN as i32), Operand::Reg(s)], span);
+                    let next = self.b.block();
+                    self.b.branch(Cond::Sle, n, Operand::Imm(0), done, next, span);
+                    self.b.cur = next;
+                    self.b.alu(AluOp::Add, used, Operand::Reg(n), span);
+                }
+                self.b.jump(done, span, done);
+                self.b.store(m, 0, Operand::Reg(used), Size::DW, span);
                 m
             }
             ExprKind::MapRead { map, keys } => {

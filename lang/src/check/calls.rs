@@ -270,6 +270,17 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             };
             Ok(Expr { kind: T::ReadStr { ptr: Box::new(v) }, ty: Type::Str { len: len.div_ceil(8) * 8 }, span })
         }
+        "join" if args.len() == 1 => {
+            // A user `char **` (execve's argv): up to JOIN_ARGS strings.
+            let a = positional(name, args)?;
+            let argv = check_expr(cx, p, a[0], None)?;
+            if !matches!(argv.ty, Type::Addr | Type::Int { size: 8, .. } | Type::Ptr { .. }) {
+                return Err(Diagnostic::error(format!("`join` needs a `char **`, not a {}", type_name(&argv.ty)), argv.span, "not a pointer")
+                    .with_help("e.g. `join(argv)` in `sys_enter_execve`; for strings laid end to end, `join(ptr, len)`"));
+            }
+            let cap = (crate::types::JOIN_ARGS * crate::types::JOIN_ARG_LEN) as u16;
+            Ok(Expr { kind: T::JoinArgv { argv: Box::new(argv) }, ty: Type::Buf { cap, joined: true }, span })
+        }
         "buf" | "join" => read_buf(cx, p, name, args, span),
         "is_set" => {
             // Whether a parameter was given with -p: filters treat one left at
