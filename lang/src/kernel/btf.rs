@@ -51,19 +51,19 @@ pub struct KernelBtf {
 }
 
 impl KernelBtf {
+    /// Every type of the BTF, with its id, in id order.
+    fn types(&self) -> impl Iterator<Item = (TypeId, Type)> + '_ {
+        (1..).map_while(|id| self.btf.resolve_type_by_id(id).ok().map(|t| (id, t)))
+    }
+
     /// The tracepoints BTF describes (`btf_trace_NAME` typedefs), by name.
     fn btf_tracepoint_names(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut id = 1;
-        while let Ok(t) = self.btf.resolve_type_by_id(id) {
-            if let Type::Typedef(t) = &t {
-                if let Some(n) = self.name_of(t).strip_prefix("btf_trace_") {
-                    names.push(n.to_string());
-                }
-            }
-            id += 1;
-        }
-        names
+        self.types()
+            .filter_map(|(_, t)| match t {
+                Type::Typedef(t) => self.name_of(&t).strip_prefix("btf_trace_").map(str::to_string),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether tracepoint `name` has a BTF prototype (attachable as tp_btf).
@@ -74,15 +74,12 @@ impl KernelBtf {
     /// Names of the built-in kernel functions BTF describes (kprobe/fentry
     /// targets); loaded modules' are listed by `modules::functions`.
     pub fn functions(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut id = 1;
-        while let Ok(t) = self.btf.resolve_type_by_id(id) {
-            if let Type::Func(f) = t {
-                names.push(self.name_of(&f));
-            }
-            id += 1;
-        }
-        names
+        self.types()
+            .filter_map(|(_, t)| match t {
+                Type::Func(f) => Some(self.name_of(&f)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Names of the functions loaded module `module` defines, from its BTF.
@@ -394,14 +391,10 @@ impl KernelTypes for KernelBtf {
     fn enum_constant(&self, name: &str) -> Option<(KType, i64)> {
         let index = self.constants.get_or_init(|| {
             let mut map = HashMap::new();
-            let mut id = 1;
-            while let Ok(t) = self.btf.resolve_type_by_id(id) {
-                if matches!(t, Type::Enum(_) | Type::Enum64(_)) {
-                    for (n, v) in self.enum_values(id) {
-                        map.entry(n).or_insert((id, v));
-                    }
+            for (id, _) in self.types().filter(|(_, t)| matches!(t, Type::Enum(_) | Type::Enum64(_))) {
+                for (n, v) in self.enum_values(id) {
+                    map.entry(n).or_insert((id, v));
                 }
-                id += 1;
             }
             map
         });
