@@ -18,7 +18,8 @@ pub struct WallClock {
     tz: OnceCell<TimeZone>,
 }
 
-fn now(clock: libc::clockid_t) -> i128 {
+/// Nanoseconds of `clock` now.
+pub(crate) fn now(clock: libc::clockid_t) -> i128 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec we own.
     unsafe { libc::clock_gettime(clock, &mut ts) };

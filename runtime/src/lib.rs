@@ -130,11 +130,7 @@ fn take(ebpf: &mut aya::Ebpf, symbol: &str) -> Result<MapData, RuntimeError> {
 fn write_start(ebpf: &mut aya::Ebpf, symbol: &str) -> Result<(), RuntimeError> {
     let map = ebpf.map_mut(symbol).ok_or_else(|| RuntimeError::Other(format!("map {symbol} missing from the object")))?;
     let mut start = aya::maps::Array::<_, u64>::try_from(map).map_err(|e| RuntimeError::Other(e.to_string()))?;
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    let now = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
-    start.set(0, now, 0).map_err(|e| RuntimeError::Other(format!("cannot write the start time: {e}")))
+    start.set(0, clock::now(libc::CLOCK_MONOTONIC) as u64, 0).map_err(|e| RuntimeError::Other(format!("cannot write the start time: {e}")))
 }
 
 fn raw_fd(d: &MapData) -> RawFd {
@@ -558,22 +554,22 @@ impl Live {
         self.session.printer.malformed
     }
 
-    /// Events lost to a full ring buffer, and the updates each of the
-    /// artifact's `maps` dropped because it was full.
+    /// Counter `index` of the counters map, summed over the CPUs.
+    fn counter(&self, index: u32) -> u64 {
+        self.counters.get(&index.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0)
+    }
+
     /// How many times the probes ran, where the artifact counts it
     /// (`compile_with(…, true)`, the REPL's).
     pub fn hits(&self) -> Option<u64> {
         let a = &self.session.artifact;
-        if !a.hit_counters {
-            return None;
-        }
-        let sum = |idx: u32| self.counters.get(&idx.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0);
-        Some((0..a.programs.len()).map(|i| sum(ntr_compiler::artifact::hit_counter(a.maps.len(), i))).sum())
+        a.hit_counters.then(|| (0..a.programs.len()).map(|i| self.counter(ntr_compiler::artifact::hit_counter(a.maps.len(), i))).sum())
     }
 
+    /// Events lost to a full ring buffer, and the updates each of the
+    /// artifact's `maps` dropped because it was full.
     pub fn losses(&self, maps: usize) -> (u64, Vec<u64>) {
-        let sum = |idx: u32| self.counters.get(&idx.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0);
-        (sum(LOST_EVENTS), (0..maps).map(|i| sum(map_full_counter(i))).collect())
+        (self.counter(LOST_EVENTS), (0..maps).map(|i| self.counter(map_full_counter(i))).collect())
     }
 }
 
@@ -692,7 +688,7 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
         eprintln!("ntr: {lookups} facts looked up for cause lines (each once per namespace and question)");
     }
     if opts.json {
-        let summary = json!({
+        let mut summary = json!({
             "type": "summary",
             "events": live.events(),
             "lost_events": lost,
@@ -703,7 +699,6 @@ pub fn run(artifact: &Artifact, opts: &RunOptions, out: &mut dyn Write) -> Resul
             "after_exit": live.after_exit(),
             "fact_lookups": lookups
         });
-        let mut summary = summary;
         if let Some(c) = &live.session.capture {
             summary["pcap_written"] = json!(c.written);
             summary["pcap_not_written"] = json!(c.not_written);

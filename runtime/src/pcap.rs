@@ -46,6 +46,10 @@ pub struct Packet<'a> {
     pub comment: String,
 }
 
+fn write_error(path: &std::path::Path, e: &dyn std::fmt::Display) -> String {
+    format!("cannot write the capture file {}: {e}", path.display())
+}
+
 pub struct Capture {
     writer: PcapNgWriter<BufWriter<File>>,
     /// The same blocks written nowhere: what each would add to the file.
@@ -61,7 +65,7 @@ pub struct Capture {
 impl Capture {
     /// Create the file and write its section header.
     pub fn create(options: &Options) -> Result<Capture, String> {
-        let err = |e: &dyn std::fmt::Display| format!("cannot write the capture file {}: {e}", options.path.display());
+        let err = |e: &dyn std::fmt::Display| write_error(&options.path, e);
         let file = File::create(&options.path).map_err(|e| err(&e))?;
         let writer = PcapNgWriter::new(BufWriter::new(file)).map_err(|e| err(&e))?;
         let mut measure = PcapNgWriter::new(std::io::sink()).map_err(|e| err(&e))?;
@@ -79,7 +83,7 @@ impl Capture {
     }
 
     fn err(&self, e: &dyn std::fmt::Display) -> String {
-        format!("cannot write the capture file {}: {e}", self.path.display())
+        write_error(&self.path, e)
     }
 
     /// Write a packet, and its interface's description the first time it
