@@ -61,6 +61,17 @@ pub(super) fn arity(name: &Ident, got: usize, min: usize, max: usize, span: Span
     Ok(())
 }
 
+/// The one argument of `kaddr`/`uaddr`: a symbol's name as a string
+/// literal, and its span.
+fn symbol_arg<'e>(name: &Ident, args: &'e [Arg], span: Span, usage: &str) -> Result<(&'e str, Span)> {
+    let a = positional(name, args)?;
+    arity(name, a.len(), 1, 1, span, usage)?;
+    match &a[0].kind {
+        A::Str(symbol) => Ok((symbol, a[0].span)),
+        _ => Err(Diagnostic::error(format!("`{}` takes a symbol's name as a string", name.name), a[0].span, "not a string literal")),
+    }
+}
+
 /// The format `time()` shows without one, as bpftrace's.
 const DEFAULT_TIME_FORMAT: &str = "%H:%M:%S";
 
@@ -182,11 +193,11 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             match v.ty {
                 Type::Int { size: 4, .. } => Ok(Expr { ty: Type::Ip4, span, ..v }),
                 Type::Ip4 | Type::Ip6 => Ok(v),
-                _ if super::ktypes::address_bytes(&v).is_some() => Ok(super::ktypes::address_bytes(&v).expect("checked")),
-                _ => {
-                    Err(Diagnostic::error(format!("`ntop` needs a 4-byte IPv4 address field, not a {}", type_name(&v.ty)), v.span, "not a `__be32`")
-                        .with_help("e.g. `ntop(sk.__sk_common.skc_daddr)`, `ntop(sk.__sk_common.skc_v6_daddr)` (an `in6_addr` or a 4- or 16-byte array); for whole flows use `tuple(sk)` or `tuple(skb)`"))
-                }
+                _ => match super::ktypes::address_bytes(&v) {
+                    Some(address) => Ok(address),
+                    None => Err(Diagnostic::error(format!("`ntop` needs a 4-byte IPv4 address field, not a {}", type_name(&v.ty)), v.span, "not a `__be32`")
+                        .with_help("e.g. `ntop(sk.__sk_common.skc_daddr)`, `ntop(sk.__sk_common.skc_v6_daddr)` (an `in6_addr` or a 4- or 16-byte array); for whole flows use `tuple(sk)` or `tuple(skb)`")),
+                },
             }
         }
         "strftime" | "time" => time_text(cx, p, name, args, span),
@@ -195,18 +206,18 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
             // instruction's run-time address (the uprobe's `ip`) moved by
             // the symbols' distance in the file, so PIE and shared
             // libraries load anywhere.
-            let a = positional(name, args)?;
-            arity(name, a.len(), 1, 1, span, "uaddr(\"symbol\")")?;
-            let A::Str(symbol) = &a[0].kind else {
-                return Err(Diagnostic::error("`uaddr` takes a symbol's name as a string", a[0].span, "not a string literal"));
-            };
-            let Some((file, site)) = p.uprobe_site.clone() else {
+            let (symbol, symbol_span) = symbol_arg(name, args, span, "uaddr(\"symbol\")")?;
+            let Some((path, probed, offset)) = p.uprobe_site.clone() else {
                 return Err(Diagnostic::error("`uaddr` is only known in a uprobe", span, "not a uprobe here")
                     .with_note("the symbol is looked up in the probed file, and placed by where the probe fired (uretprobes fire elsewhere)"));
             };
-            let Some(value) = crate::kernel::elf_symbols::symbol_value(&file, symbol) else {
-                return Err(Diagnostic::error(format!("no symbol `{symbol}` in `{}`", file.display()), a[0].span, "not in its symbol tables"));
+            let file = super::probes::uprobe_file(&path, span)?;
+            let value = |symbol: &str, at: Span| {
+                crate::kernel::elf_symbols::symbol_value(&file, symbol)
+                    .ok_or_else(|| Diagnostic::error(format!("no symbol `{symbol}` in `{}`", file.display()), at, "not in its symbol tables"))
             };
+            let site = value(&probed, span)? + offset;
+            let value = value(symbol, symbol_span)?;
             let konst = |v: u64| Box::new(Expr { kind: T::Const(v), ty: Type::U64, span });
             // pt_regs' `ip` on x86-64.
             let ip = Box::new(Expr { kind: T::CtxField { offset: 128, size: 8, signed: false }, ty: Type::U64, span });
@@ -227,18 +238,14 @@ pub(crate) fn check_call_expr(cx: &mut Checker, p: &mut ProbeCx, name: &Ident, a
         }
         "kaddr" => {
             // A kernel symbol's address, looked up when the script is compiled.
-            let a = positional(name, args)?;
-            arity(name, a.len(), 1, 1, span, "kaddr(\"tcp_v4_rcv\")")?;
-            let A::Str(symbol) = &a[0].kind else {
-                return Err(Diagnostic::error("`kaddr` takes a symbol's name as a string", a[0].span, "not a string literal"));
-            };
+            let (symbol, symbol_span) = symbol_arg(name, args, span, "kaddr(\"tcp_v4_rcv\")")?;
             if cx.kernel.other_kernel() {
-                return Err(Diagnostic::error("`kaddr` needs the running kernel's addresses", a[0].span, "not known for another kernel")
+                return Err(Diagnostic::error("`kaddr` needs the running kernel's addresses", symbol_span, "not known for another kernel")
                     .with_note("with --btf the object is for another kernel, whose symbols this machine cannot read"));
             }
-            match cx.kernel.symbol_addresses(&[symbol]).get(symbol.as_str()) {
+            match cx.kernel.symbol_addresses(&[symbol]).get(symbol) {
                 Some(&addr) => Ok(Expr { kind: T::Const(addr), ty: Type::Addr, span }),
-                None => Err(Diagnostic::error(format!("no kernel symbol `{symbol}` with a readable address"), a[0].span, "not in /proc/kallsyms")
+                None => Err(Diagnostic::error(format!("no kernel symbol `{symbol}` with a readable address"), symbol_span, "not in /proc/kallsyms")
                     .with_help("names are as /proc/kallsyms lists them (data symbols only on kernels built with CONFIG_KALLSYMS_ALL); addresses read as 0 there without root (kernel.kptr_restrict)")),
             }
         }

@@ -219,7 +219,7 @@ fn builtin_ref(cx: &Checker, p: &ProbeCx, base: &ast::Expr, field: &ast::Ident) 
         return Ok(None);
     }
     let span = base.span.to(field.span);
-    builtin_var(cx, p, &field.name, span).map(Some).ok_or_else(|| {
+    builtin_var(cx, p, &field.name, span)?.map(Some).ok_or_else(|| {
         let near = near_misses(&field.name, &builtin_vars().iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let d = Diagnostic::error(format!("unknown builtin `{}`", field.name), field.span, "no such builtin");
         d.with_help(if near.is_empty() {
@@ -287,13 +287,15 @@ fn probe_func(probe: &str) -> Option<&str> {
     Some(last.split('+').next().unwrap_or(last))
 }
 
-/// The builtin variable `name` (`pid`, `comm`, `kstack`…).
-fn builtin_var(cx: &Checker, p: &ProbeCx, name: &str, span: Span) -> Option<Expr> {
+/// The builtin variable `name` (`pid`, `comm`, `kstack`…); `None` for a
+/// name the catalogue has no variable of, an error for one that has no
+/// value here (`cpid` without `-c`, `func` in `begin`).
+fn builtin_var(cx: &Checker, p: &ProbeCx, name: &str, span: Span) -> Result<Option<Expr>> {
     let builtin = |b: Builtin, ty: Type| Some(mk(T::Builtin(b), ty, span));
     if !crate::builtins::is(name, crate::builtins::Kind::Variable) {
-        return None;
+        return Ok(None);
     }
-    match name {
+    Ok(match name {
         "pid" => builtin(Builtin::Pid, Type::Int { size: 4, signed: false }),
         "tid" => builtin(Builtin::Tid, Type::Int { size: 4, signed: false }),
         "uid" => builtin(Builtin::Uid, Type::Int { size: 4, signed: false }),
@@ -306,17 +308,32 @@ fn builtin_var(cx: &Checker, p: &ProbeCx, name: &str, span: Span) -> Option<Expr
         // Read through bpf_probe_read_kernel (the helper's result is a plain
         // number to the verifier in most program types).
         "curtask" => {
-            let task = cx.kernel.struct_by_name("task_struct")?;
+            let task = cx
+                .kernel
+                .struct_by_name("task_struct")
+                .ok_or_else(|| Diagnostic::error("`curtask` needs `struct task_struct`, which this kernel's BTF lacks", span, "no task type"))?;
             builtin(Builtin::CurTask, Type::Ptr { target: Box::new(task), trusted: false })
         }
         "cgroup" => builtin(Builtin::Cgroup, Type::U64),
-        "cpid" => cx.cpid.map(|pid| mk(T::Const(pid as u64), Type::U32, span)),
+        "cpid" => {
+            let pid = cx.cpid.ok_or_else(|| {
+                Diagnostic::error("`cpid` is the pid of the command `-c CMD` runs", span, "no -c command")
+                    .with_help("run the script with `-c 'COMMAND ARGS'`")
+            })?;
+            Some(mk(T::Const(pid as u64), Type::U32, span))
+        }
         "kstack" => builtin(Builtin::KStack(0), Type::KStack(0)),
         "ustack" => builtin(Builtin::UStack, Type::UStack),
         "probe" => Some(str_const(&p.name, span)),
-        "func" => probe_func(&p.name).map(|f| str_const(f, span)),
+        "func" => {
+            let f = probe_func(&p.name).ok_or_else(|| {
+                Diagnostic::error(format!("`func` is the name of a probed function or tracepoint: `{}` has none", p.name), span, "no function here")
+                    .with_help("`probe` names any probe")
+            })?;
+            Some(str_const(f, span))
+        }
         _ => None,
-    }
+    })
 }
 
 fn param_value(v: &super::ParamValue, span: Span) -> Expr {
@@ -347,20 +364,8 @@ fn ident(cx: &mut Checker, p: &mut ProbeCx, name: &str, span: Span, expect: Opti
     if let Some(&(value, _)) = cx.consts.get(name) {
         return Ok(mk(T::Const(value as u64), Type::S64, span));
     }
-    if let Some(b) = builtin_var(cx, p, name, span) {
+    if let Some(b) = builtin_var(cx, p, name, span)? {
         return Ok(b);
-    }
-    if name == "func" {
-        return Err(Diagnostic::error(
-            format!("`func` is the name of a probed function or tracepoint: `{}` has none", p.name),
-            span,
-            "no function here",
-        )
-        .with_help("`probe` names any probe"));
-    }
-    if name == "cpid" {
-        return Err(Diagnostic::error("`cpid` is the pid of the command `-c CMD` runs", span, "no -c command")
-            .with_help("run the script with `-c 'COMMAND ARGS'`"));
     }
     if let Some(Type::Enum(eid)) = expect {
         if let Some(v) = cx.enum_value(*eid, name) {

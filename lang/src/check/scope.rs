@@ -25,9 +25,9 @@ pub(crate) struct ProbeCx {
     /// A tp_btf probe's tracefs record fields: named in the diagnostic for
     /// a name that is one of them.
     pub record_fields: Vec<String>,
-    /// A uprobe's site: its file, and the link-time address of the probed
-    /// instruction (for `uaddr`).
-    pub uprobe_site: Option<(std::path::PathBuf, u64)>,
+    /// A uprobe's site as written: path, symbol and offset (for `uaddr`,
+    /// which alone reads the file's symbols).
+    pub uprobe_site: Option<(String, String, u64)>,
     pub locals: Vec<Local>,
     scopes: Vec<HashMap<String, LocalId>>,
     pub inlining: Vec<InlineFrame>,

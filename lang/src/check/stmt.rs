@@ -16,8 +16,7 @@ pub(crate) fn check_probe_body(cx: &mut Checker, r: Resolved, block: &ast::Probe
     let mut p = ProbeCx::new(r.name.clone(), r.args);
     p.record_fields = r.record_fields;
     if let tir::Attach::Uprobe { path, symbol, offset, ret: false } = &r.attach {
-        let file = super::probes::uprobe_file(path, r.span).ok();
-        p.uprobe_site = file.and_then(|f| Some((f.clone(), crate::kernel::elf_symbols::symbol_value(&f, symbol)? + offset)));
+        p.uprobe_site = Some((path.clone(), symbol.clone(), *offset));
     }
     let cond = match &block.predicate {
         Some(pred) => Some(check_cond(cx, &mut p, pred)?),
