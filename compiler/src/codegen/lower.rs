@@ -420,13 +420,7 @@ impl Lower<'_> {
             Builtin::Elapsed => {
                 let now = self.b.call(h::KTIME_GET_NS, vec![], span);
                 let t = self.b.copy(now, span);
-                let key = self.b.alloc(8, span);
-                self.b.store(key, 0, Operand::Imm(0), Size::DW, span);
-                let start = self.lookup_key(super::START_MAP, key, span);
-                // An array's entry 0 is always there; the verifier wants the check.
-                let (found, join) = (self.b.block(), self.b.block());
-                self.b.branch(Cond::Ne, start, Operand::Imm(0), found, join, span);
-                self.b.cur = found;
+                let (start, join) = self.array_entry(super::START_MAP, 0, span);
                 let s = self.b.vreg();
                 self.b.emit(Inst::Load { dst: s, base: start, off: 0, size: Size::DW }, span);
                 self.b.alu(AluOp::Sub, t, Operand::Reg(s), span);
@@ -847,14 +841,22 @@ impl Lower<'_> {
         self.count_loss(map_full_counter(index), span);
     }
 
-    /// Add 1 to a counter of the counters map (a loss, or a probe's run).
-    fn count_loss(&mut self, index: u32, span: Span) {
+    /// A pointer to entry `index` of array `symbol`, in a block of its own;
+    /// the caller jumps to the returned block when done with it (an array's
+    /// entries are always there, but the verifier wants the NULL check).
+    fn array_entry(&mut self, symbol: &str, index: u32, span: Span) -> (Vreg, BlockId) {
         let key = self.b.alloc(8, span);
         self.b.store(key, 0, Operand::Imm(index as i32), Size::DW, span);
-        let v = self.lookup_key(super::COUNTERS_MAP, key, span);
+        let v = self.lookup_key(symbol, key, span);
         let (found, join) = (self.b.block(), self.b.block());
         self.b.branch(Cond::Ne, v, Operand::Imm(0), found, join, span);
         self.b.cur = found;
+        (v, join)
+    }
+
+    /// Add 1 to a counter of the counters map (a loss, or a probe's run).
+    fn count_loss(&mut self, index: u32, span: Span) {
+        let (v, join) = self.array_entry(super::COUNTERS_MAP, index, span);
         let t = self.b.vreg();
         self.b.emit(Inst::Load { dst: t, base: v, off: 0, size: Size::DW }, span);
         self.b.alu(AluOp::Add, t, Operand::Imm(1), span);
