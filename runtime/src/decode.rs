@@ -11,13 +11,18 @@ pub type Fields<'a> = Vec<(Type, &'a [u8])>;
 
 /// The bytes of each field of `layout` in `bytes`; `None` when they do not fit.
 pub fn fields<'a>(layout: &[Field], bytes: &'a [u8]) -> Option<Fields<'a>> {
-    layout
-        .iter()
-        .map(|f| {
-            let start = f.offset as usize;
-            bytes.get(start..start + f.ty.size() as usize).map(|b| (f.ty.clone(), b))
-        })
-        .collect()
+    layout.iter().map(|f| field(f, bytes).map(|b| (f.ty.clone(), b))).collect()
+}
+
+/// Whether every field of `layout` lies within `bytes`.
+pub fn fits(layout: &[Field], bytes: &[u8]) -> bool {
+    layout.iter().all(|f| field(f, bytes).is_some())
+}
+
+/// The bytes of one field.
+pub fn field<'a>(f: &Field, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    let start = f.offset as usize;
+    bytes.get(start..start + f.ty.size() as usize)
 }
 
 /// An event record: its format (by the id in its header) and its fields.

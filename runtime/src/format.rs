@@ -257,7 +257,15 @@ impl Printer {
             Type::KStack(_) | Type::UStack => {
                 self.frames(ty, bytes).iter().map(|f| format!("\n    {}", visible::escape(f, &[]))).collect::<String>() + "\n"
             }
-            _ => visible::escape(&self.plain(ty, bytes), &[]).into_owned(),
+            _ => {
+                // Most values need no escape: keep the string made.
+                let plain = self.plain(ty, bytes);
+                let escaped = match visible::escape(&plain, &[]) {
+                    std::borrow::Cow::Owned(e) => Some(e),
+                    std::borrow::Cow::Borrowed(_) => None,
+                };
+                escaped.unwrap_or(plain)
+            }
         }
     }
 

@@ -556,7 +556,7 @@ impl Live {
 
     /// Counter `index` of the counters map, summed over the CPUs.
     fn counter(&self, index: u32) -> u64 {
-        self.counters.get(&index.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).into_iter().sum::<u64>()).unwrap_or(0)
+        self.counters.get(&index.to_ne_bytes()).map(|v| per_cpu_u64(&v, 8, 0).sum::<u64>()).unwrap_or(0)
     }
 
     /// How many times the probes ran, where the artifact counts it

@@ -1,7 +1,6 @@
 //! Reading user maps back (per-CPU values combined) and printing them like
 //! bpftrace: rows sorted by value, histograms as bar charts.
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 
 use aya::maps::MapData;
@@ -13,7 +12,10 @@ use serde_json::json;
 
 use crate::decode;
 use crate::format::Printer;
-use crate::rawmap::{per_cpu_u64, u64_at, RawMap};
+use crate::rawmap::{per_cpu_u64, u64_at, Entries, RawMap};
+
+/// Rows merged by their printed key: many keys, short strings.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A user map, kept open after the programs are gone so it can be printed.
 pub struct UserMap {
@@ -22,14 +24,11 @@ pub struct UserMap {
     pub _data: MapData,
 }
 
-/// A map's entries as bytes, printed by the map's layout: entries of
-/// other sizes than the kernel returns (`key_size`, `value_size`: per-CPU
-/// values expanded) or whose key does not fit are counted and left out.
+/// A map's entries as bytes, printed by the map's layout: entries whose
+/// key does not fit the layout are counted and left out.
 pub struct Table<'a> {
     pub info: &'a MapInfo,
-    pub key_size: usize,
-    pub value_size: usize,
-    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    pub entries: Entries,
 }
 
 /// A histogram's counts by bucket.
@@ -94,7 +93,7 @@ impl UserMap {
 
     /// The map's entries as they are now.
     fn table(&self) -> Table<'_> {
-        Table { info: &self.info, key_size: self.raw.key_size, value_size: self.raw.value_size, entries: self.raw.entries() }
+        Table { info: &self.info, entries: self.raw.entries() }
     }
 
     /// (key, total) of each row of a `count()` or `sum()` map.
@@ -136,12 +135,8 @@ impl Table<'_> {
 
     /// (key, value) pairs that fit the map's layout; the others are
     /// counted in `p.malformed` and left out.
-    fn entries(&self, p: &mut Printer) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let (entries, bad): (Vec<_>, Vec<_>) = self
-            .entries
-            .iter()
-            .cloned()
-            .partition(|(k, v)| k.len() == self.key_size && v.len() == self.value_size && decode::fields(&self.info.key, k).is_some());
+    fn entries(&self, p: &mut Printer) -> Vec<(&[u8], &[u8])> {
+        let (entries, bad): (Vec<_>, Vec<_>) = self.entries.iter().partition(|(k, _)| decode::fits(&self.info.key, k));
         p.malformed += bad.len() as u64;
         entries
     }
@@ -151,14 +146,13 @@ impl Table<'_> {
         if !matches!(self.info.kind, MapKind::Agg { func: AggFunc::Count | AggFunc::Sum, .. }) {
             return Vec::new();
         }
-        self.entries(p).into_iter().filter_map(|(k, v)| Some((k, self.combine(&v)?.num()?))).collect()
+        self.entries(p).into_iter().filter_map(|(k, v)| Some((k.to_vec(), self.combine(v)?.num()?))).collect()
     }
 
     fn combine(&self, value: &[u8]) -> Option<Combined> {
         let vs = self.info.value_size;
         let signed = self.signed();
-        let sum_as =
-            |off, signed: bool| per_cpu_u64(value, vs, off).into_iter().map(|v| if signed { v as i64 as i128 } else { v as i128 }).sum::<i128>();
+        let sum_as = |off, signed: bool| per_cpu_u64(value, vs, off).map(|v| if signed { v as i64 as i128 } else { v as i128 }).sum::<i128>();
         let sum = |off| sum_as(off, signed);
         Some(match &self.info.kind {
             MapKind::Agg { func: AggFunc::Min | AggFunc::Max, .. } => {
@@ -188,19 +182,24 @@ impl Table<'_> {
     /// The key's fields as text (a key that does not fit, none: `entries`
     /// leaves those out).
     fn key_text(&self, p: &mut Printer, key: &[u8]) -> Vec<String> {
-        decode::fields(&self.info.key, key).unwrap_or_default().iter().map(|(ty, b)| p.text(ty, b)).collect()
+        self.info.key.iter().filter_map(|f| Some(p.text(&f.ty, decode::field(f, key)?))).collect()
     }
 
     fn key_json(&self, p: &mut Printer, key: &[u8]) -> Vec<serde_json::Value> {
         decode::fields(&self.info.key, key).unwrap_or_default().iter().map(|(ty, b)| p.json(ty, b)).collect()
     }
 
-    fn label(&self, keys: &[String]) -> String {
-        if keys.is_empty() {
-            self.display_name()
-        } else {
-            format!("{}[{}]", self.display_name(), keys.join(", "))
+    /// `@name[key, …]` of a row.
+    fn write_label(name: &str, keys: &[String], out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(name.as_bytes())?;
+        if let Some((first, rest)) = keys.split_first() {
+            write!(out, "[{first}")?;
+            for k in rest {
+                write!(out, ", {k}")?;
+            }
+            out.write_all(b"]")?;
         }
+        Ok(())
     }
 
     /// Print the map; `top` keeps the N largest rows.
@@ -214,28 +213,44 @@ impl Table<'_> {
     /// The rows of a map but a histogram: (key, key as text, value), keys
     /// that print alike combined, in no order.
     pub(crate) fn rows(&self, p: &mut Printer) -> Vec<(Vec<u8>, Vec<String>, Combined)> {
-        let mut rows: Vec<(Vec<u8>, Vec<String>, Combined)> = Vec::new();
-        // Keys named at print time (a netfilter hook from a stack, a
-        // stack's first frames, a cause) can print alike: their values are
-        // combined. Rows by printed key, so this stays linear.
-        let mut by_text: HashMap<Vec<String>, usize> = HashMap::new();
+        self.merged_rows(p).into_iter().map(|(k, text, c)| (k.to_vec(), text, c)).collect()
+    }
+
+    /// `rows`, the keys borrowed.
+    fn merged_rows(&self, p: &mut Printer) -> Vec<(&[u8], Vec<String>, Combined)> {
+        let mut rows: Vec<(&[u8], Vec<String>, Combined)> = Vec::new();
         for (k, v) in self.entries(p) {
-            let Some(c) = self.combine(&v) else { continue };
-            let text = self.key_text(p, &k);
-            let merged = match (&self.info.kind, by_text.get(&text)) {
-                (MapKind::Agg { func, .. }, Some(&i)) => rows[i].2.merge(&c, func),
-                _ => false,
-            };
-            if !merged {
-                by_text.insert(text.clone(), rows.len());
-                rows.push((k, text, c));
+            if let Some(c) = self.combine(v) {
+                rows.push((k, self.key_text(p, k), c));
             }
         }
-        rows
+        // Keys named at print time (a netfilter hook from a stack, a
+        // stack's first frames, a cause) can print alike: their values are
+        // combined into the first row printed so. By printed key, so this
+        // stays linear.
+        let mut first: FastMap<&[String], usize> = FastMap::with_capacity_and_hasher(rows.len(), Default::default());
+        let mut into = vec![None; rows.len()];
+        for (i, (_, text, _)) in rows.iter().enumerate() {
+            match first.get(text.as_slice()) {
+                Some(&j) => into[i] = Some(j),
+                None => {
+                    first.insert(text, i);
+                }
+            }
+        }
+        drop(first);
+        let mut kept = vec![true; rows.len()];
+        if let MapKind::Agg { func, .. } = &self.info.kind {
+            for (i, j) in into.iter().enumerate().filter_map(|(i, j)| Some((i, (*j)?))) {
+                let (head, tail) = rows.split_at_mut(i);
+                kept[i] = !head[j].2.merge(&tail[0].2, func);
+            }
+        }
+        rows.into_iter().zip(kept).filter(|(_, k)| *k).map(|(row, _)| row).collect()
     }
 
     fn print_rows(&self, p: &mut Printer, top: Option<u32>, json: bool, out: &mut dyn Write) -> io::Result<()> {
-        let mut rows = self.rows(p);
+        let mut rows = self.merged_rows(p);
         rows.sort_by(|a, b| match (a.2.num(), b.2.num()) {
             (Some(x), Some(y)) => x.cmp(&y),
             _ => std::cmp::Ordering::Equal,
@@ -250,6 +265,7 @@ impl Table<'_> {
             MapKind::Agg { func: AggFunc::Min | AggFunc::Max, arg: Type::Time } => Type::Time,
             _ => Type::S64,
         };
+        let name = self.display_name();
         for (key, keys, value) in rows {
             let value = match (&value, &value_ty) {
                 (Combined::Num(n), Type::Time) => Combined::Bytes((*n as u64).to_ne_bytes().to_vec()),
@@ -261,7 +277,7 @@ impl Table<'_> {
                     (Combined::Stats { sum, n }, _) => json!({"count": *n as i64, "average": (sum / n) as i64, "total": *sum as i64}),
                     (_, n) => json!(n.unwrap_or(0) as i64),
                 };
-                let line = json!({"type": "map", "map": self.display_name(), "key": self.key_json(p, &key), "value": v});
+                let line = json!({"type": "map", "map": name, "key": self.key_json(p, key), "value": v});
                 writeln!(out, "{line}")?;
             } else {
                 let v = match (&value, value.num()) {
@@ -269,7 +285,8 @@ impl Table<'_> {
                     (Combined::Stats { sum, n }, _) => format!("count {n}, average {}, total {sum}", sum / n),
                     (_, n) => n.unwrap_or(0).to_string(),
                 };
-                writeln!(out, "{}: {v}", self.label(&keys))?;
+                Self::write_label(&name, &keys, out)?;
+                writeln!(out, ": {v}")?;
             }
         }
         if !json {
@@ -286,16 +303,16 @@ impl Table<'_> {
         // printed user key → bucket → count (keys printed alike, such as
         // stacks alike in their printed frames, are one histogram)
         let mut groups: Vec<(Vec<u8>, Vec<String>, Buckets)> = Vec::new();
-        let mut by_text: HashMap<Vec<String>, usize> = HashMap::new();
+        let mut by_text: FastMap<Vec<String>, usize> = FastMap::default();
         for (key, value) in self.entries(p) {
             let Some(k) = key.get(..user_key).map(<[u8]>::to_vec) else { continue };
-            let bucket = u64_at(&key, user_key);
+            let bucket = u64_at(key, user_key);
             if bucket >= bucket_count(func) {
                 // No histogram has it: the programs never write it.
                 p.malformed += 1;
                 continue;
             }
-            let count = per_cpu_u64(&value, self.info.value_size, 0).into_iter().fold(0u64, u64::saturating_add);
+            let count = per_cpu_u64(value, self.info.value_size, 0).fold(0u64, u64::saturating_add);
             let text = self.key_text(p, &k);
             match by_text.get(&text) {
                 Some(&i) => {
@@ -331,7 +348,8 @@ impl Table<'_> {
                 writeln!(out, "{line}")?;
                 continue;
             }
-            writeln!(out, "{}:", self.label(&keys))?;
+            Self::write_label(&self.display_name(), &keys, out)?;
+            writeln!(out, ":")?;
             let max = buckets.values().copied().max().unwrap_or(1).max(1);
             for b in first..=last {
                 let count = buckets.get(&b).copied().unwrap_or(0);

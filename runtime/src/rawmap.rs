@@ -124,15 +124,23 @@ impl RawMap {
         }
     }
 
-    /// (key, value) pairs: in batches where the kernel has them (5.6 on),
-    /// else key by key (keys deleted between listing and lookup are skipped).
-    pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.batch_entries().unwrap_or_else(|| self.keys().into_iter().filter_map(|k| self.get(&k).map(|v| (k, v))).collect())
+    /// The entries: in batches where the kernel has them (5.6 on), else
+    /// key by key (keys deleted between listing and lookup are skipped).
+    pub fn entries(&self) -> Entries {
+        self.batch_entries().unwrap_or_else(|| {
+            let mut out = Entries::new(self.key_size, self.value_size);
+            for k in self.keys() {
+                if let Some(v) = self.get(&k) {
+                    out.push(&k, &v);
+                }
+            }
+            out
+        })
     }
 
     /// `None` where the kernel cannot look the map up in batches.
-    fn batch_entries(&self) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut out = Vec::new();
+    fn batch_entries(&self) -> Option<Entries> {
+        let mut out = Entries::new(self.key_size, self.value_size);
         // The position between calls: a bucket index for hash maps, a key
         // for others; room for either.
         let token_size = self.key_size.max(8);
@@ -169,7 +177,7 @@ impl RawMap {
                 Some(_) => return None,
             }
             let got = (attr.count as usize).min(want);
-            out.extend(keys.chunks(self.key_size).zip(values.chunks(self.value_size)).take(got).map(|(k, v)| (k.to_vec(), v.to_vec())));
+            out.extend(got, &keys[..got * self.key_size], &values[..got * self.value_size]);
             if err == Some(libc::ENOENT) {
                 return Some(out);
             }
@@ -179,10 +187,48 @@ impl RawMap {
     }
 }
 
+/// A map's entries as read: keys and values of the map's sizes, each kind
+/// back to back (a map of 100,000 keys is two allocations, not 200,000).
+pub struct Entries {
+    key_size: usize,
+    value_size: usize,
+    count: usize,
+    keys: Vec<u8>,
+    values: Vec<u8>,
+}
+
+impl Entries {
+    pub fn new(key_size: usize, value_size: usize) -> Entries {
+        Entries { key_size, value_size, count: 0, keys: Vec::new(), values: Vec::new() }
+    }
+
+    /// Adds an entry; false, and nothing added, when its key or value is
+    /// not of the map's size.
+    pub fn push(&mut self, key: &[u8], value: &[u8]) -> bool {
+        if key.len() != self.key_size || value.len() != self.value_size {
+            return false;
+        }
+        self.extend(1, key, value);
+        true
+    }
+
+    /// Adds `n` entries: `n` keys and `n` values back to back.
+    fn extend(&mut self, n: usize, keys: &[u8], values: &[u8]) {
+        self.keys.extend_from_slice(keys);
+        self.values.extend_from_slice(values);
+        self.count += n;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let (ks, vs) = (self.key_size, self.value_size);
+        (0..self.count).map(move |i| (&self.keys[i * ks..(i + 1) * ks], &self.values[i * vs..(i + 1) * vs]))
+    }
+}
+
 /// The u64 of each CPU in a per-CPU value at byte `off` of `value_size`-byte slots.
-pub fn per_cpu_u64(value: &[u8], value_size: u32, off: usize) -> Vec<u64> {
+pub fn per_cpu_u64(value: &[u8], value_size: u32, off: usize) -> impl Iterator<Item = u64> + '_ {
     let stride = (value_size as usize).div_ceil(8) * 8;
-    value.chunks(stride).map(|c| u64_at(c, off)).collect()
+    value.chunks(stride).map(move |c| u64_at(c, off))
 }
 
 pub fn u64_at(bytes: &[u8], off: usize) -> u64 {

@@ -201,7 +201,15 @@ pub fn print(data: &[u8], out: &mut dyn std::io::Write) -> std::io::Result<u64> 
     }
     for info in &session.artifact.maps {
         let value_size = crate::RawMap::new(-1, info.key_size, info.value_size, info.per_cpu.then_some(cpus)).value_size;
-        let table = crate::maps::Table { info, key_size: info.key_size as usize, value_size, entries: entries.clone() };
+        // Entries of other sizes than the kernel returns (per-CPU values
+        // expanded) are counted and left out.
+        let mut fitting = crate::rawmap::Entries::new(info.key_size as usize, value_size);
+        for (k, v) in &entries {
+            if !fitting.push(k, v) {
+                session.printer.malformed += 1;
+            }
+        }
+        let table = crate::maps::Table { info, entries: fitting };
         table.print(&mut session.printer, None, json, out)?;
     }
     SYMBOLS.with(|s| std::mem::swap(&mut session.printer.syms, &mut s.borrow_mut()));
