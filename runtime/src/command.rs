@@ -105,16 +105,34 @@ impl HeldCommand {
     }
 }
 
+/// How long a command sent SIGTERM at the end of the run has to exit
+/// before it is killed: one that ignores SIGTERM must not hold ntr forever.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Drop for HeldCommand {
     /// A command never released exits without running; one still running
-    /// when the run stops is sent SIGTERM. Either way it is reaped.
+    /// when the run stops is sent SIGTERM, and SIGKILL if it is still there
+    /// `GRACE` later. Either way it is reaped.
     fn drop(&mut self) {
         let released = self.go.take().is_none();
-        if self.exited().is_none() {
-            if released {
-                // SAFETY: signalling our own child, not yet reaped.
-                unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        if self.exited().is_some() {
+            return;
+        }
+        if released {
+            // SAFETY: signalling our own child, not yet reaped.
+            unsafe { libc::kill(self.pid, libc::SIGTERM) };
+            let deadline = std::time::Instant::now() + GRACE;
+            while self.exited().is_none() {
+                if std::time::Instant::now() >= deadline {
+                    eprintln!("ntr: `{}` (pid {}) was still running {} s after SIGTERM: killed", self.line, self.pid, GRACE.as_secs());
+                    // SAFETY: as above.
+                    unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
             }
+        }
+        if self.exited().is_none() {
             let mut status = 0;
             // SAFETY: waiting for our own child.
             unsafe { libc::waitpid(self.pid, &mut status, 0) };
