@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ntr against bpftrace, measured in the same run on this machine; prints
-# ratios. Needs root. Usage: bash bench/run.sh
+# ratios. Needs root. Usage: bash bench/run.sh (ROUNDS=N: rounds per
+# per-event contest, 5 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,81 +19,20 @@ NTR=$PWD/target/release/ntr
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-NTR_PROG='on kfree_skb { @[kstack, reason] = count(); } begin { exit(); }'
-BT_PROG='tracepoint:skb:kfree_skb { @[kstack, args->reason] = count(); } BEGIN { exit(); }'
+echo "== start-up: the kstack one-liner's whole run (compile + load + attach + detach) against bpftrace's, ${ROUNDS:-5} alternating rounds"
+python3 bench/startup.py "$NTR" "${ROUNDS:-5}"
 
-echo "== whole run (compile + load + attach + detach), median of 15"
-hyperfine --style none --warmup 2 --runs 15 --export-json "$work/wall.json" \
-    -n ntr "$NTR -e '$NTR_PROG'" -n bpftrace "bpftrace -e '$BT_PROG'" -n empty "$NTR -e 'begin { exit(); }'" >/dev/null
-python3 - "$work/wall.json" <<'PY'
-import json, sys
-res = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-wall = {k: v["median"] for k, v in res.items()}
-cpu = {k: v["user"] + v["system"] for k, v in res.items()}
-print(f"ntr {wall['ntr']*1000:.1f} ms, bpftrace {wall['bpftrace']*1000:.1f} ms, ratio ntr/bpftrace = {wall['ntr']/wall['bpftrace']:.3f} (goal <= 0.05)")
-print(f"CPU: ntr {cpu['ntr']*1000:.1f} ms, bpftrace {cpu['bpftrace']*1000:.1f} ms, ratio = {cpu['ntr']/cpu['bpftrace']:.3f} (goal <= 0.15)")
-print(f"begin {{ exit(); }}: {wall['empty']*1000:.1f} ms (goal <= 8 ms)")
-PY
-
-echo "== peak RSS"
-ntr_rss=$(/usr/bin/time -f %M "$NTR" -e "$NTR_PROG" 2>&1 >/dev/null | tail -1)
-bt_rss=$(/usr/bin/time -f %M bpftrace -e "$BT_PROG" 2>&1 >/dev/null | tail -1)
-empty_rss=$(/usr/bin/time -f %M "$NTR" -e 'begin { exit(); }' 2>&1 >/dev/null | tail -1)
-python3 -c "print(f'ntr {$ntr_rss/1024:.1f} MiB, bpftrace {$bt_rss/1024:.1f} MiB, ratio = {$ntr_rss/$bt_rss:.3f} (goal <= 0.10); begin {{ exit(); }}: {$empty_rss/1024:.1f} MiB (goal <= 8)')"
-
-echo "== BPF run time per event under a UDP flood (kernel.bpf_stats_enabled)"
-sysctl -qw kernel.bpf_stats_enabled=1
+echo "== per event: BPF run time (kernel.bpf_stats_enabled) and the flood's rate, ${ROUNDS:-5} alternating rounds each"
+gcc -O2 -o "$work/flood" bench/flood.c
 trap 'sysctl -qw kernel.bpf_stats_enabled=0; rm -rf "$work"' EXIT
-source bench/per_event.sh
-read -r ntr_ns ntr_cnt ntr_pps < <(per_event ntr_ "$NTR" -e 'on kfree_skb { @[sym(location), reason] = count(); }')
-read -r bt_ns bt_cnt bt_pps < <(per_event kfree_skb bpftrace -e 'tracepoint:skb:kfree_skb { @[ksym(args->location), args->reason] = count(); }')
-python3 -c "print(f'ntr {$ntr_ns:.0f} ns/event over {$ntr_cnt} events ({$ntr_pps} pkt/s), bpftrace {$bt_ns:.0f} ns/event over {$bt_cnt} events ({$bt_pps} pkt/s), ratio = {$ntr_ns/$bt_ns:.3f} (goal <= 1)')"
-
-echo "== printf per event (goal <= 1.5 us) and the flood's rate while printing (goal >= 0.5 of nothing attached)"
-# Records wake the reader once the ring holds an eighth of its size, not
-# per event (see the compiler's send()).
-read -r pf_ns pf_cnt pf_pps < <(per_event ntr_ "$NTR" -e 'on kfree_skb { printf("%d %s %d\n", pid, comm, reason); }')
-read -r bpf_ns bpf_cnt bpf_pps < <(per_event kfree_skb bpftrace -e 'tracepoint:skb:kfree_skb { printf("%d %s %d\n", pid, comm, args->reason); }')
-sysctl -qw kernel.bpf_stats_enabled=0
-pf_base=$(python3 bench/udp_flood.py 39999 3)
-sysctl -qw kernel.bpf_stats_enabled=1
-python3 -c "print(f'ntr printf {$pf_ns:.0f} ns/event over {$pf_cnt} events, bpftrace printf {$bpf_ns:.0f} ns/event (ratio {$pf_ns/$bpf_ns:.3f}); flood while ntr prints {$pf_pps} pkt/s, nothing attached {$pf_base} pkt/s: ratio {$pf_pps/$pf_base:.3f}')"
-
-echo "== dropwatch: flood rate with a filter the flood does not match (goal >= 0.95 of nothing attached)"
-# Alternate the two conditions five times and take the median of the
-# rounds' ratios: the flood's own rate wanders between rounds; it is pinned
-# to one CPU to wander less.
-# Run-time statistics off: they cost every program run two clock reads.
-sysctl -qw kernel.bpf_stats_enabled=0
-ratios=()
-base_total=0
-for round in 1 2 3 4 5; do
-    base=$(taskset -c 1 python3 bench/udp_flood.py 39999 2)
-    "$NTR" run dropwatch -p port=9418 >/dev/null 2>&1 &
-    pid=$!
-    sleep 2
-    filtered=$(taskset -c 1 python3 bench/udp_flood.py 39999 2)
-    kill -TERM $pid; wait $pid || true
-    base_total=$((base_total + base))
-    ratios+=("$(python3 -c "print($filtered / $base)")")
-done
-python3 -c "import statistics; r = [float(x) for x in '${ratios[*]}'.split()]; print(f'nothing attached {$base_total/5:.0f} pkt/s; filtered dropwatch / nothing attached per round: {\", \".join(f\"{x:.2f}\" for x in r)}; median ratio = {statistics.median(r):.3f}')"
-# The same from the program's own run time: its share of a packet's time.
-sysctl -qw kernel.bpf_stats_enabled=1
-read -r fl_ns fl_cnt fl_pps < <(per_event ntr_ "$NTR" run dropwatch -p port=9418)
-python3 -c "share = $fl_ns * $base_total / 5 / 1e9; print(f'filtered dropwatch {$fl_ns:.0f} ns/event: {share:.1%} of a packet\'s {1e9 * 5 / $base_total:.0f} ns, expected rate ratio {1 - share:.3f}')"
-
-echo "== dropwatch unfiltered (flows, conntrack, hook, backtraces) against bpftrace @[kstack, args->reason] = count()"
-read -r dw_ns dw_cnt dw_pps < <(per_event ntr_ "$NTR" run dropwatch)
-read -r bk_ns bk_cnt bk_pps < <(per_event kfree_skb bpftrace -e 'tracepoint:skb:kfree_skb { @[kstack, args->reason] = count(); }')
-python3 -c "print(f'dropwatch {$dw_ns:.0f} ns/event over {$dw_cnt} events ({$dw_pps} pkt/s), bpftrace {$bk_ns:.0f} ns/event over {$bk_cnt} events ({$bk_pps} pkt/s), ratio = {$dw_ns/$bk_ns:.3f} (goal <= 1)')"
+python3 bench/per_event.py "$NTR" "$work/flood" "${ROUNDS:-5}"
 
 echo "== dropwatch matching the flood: cause lines and their lookups (goal: 1 lookup per distinct namespace and question)"
 sysctl -qw kernel.bpf_stats_enabled=0
 "$NTR" run dropwatch -p port=39999 --json > "$work/dw.json" 2>/dev/null &
 pid=$!
 sleep 3
-matched_pps=$(taskset -c 1 python3 bench/udp_flood.py 39999 3)
+read -r matched_pps _ < <(taskset -c 1 "$work/flood" 39999 3)
 kill -TERM $pid; wait $pid || true
 python3 - "$work/dw.json" "$matched_pps" <<'PY'
 import json, sys
@@ -115,6 +55,21 @@ import json, sys
 res = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
 print(f"ntr check {res['ntr']*1000:.0f} ms, bpftrace --emit-elf {res['bpftrace']*1000:.0f} ms, ratio = {res['ntr']/res['bpftrace']:.3f}")
 PY
+
+echo "== front end: N blocks on one tracepoint (goal: linear, <= 0.1 ms per block)"
+for n in 10 1000; do
+    for _ in $(seq $n); do echo 'on kfree_skb { @c = count(); }'; done > "$work/same$n.ntr"
+done
+hyperfine -N --style none --warmup 1 --runs 5 --export-json "$work/same.json" \
+    -n 10 "$NTR check $work/same10.ntr" -n 1000 "$NTR check $work/same1000.ntr" >/dev/null
+python3 - "$work/same.json" <<'PY'
+import json, sys
+res = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+print(f"ntr check: 10 blocks {res['10']*1000:.1f} ms, 1,000 blocks {res['1000']*1000:.1f} ms: {(res['1000'] - res['10']) / 990 * 1000:.3f} ms per block")
+PY
+
+echo "== printing a map of 100,000 keys at exit (goal <= 0.1 s CPU)"
+python3 bench/map_print.py "$NTR" "${ROUNDS:-5}"
 
 echo "== compile time and peak RSS of large scripts (ntr check)"
 bash bench/compile.sh "$NTR"

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Per-event goals of issue 11, each a ratio measured in the same run.
+
+Each contest runs its two sides in alternating rounds (A B, then B A, ...)
+under the C flood generator (bench/flood.c) pinned to CPU 1, and prints the
+per-round ratio's min/median/max. A side's cost per event is the BPF run
+time its programs took during the flood over their run count
+(kernel.bpf_stats_enabled, read before and after the flood, so the start-up
+does not count); rate contests compare the flood's own rate with stats off.
+A round where the flood waited for its CPU more than 5% of the time (other
+programs ran there) is done again, up to three times.
+
+Usage (root): python3 bench/per_event.py NTR FLOOD [ROUNDS]
+"""
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+NTR, FLOOD = sys.argv[1], sys.argv[2]
+ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+PORT, SECONDS, FLOOD_CPU = 39999, 2.0, "1"
+DISTURBED = 0.05
+
+
+def progs():
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
+    return {p["id"]: p for p in json.loads(out)}
+
+
+def flood():
+    out = subprocess.run(["taskset", "-c", FLOOD_CPU, FLOOD, str(PORT), str(SECONDS)], capture_output=True, text=True, check=True).stdout
+    pps, delay = out.split()
+    return float(pps), int(delay) / 1e9 / SECONDS
+
+
+def set_stats(on):
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write("1" if on else "0")
+
+
+class Side:
+    """One tool run: a shell command whose programs' names start with
+    `prefix`; None runs nothing (the flood alone)."""
+
+    def __init__(self, label, prefix, cmd):
+        self.label, self.prefix, self.cmd = label, prefix, cmd
+
+    def run(self, stats):
+        set_stats(stats)
+        if self.cmd is None:
+            pps, delay = flood()
+            return {"pps": pps, "delay": delay}
+        before = set(progs())
+        proc = subprocess.Popen(self.cmd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            ids = self.wait_attached(before, proc)
+            time.sleep(0.3)
+            first = progs()
+            pps, delay = flood()
+            last = progs()
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+        runs = sum(last[i].get("run_cnt", 0) - first[i].get("run_cnt", 0) for i in ids if i in first and i in last)
+        ns = sum(last[i].get("run_time_ns", 0) - first[i].get("run_time_ns", 0) for i in ids if i in first and i in last)
+        return {"pps": pps, "delay": delay, "events": runs, "ns": ns / runs if runs else float("nan")}
+
+    def wait_attached(self, before, proc):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                sys.exit(f"{self.label}: `{self.cmd}` ended early (exit {proc.returncode})")
+            ids = [i for i, p in progs().items() if i not in before and p.get("name", "").startswith(self.prefix)]
+            if ids:
+                return ids
+            time.sleep(0.1)
+        sys.exit(f"{self.label}: no program attached after 60 s")
+
+
+def measure(side, stats):
+    for _ in range(3):
+        r = side.run(stats)
+        if r["delay"] <= DISTURBED:
+            return r
+        print(f"   ({side.label}: the flood waited {r['delay']:.0%} of the time for its CPU; round done again)", flush=True)
+    return r
+
+
+def contest(title, a, b, metric, goal, floor=None):
+    """Ratio a/b of `metric` ("ns": BPF time per event, "pps": the flood's
+    rate) over alternating rounds; `goal` is a (comparison, bound) pair.
+    `floor`, run in the same rounds, is the least a side can cost: what
+    each side spends above it is printed too."""
+    print(f"== {title}", flush=True)
+    stats = metric == "ns"
+    sides = [a, b] + ([floor] if floor else [])
+    ratios, seen = [], {s.label: [] for s in sides}
+    for n in range(ROUNDS):
+        order = sides if n % 2 == 0 else sides[::-1]
+        res = {s.label: measure(s, stats) for s in order}
+        for s in order:
+            seen[s.label].append(res[s.label][metric])
+        ratios.append(res[a.label][metric] / res[b.label][metric])
+    set_stats(False)
+    unit = "ns/event" if stats else "pkt/s"
+    med = {label: statistics.median(vals) for label, vals in seen.items()}
+    for label, vals in seen.items():
+        print(f"   {label}: median {med[label]:,.0f} {unit} (rounds: {', '.join(f'{v:,.0f}' for v in vals)})")
+    op, bound = goal
+    m = statistics.median(ratios)
+    met = m <= bound if op == "<=" else m >= bound
+    print(f"   ratio {a.label}/{b.label}: min {min(ratios):.3f}, median {m:.3f}, max {max(ratios):.3f} over {ROUNDS} rounds "
+          f"(goal {op} {bound}: {'met' if met else 'NOT met'})", flush=True)
+    if floor:
+        above = {s.label: med[s.label] - med[floor.label] for s in (a, b)}
+        print(f"   above the floor ({floor.label}): {a.label} {above[a.label]:,.0f} ns, {b.label} {above[b.label]:,.0f} ns; "
+              f"the floor is {med[floor.label] / med[b.label]:.2f} of {b.label}", flush=True)
+    return seen
+
+
+def ntr(label, script):
+    return Side(label, "ntr_", f"exec {NTR} -e '{script}'")
+
+
+def bpftrace(label, script):
+    return Side(label, "kfree_skb", f"exec bpftrace -e '{script}'")
+
+
+NONE = Side("nothing attached", "", None)
+
+contest("keyed count: ntr @[sym(location), reason] = count() against bpftrace",
+        ntr("ntr", "on kfree_skb { @[sym(location), reason] = count(); }"),
+        bpftrace("bpftrace", "tracepoint:skb:kfree_skb { @[ksym(args->location), args->reason] = count(); }"),
+        "ns", ("<=", 0.5), floor=ntr("an empty ntr program", "on kfree_skb { }"))
+contest("stack-keyed count: @[kstack, reason] = count() against bpftrace",
+        ntr("ntr", "on kfree_skb { @[kstack, reason] = count(); }"),
+        bpftrace("bpftrace", "tracepoint:skb:kfree_skb { @[kstack, args->reason] = count(); }"),
+        "ns", ("<=", 0.9), floor=ntr("the kernel's stack walk alone", "on kfree_skb { @s = kstack; }"))
+contest("kstack(5) against a full kstack (ntr, @[…] = count())",
+        ntr("kstack(5)", "on kfree_skb { @[kstack(5)] = count(); }"),
+        ntr("kstack", "on kfree_skb { @[kstack] = count(); }"),
+        "ns", ("<=", 0.3), floor=ntr("the kernel's walk of 5 frames alone", "on kfree_skb { @s = kstack(5); }"))
+printf_sides = [ntr("ntr printf", 'on kfree_skb { printf("%d %s %d\\n", pid, comm, reason); }'),
+                bpftrace("bpftrace printf", 'tracepoint:skb:kfree_skb { printf("%d %s %d\\n", pid, comm, args->reason); }')]
+seen = contest("printf per event (goal for ntr alone: <= 1500 ns), against bpftrace's", *printf_sides, "ns", ("<=", 1.0))
+print(f"   ntr printf per event: median {statistics.median(seen['ntr printf']):,.0f} ns (goal <= 1500)")
+contest("the flood's rate while ntr prints every event, against nothing attached", printf_sides[0], NONE, "pps", (">=", 0.5))
+contest("dropwatch unfiltered (flows, conntrack, hook, backtraces) against bpftrace @[kstack, args->reason] = count()",
+        Side("dropwatch", "ntr_", f"exec {NTR} run dropwatch"),
+        bpftrace("bpftrace", "tracepoint:skb:kfree_skb { @[kstack, args->reason] = count(); }"),
+        "ns", ("<=", 0.6), floor=ntr("the kernel's walk of the 12 frames dropwatch takes", "on kfree_skb { @s = kstack(12); }"))
+contest("the flood's rate under dropwatch filtered to another port, against nothing attached",
+        Side("filtered dropwatch", "ntr_", f"exec {NTR} run dropwatch -p port=9418"), NONE, "pps", (">=", 0.97))
