@@ -32,14 +32,15 @@ PY
 
 # --metrics reads the maps when scraped: the programs are the same, so the
 # BPF run time per event is too (dropwatch under a UDP flood, with and
-# without --metrics scraped every second, kernel.bpf_stats_enabled).
+# without --metrics scraped every second; bench/rounds.py).
 kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null || true
-trap 'sysctl -qw kernel.bpf_stats_enabled=0; rm -rf "$work"' EXIT
-sysctl -qw kernel.bpf_stats_enabled=1
-. bench/per_event.sh
-read -r plain_ns plain_cnt _ < <(per_event ntr_ "$NTR" run dropwatch)
-( while sleep 1; do curl -s -o /dev/null "http://127.0.0.1:47691/metrics"; done ) &
-scraper=$!
-read -r scraped_ns scraped_cnt _ < <(per_event ntr_ "$NTR" run dropwatch --metrics 127.0.0.1:47691)
-kill $scraper 2>/dev/null || true
-python3 -c "print(f'dropwatch per event: {$plain_ns:.0f} ns without --metrics ({$plain_cnt} events), {$scraped_ns:.0f} ns with it, scraped each second ({$scraped_cnt} events): ratio {$scraped_ns/$plain_ns:.3f}')"
+python3 - "$NTR" <<'PY'
+import sys
+sys.path.insert(0, "bench")
+from rounds import Side, contest, ntr_run, setup
+setup(sys.argv[1], 5)
+# The shell, ntr and the scraping loop are one process group: ended together.
+scraped = f"{sys.argv[1]} run dropwatch --metrics 127.0.0.1:47691 & while sleep 1; do curl -s -o /dev/null http://127.0.0.1:47691/metrics; done"
+contest("dropwatch per event with --metrics scraped each second, against without (the same programs: about 1)",
+        Side("with --metrics", "ntr_", scraped), ntr_run("without", "run dropwatch"), "ns", ("<=", 1.1))
+PY

@@ -23,12 +23,10 @@ echo "== start-up: the kstack one-liner's whole run (compile + load + attach + d
 python3 bench/startup.py "$NTR" "${ROUNDS:-5}"
 
 echo "== per event: BPF run time (kernel.bpf_stats_enabled) and the flood's rate, ${ROUNDS:-5} alternating rounds each"
-gcc -O2 -o "$work/flood" bench/flood.c
-trap 'sysctl -qw kernel.bpf_stats_enabled=0; rm -rf "$work"' EXIT
-python3 bench/per_event.py "$NTR" "$work/flood" "${ROUNDS:-5}"
+python3 bench/per_event.py "$NTR" "${ROUNDS:-5}"
 
 echo "== dropwatch matching the flood: cause lines and their lookups (goal: 1 lookup per distinct namespace and question)"
-sysctl -qw kernel.bpf_stats_enabled=0
+gcc -O2 -o "$work/flood" bench/flood.c
 "$NTR" run dropwatch -p port=39999 --json > "$work/dw.json" 2>/dev/null &
 pid=$!
 sleep 3
