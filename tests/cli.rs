@@ -450,15 +450,17 @@ fn dash_c_kills_a_command_that_ignores_sigterm() {
     let _k = kernel_lock();
     let command = r#"python3 -c "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)""#;
     let started = std::time::Instant::now();
-    // The run ends when the command has said it is ready (its SIGTERM
-    // ignored by then), however slowly python starts.
-    let script = r#"begin { printf("%d\n", cpid); } on sys_enter_write if pid == cpid { exit(); }"#;
+    // The run ends when the command sleeps, its SIGTERM ignored and its
+    // line written by then, however slowly python starts (an earlier write,
+    // such as a warning, would end it before the handler is set).
+    let script = r#"begin { printf("%d\n", cpid); }
+        on sys_enter_clock_nanosleep, sys_enter_nanosleep, sys_enter_select, sys_enter_pselect6 if pid == cpid { exit(); }"#;
     let run = Run::from(ntr().args(["-c", command, "-d", "60s", "-e", script]).output().unwrap());
     let took = started.elapsed();
     run.ok();
     let pid: i32 = run.stdout.lines().next().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("{}", run.stdout));
     // It ran (and so ignored SIGTERM) before the run ended.
-    assert!(run.stdout.contains("ready"), "{}", run.stdout);
+    assert!(run.stdout.contains("ready"), "stdout: {}\nstderr: {}", run.stdout, run.stderr);
     assert!(run.stderr.contains(&format!("(pid {pid}) was still running 2 s after SIGTERM: killed")), "{}", run.stderr);
     // SAFETY: kill with signal 0 only asks whether the process exists.
     assert!(unsafe { libc::kill(pid, 0) } != 0, "the command {pid} outlived the run");

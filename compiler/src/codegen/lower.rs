@@ -813,11 +813,33 @@ impl Lower<'_> {
 
     // ---- maps -------------------------------------------------------------
 
-    /// Build a map key (zeroed first: keys hash bytewise).
+    /// Build a map key. Keys hash bytewise, so every byte no field writes
+    /// (padding, the rest of a short value) is zeroed. A key that is one
+    /// value already in memory, laid out as the key, is used where it is
+    /// (`@by_cause[cause = why]`: 224 bytes not copied).
     fn key(&mut self, info: &MapInfo, keys: &[Expr], span: Span) -> Result<Mem> {
         let vals = keys.iter().map(|k| self.expr(k)).collect::<Result<Vec<_>>>()?;
+        if let ([Val::Mem(src)], [field]) = (vals.as_slice(), info.key.as_slice()) {
+            if field.offset == 0 && src.len >= info.key_size && layout::slot_size(&field.ty) == info.key_size {
+                return Ok(*src);
+            }
+        }
         let m = self.b.alloc(info.key_size, span);
-        self.b.zero(m, 0, info.key_size, span);
+        // The bytes each field writes (`put`): a register is stored whole.
+        let written: Vec<(u32, u32)> = vals
+            .iter()
+            .zip(&info.key)
+            .map(|(v, f)| match v {
+                Val::Reg(_) => (f.offset, f.offset + 8),
+                Val::Mem(src) => (f.offset, f.offset + layout::slot_size(&f.ty).min(src.len)),
+            })
+            .collect();
+        // Zero each 8-byte word that no field writes in full.
+        for word in (0..info.key_size).step_by(8) {
+            if !written.iter().any(|&(from, to)| from <= word && word + 8 <= to) {
+                self.b.zero(m, word, 8.min(info.key_size - word), span);
+            }
+        }
         for ((v, field), k) in vals.into_iter().zip(&info.key).zip(keys) {
             self.put(m, field.offset, v, &field.ty, k.span);
         }
