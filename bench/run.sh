@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in bpftrace:bpftrace hyperfine:hyperfine bpftool:bpftool /usr/bin/time:time python3:python3; do
+for tool in bpftrace:bpftrace bpftool:bpftool /usr/bin/time:time python3:python3 gcc:gcc; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -42,29 +42,11 @@ lookups = next(r["fact_lookups"] for r in recs if r.get("type") == "summary")
 print(f"{drops} drops ({sys.argv[2]} pkt/s), {causes} cause lines printed, {rows} cause row(s) in the summary, {lookups} fact lookup(s): {lookups / max(rows, 1):.1f} per distinct cause")
 PY
 
-echo "== front end: 500 distinct tracepoints in one block, ntr check against bpftrace's compile (goal <= 0.2 s and <= 0.5 of bpftrace)"
+echo "== front end: 500 distinct tracepoints in one block, ntr check against bpftrace's compile; N blocks on one tracepoint, ${ROUNDS:-5} alternating rounds"
 grep -v '^syscalls:' /sys/kernel/tracing/available_events | awk 'NR <= 500 { print "tracepoint:" $0 }' | paste -sd, > "$work/tp500.list"
 { printf 'on '; cat "$work/tp500.list"; echo ' { @[probe] = count(); }'; } > "$work/tp500.ntr"
 { cat "$work/tp500.list"; echo ' { @[probe] = count(); }'; } > "$work/tp500.bt"
-hyperfine -N --style none --warmup 1 --runs 5 --export-json "$work/fe.json" \
-    -n ntr "$NTR check $work/tp500.ntr" -n bpftrace "bpftrace --emit-elf $work/tp500.o $work/tp500.bt" >/dev/null
-python3 - "$work/fe.json" <<'PY'
-import json, sys
-res = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
-print(f"ntr check {res['ntr']*1000:.0f} ms, bpftrace --emit-elf {res['bpftrace']*1000:.0f} ms, ratio = {res['ntr']/res['bpftrace']:.3f}")
-PY
-
-echo "== front end: N blocks on one tracepoint (goal: linear, <= 0.1 ms per block)"
-for n in 10 1000; do
-    for _ in $(seq $n); do echo 'on kfree_skb { @c = count(); }'; done > "$work/same$n.ntr"
-done
-hyperfine -N --style none --warmup 1 --runs 5 --export-json "$work/same.json" \
-    -n 10 "$NTR check $work/same10.ntr" -n 1000 "$NTR check $work/same1000.ntr" >/dev/null
-python3 - "$work/same.json" <<'PY'
-import json, sys
-res = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
-print(f"ntr check: 10 blocks {res['10']*1000:.1f} ms, 1,000 blocks {res['1000']*1000:.1f} ms: {(res['1000'] - res['10']) / 990 * 1000:.3f} ms per block")
-PY
+python3 bench/frontend.py "$NTR" "${ROUNDS:-5}" "$work"
 
 echo "== printing a map of 100,000 keys at exit (goal <= 0.1 s CPU)"
 # Nine rounds at least: the two runs' CPU times wander by a few hundredths.

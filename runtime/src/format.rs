@@ -30,6 +30,10 @@ pub struct Printer {
     pub syms: KernelSymbols,
     /// Stack-trace maps by depth (0: full).
     pub stacks: Vec<(u8, StackTraceMap<MapData>)>,
+    /// Addresses of the stacks read so far, by (depth, id): an id's entry
+    /// never changes (the programs do not ask the kernel to reuse ids), and
+    /// a map keyed by stacks names the same few in many rows.
+    stack_ips: HashMap<(u8, u32), Vec<u64>>,
     netns_names: HashMap<u64, String>,
     rules: Option<RuleWatch>,
     /// Routes, sockets and the like behind `cause` values, asked once each.
@@ -124,7 +128,17 @@ const UNREADABLE: &str = "(unreadable)";
 
 impl Printer {
     pub fn new(enums: Vec<EnumDef>, stacks: Vec<(u8, StackTraceMap<MapData>)>, rules: Option<RuleWatch>, clock: WallClock) -> Printer {
-        Printer { enums, syms: Default::default(), stacks, netns_names: HashMap::new(), rules, facts: Facts::default(), clock, malformed: 0 }
+        Printer {
+            enums,
+            syms: Default::default(),
+            stacks,
+            stack_ips: HashMap::new(),
+            netns_names: HashMap::new(),
+            rules,
+            facts: Facts::default(),
+            clock,
+            malformed: 0,
+        }
     }
 
     /// A `walltime` as seconds since the Unix epoch.
@@ -198,10 +212,17 @@ impl Printer {
 
     /// The addresses of stack `id` in the map of `depth`; `Err` holds the
     /// frames to show instead (an evicted stack, no stack map).
-    fn ips(&self, depth: u8, id: u32) -> Result<Vec<u64>, Vec<String>> {
+    fn ips(&mut self, depth: u8, id: u32) -> Result<Vec<u64>, Vec<String>> {
+        if let Some(ips) = self.stack_ips.get(&(depth, id)) {
+            return Ok(ips.clone());
+        }
         match self.stacks.iter().find(|(d, _)| *d == depth).map(|(_, m)| m) {
             Some(map) => match map.get(&id, 0) {
-                Ok(trace) => Ok(trace.frames().iter().map(|f| f.ip).collect()),
+                Ok(trace) => {
+                    let ips: Vec<u64> = trace.frames().iter().map(|f| f.ip).collect();
+                    self.stack_ips.insert((depth, id), ips.clone());
+                    Ok(ips)
+                }
                 Err(_) => Err(vec!["[stack evicted]".into()]),
             },
             None => Err(Vec::new()),
