@@ -335,6 +335,7 @@ impl Table<'_> {
             let skip = groups.len().saturating_sub(n as usize);
             groups.drain(..skip);
         }
+        let name = self.display_name();
         for (key, keys, buckets) in groups {
             let (Some(first), Some(last)) = (buckets.keys().next().copied(), buckets.keys().last().copied()) else { continue };
             if json {
@@ -344,11 +345,11 @@ impl Table<'_> {
                         json!({"lo": lo, "hi": hi, "count": buckets.get(&b).copied().unwrap_or(0)})
                     })
                     .collect();
-                let line = json!({"type": "hist", "map": self.display_name(), "key": self.key_json(p, &key), "buckets": list});
+                let line = json!({"type": "hist", "map": name, "key": self.key_json(p, &key), "buckets": list});
                 writeln!(out, "{line}")?;
                 continue;
             }
-            Self::write_label(&self.display_name(), &keys, out)?;
+            Self::write_label(&name, &keys, out)?;
             writeln!(out, ":")?;
             let max = buckets.values().copied().max().unwrap_or(1).max(1);
             for b in first..=last {

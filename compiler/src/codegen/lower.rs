@@ -31,6 +31,15 @@ enum Val {
     Mem(Mem),
 }
 
+/// The bytes `put` writes for value `v` of type `ty`: a register whole,
+/// memory up to its slot.
+fn put_len(v: &Val, ty: &Type) -> u32 {
+    match v {
+        Val::Reg(_) => 8,
+        Val::Mem(src) => layout::slot_size(ty).min(src.len),
+    }
+}
+
 #[derive(Clone, Copy)]
 enum LocalSlot {
     Reg(Vreg),
@@ -804,10 +813,7 @@ impl Lower<'_> {
     fn put(&mut self, m: Mem, off: u32, v: Val, ty: &Type, span: Span) {
         match v {
             Val::Reg(r) => self.b.store(m, off, Operand::Reg(r), Size::DW, span),
-            Val::Mem(src) => {
-                let len = layout::slot_size(ty).min(src.len);
-                self.b.copy_mem(m, off, src, len, span);
-            }
+            Val::Mem(src) => self.b.copy_mem(m, off, src, put_len(&v, ty), span),
         }
     }
 
@@ -825,15 +831,7 @@ impl Lower<'_> {
             }
         }
         let m = self.b.alloc(info.key_size, span);
-        // The bytes each field writes (`put`): a register is stored whole.
-        let written: Vec<(u32, u32)> = vals
-            .iter()
-            .zip(&info.key)
-            .map(|(v, f)| match v {
-                Val::Reg(_) => (f.offset, f.offset + 8),
-                Val::Mem(src) => (f.offset, f.offset + layout::slot_size(&f.ty).min(src.len)),
-            })
-            .collect();
+        let written: Vec<(u32, u32)> = vals.iter().zip(&info.key).map(|(v, f)| (f.offset, f.offset + put_len(v, &f.ty))).collect();
         // Zero each 8-byte word that no field writes in full.
         for word in (0..info.key_size).step_by(8) {
             if !written.iter().any(|&(from, to)| from <= word && word + 8 <= to) {
